@@ -1,0 +1,187 @@
+// apply: the only place steps reach the kernel. Batches per netns, runs independent netns at once,
+// and on the first failure undoes everything already applied, in reverse order.
+import type { Runner } from '../exec/runner.js';
+import { NslabError } from '../errors.js';
+import { ipOp, opArgv, type Op, type Step } from '../kernel/step.js';
+
+/** Options of {@link applySteps}. */
+export interface ApplyOptions {
+  /**
+   * Fault injection: step number `faultAt` (0-based, plan order) is replaced by a command the kernel
+   * refuses (`ip link set dev nlfaultK up` on a missing link), to prove rollback at every step.
+   */
+  faultAt?: number;
+  /** How many netns batches run at once within a phase (default 4). */
+  concurrency?: number;
+}
+
+/** Messages of an undo whose object is already gone: not an error (as CNI's DEL). */
+export const GONE_RE =
+  /Cannot find device|does not exist|No such process|No such file or directory|Cannot assign requested address|No such device|not found|Cannot open network namespace|Cannot remove namespace file/i;
+
+interface Failure {
+  index: number;
+  step: Step;
+  message: string;
+  argv: string[];
+}
+
+/** A step's identity within one apply: its plan index. */
+type Indexed = { i: number; step: Step };
+
+/**
+ * Applies steps in order (see {@link Step}); on failure rolls back and throws.
+ * @param r the runner (real, or recording for `--dry-run`)
+ * @param steps planned steps, phases non-decreasing
+ * @returns the undo ops of the applied steps, in the order to run them, and what captures read
+ * @throws NslabError `APPLY_FAILED`, naming the failed step, its command and the kernel's message;
+ *   `details.rollbackErrors` lists any undo that failed for another reason than "already gone".
+ */
+export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = {}): Promise<Applied> {
+  const work = steps.map((s, i) => (i === opts.faultAt ? { ...s, do: faultOp(s, i) } : s));
+  const captured = new Map<Step, Op[]>();
+  const done: Step[] = [];
+  let start = 0;
+  while (start < work.length) {
+    const phase = work[start]!.phase ?? 0;
+    let end = start;
+    while (end < work.length && (work[end]!.phase ?? 0) === phase) end++;
+    const lanes = new Map<string, Indexed[]>();
+    for (let i = start; i < end; i++) {
+      const key = laneOf(work[i]!);
+      lanes.set(key, [...(lanes.get(key) ?? []), { i, step: work[i]! }]);
+    }
+    const results = await mapLimit([...lanes.values()], opts.concurrency ?? 4, (lane) => runLane(r, lane, captured));
+    const failures = results.flatMap((x) => (x.failure ? [x.failure] : []));
+    // Applied steps of this phase, in plan order, so that the reverse is a valid undo order.
+    const applied = results.flatMap((x) => x.applied).sort((x, y) => x.i - y.i);
+    done.push(...applied.map((x) => x.step));
+    if (failures.length > 0) {
+      const f = failures.sort((x, y) => x.index - y.index)[0]!;
+      const rollbackErrors = await runUndo(r, undoOps(done, captured));
+      throw new NslabError('APPLY_FAILED', `step ${f.index + 1}/${steps.length} "${steps[f.index]!.describe}" failed: ${f.argv.join(' ')}: ${f.message}`, {
+        hint: rollbackErrors.length ? `rollback left ${rollbackErrors.length} problem(s): ${rollbackErrors.join('; ')}` : `the ${done.length} step(s) applied before it were undone`,
+        details: { failedStep: f.index, rollbackErrors },
+      });
+    }
+    start = end;
+  }
+  return { undo: undoOps(done, captured), captured };
+}
+
+/** What {@link applySteps} returns. */
+export interface Applied {
+  /** Undo ops of everything applied, in the order to run them. */
+  undo: Op[];
+  /** Undo ops built from state read just before a step (e.g. a sysctl's previous value). */
+  captured: Map<Step, Op[]>;
+}
+
+/** The undo ops of applied steps, last step first. */
+export function undoOps(done: Step[], captured: Map<Step, Op[]> = new Map()): Op[] {
+  return [...done].reverse().flatMap((s) => captured.get(s) ?? s.undo);
+}
+
+/**
+ * Runs undo ops in order, batching neighbours, going on after errors (`-force`). Errors that say
+ * the object is already gone are ignored; the others are returned, one line each.
+ */
+export async function runUndo(r: Runner, ops: Op[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const group of groupOps(ops)) {
+    if (group.kind === 'batch') {
+      const res = await r.batch('ip', group.netns, group.lines, { force: true }).catch((e: Error) => ({ failed: [{ index: 0, message: e.message }] }));
+      for (const f of res.failed) if (!GONE_RE.test(f.message)) errors.push(`${['ip', ...(group.netns ? ['-n', group.netns] : []), ...(group.lines[f.index] ?? [])].join(' ')}: ${f.message}`);
+    } else {
+      const res = await r.run(group.op.cmd, { check: false }).catch((e: Error) => ({ exitCode: 1, stderr: e.message }));
+      if (res.exitCode !== 0 && !GONE_RE.test(res.stderr)) errors.push(`${opArgv(group.op).join(' ')}: ${res.stderr.trim()}`);
+    }
+  }
+  return errors;
+}
+
+type Group = { kind: 'batch'; netns: string | null; batchKey: string | undefined; lines: string[][]; steps: Indexed[] } | { kind: 'cmd'; op: Extract<Op, { tool: 'cmd' }>; steps: Indexed[] };
+
+/** Groups consecutive `ip` ops with the same netns and batch key into one batch. */
+function groupOps(ops: Op[], owners: Indexed[] = []): Group[] {
+  const out: Group[] = [];
+  ops.forEach((op, k) => {
+    const owner = owners[k] ? [owners[k]!] : [];
+    if (op.tool === 'cmd') {
+      out.push({ kind: 'cmd', op, steps: owner });
+      return;
+    }
+    const last = out[out.length - 1];
+    if (last?.kind === 'batch' && last.netns === op.netns && last.batchKey === op.batchKey) {
+      last.lines.push(op.args);
+      last.steps.push(...owner);
+    } else {
+      out.push({ kind: 'batch', netns: op.netns, batchKey: op.batchKey, lines: [op.args], steps: owner });
+    }
+  });
+  return out;
+}
+
+/** Runs one lane (the steps of one netns in one phase) in order; stops at the first failure. */
+async function runLane(r: Runner, lane: Indexed[], captured: Map<Step, Op[]>): Promise<{ applied: Indexed[]; failure?: Failure }> {
+  const applied: Indexed[] = [];
+  // Split the lane where a step needs a capture first, so the read happens right before its change.
+  let pending: Indexed[] = [];
+  const flush = async (): Promise<Failure | undefined> => {
+    for (const g of groupOps(pending.map((x) => x.step.do), pending)) {
+      if (g.kind === 'batch') {
+        const res = await r.batch('ip', g.netns, g.lines);
+        const bad = res.failed[0];
+        const ok = bad ? g.steps.slice(0, bad.index) : g.steps;
+        applied.push(...ok);
+        if (bad) {
+          const s = g.steps[bad.index]!;
+          return { index: s.i, step: s.step, message: bad.message, argv: opArgv(s.step.do) };
+        }
+      } else {
+        const s = g.steps[0]!;
+        const res = await r.run(g.op.cmd, { check: false });
+        if (res.exitCode !== 0) return { index: s.i, step: s.step, message: res.stderr.trim() || `exit code ${res.exitCode}`, argv: opArgv(s.step.do) };
+        applied.push(s);
+      }
+    }
+    pending = [];
+    return undefined;
+  };
+  for (const x of lane) {
+    if (x.step.capture) {
+      const f = await flush();
+      if (f) return { applied, failure: f };
+      const res = await r.run(x.step.capture.read, { check: false });
+      if (res.exitCode !== 0) return { applied, failure: { index: x.i, step: x.step, message: res.stderr.trim(), argv: x.step.capture.read.argv } };
+      captured.set(x.step, x.step.capture.undo(res.stdout));
+    }
+    pending.push(x);
+  }
+  const f = await flush();
+  return f ? { applied, failure: f } : { applied };
+}
+
+/** The netns a step acts in ('' for the current one): steps of different lanes are independent within a phase. */
+function laneOf(s: Step): string {
+  return (s.do.tool === 'ip' ? s.do.netns : s.do.cmd.netns) ?? '';
+}
+
+function faultOp(s: Step, i: number): Op {
+  const netns = s.do.tool === 'ip' ? s.do.netns : (s.do.cmd.netns ?? null);
+  return ipOp(netns, ['link', 'set', 'dev', `nlfault${i}`, 'up'], s.do.tool === 'ip' ? s.do.batchKey : undefined);
+}
+
+/** Maps with at most `limit` promises pending at once, keeping the input order in the result. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const k = next++;
+      out[k] = await fn(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

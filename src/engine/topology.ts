@@ -1,0 +1,166 @@
+// Topology up / down / plan: the library API under `nslab up|down|plan`.
+import { basename, extname } from 'node:path';
+import type { Runner } from '../exec/runner.js';
+import { RecordingRunner } from '../exec/recorder.js';
+import { toShellScript } from '../exec/shell.js';
+import { NslabError } from '../errors.js';
+import type { LinkInfo } from '../kernel/link.js';
+import { listNetns } from '../kernel/netns.js';
+import { cmdOp, linkKey, netnsKey, opArgv, type Op, type Step } from '../kernel/step.js';
+import { loadYaml, specErrorToInvalid } from '../model/load.js';
+import { resolveTopology } from '../model/resolve.js';
+import { TopologyRaw } from '../model/schema.js';
+import type { Model } from '../model/types.js';
+import { applySteps, runUndo, type ApplyOptions } from './apply.js';
+import { planUp } from './plan.js';
+import { readState, removeState, writeState } from './state.js';
+
+/**
+ * Reads, validates and resolves a topology file.
+ * @param file path of a YAML topology (format: README "Topology files")
+ * @throws NslabError `INVALID_INPUT` with one line `FILE:LINE: PATH: problem, got VALUE`
+ */
+export async function loadTopology(file: string): Promise<Model> {
+  const { value, where } = await loadYaml(file, TopologyRaw);
+  try {
+    return resolveTopology(value, basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '-'));
+  } catch (err) {
+    throw specErrorToInvalid(err, where);
+  }
+}
+
+/** What {@link up} did. */
+export interface UpReport {
+  topology: string;
+  steps: number;
+  ms: number;
+}
+
+/**
+ * Brings a topology up. On any failure, everything applied is undone and the error names the step.
+ * @param r runner (real or recording)
+ * @param m resolved model
+ * @param opts fault injection and concurrency, see {@link ApplyOptions}
+ * @throws NslabError `APPLY_FAILED`
+ */
+export async function up(r: Runner, m: Model, opts: ApplyOptions = {}): Promise<UpReport> {
+  const t0 = performance.now();
+  const steps = planUp(m);
+  const { captured } = await applySteps(r, steps, opts);
+  const hostSysctls: Record<string, string> = {};
+  for (const [s, ops] of captured) {
+    const op = ops[0];
+    if (s.do.tool === 'cmd' && !s.do.cmd.netns && op?.tool === 'cmd') {
+      const [k, v] = op.cmd.argv[op.cmd.argv.length - 1]!.split('=') as [string, string];
+      hostSysctls[k] = v;
+    }
+  }
+  if (Object.keys(hostSysctls).length > 0 && !(r instanceof RecordingRunner)) await writeState(m.name, { hostSysctls });
+  return { topology: m.name, steps: steps.length, ms: performance.now() - t0 };
+}
+
+/** What {@link down} did. */
+export interface DownReport {
+  topology: string;
+  /** Undo commands run. */
+  commands: number;
+  /** Objects left alone because they carry another owner's mark (or none). */
+  skipped: string[];
+  ms: number;
+}
+
+/**
+ * Tears a topology down: the undo of its planned steps, limited to objects that carry this
+ * topology's mark (a netns whose `lo` alias is the mark, a link whose alias is), so that it never
+ * deletes what it did not make. Idempotent: safe twice, and after a partial or failed `up`.
+ * A netns without any mark that holds only `lo` is taken as one an interrupted `up` created.
+ * @throws NslabError `COMMAND_FAILED` when an undo fails for another reason than "already gone"
+ */
+export async function down(r: Runner, m: Model): Promise<DownReport> {
+  const t0 = performance.now();
+  const steps = planUp(m);
+  const ours = await ownedObjects(r, m);
+  const skipped: string[] = [];
+  const keep = (s: Step): boolean => {
+    if (s.parent && ours.has(s.parent)) return false; // goes with its parent
+    if (s.creates) {
+      if (ours.has(s.creates)) return true;
+      if (ours.foreign.has(s.creates)) skipped.push(`${s.creates.replace(/^link:-:/, 'link ')} (${ours.foreign.get(s.creates)})`);
+      return false;
+    }
+    if (s.parent && (s.parent.startsWith('netns:') || s.parent.startsWith('link:')) && !ours.present.has(s.parent)) return false;
+    return true;
+  };
+  const state = await readState(m.name);
+  const ops: Op[] = [];
+  for (const s of [...steps].reverse()) {
+    if (!keep(s)) continue;
+    if (s.capture) {
+      // Only sysctls of the current namespace need their old value back; a node's go with its netns.
+      if (s.do.tool !== 'cmd' || s.do.cmd.netns) continue;
+      const key = s.do.cmd.argv[s.do.cmd.argv.length - 1]!.split('=')[0]!;
+      const prev = state?.hostSysctls[key];
+      if (prev !== undefined) ops.push(cmdOp(['sysctl', '-q', '-w', `${key}=${prev}`]));
+      continue;
+    }
+    ops.push(...s.undo);
+  }
+  const errors = await runUndo(r, ops);
+  if (!(r instanceof RecordingRunner)) await removeState(m.name);
+  if (errors.length) throw new NslabError('COMMAND_FAILED', `down ${m.name}: ${errors[0]}`, { details: { errors } });
+  return { topology: m.name, commands: ops.length, skipped, ms: performance.now() - t0 };
+}
+
+/** Objects of a topology that exist now, split into ours (marked) and foreign (present, not ours). */
+interface Owned extends Set<string> {
+  present: Set<string>;
+  foreign: Map<string, string>;
+}
+
+async function ownedObjects(r: Runner, m: Model): Promise<Owned> {
+  const ours = new Set<string>() as Owned;
+  ours.present = new Set();
+  ours.foreign = new Map();
+  const rootLinks = JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'] })).stdout || '[]') as LinkInfo[];
+  for (const l of rootLinks) {
+    const key = linkKey(null, l.ifname);
+    ours.present.add(key);
+    if (l.ifalias === m.mark) ours.add(key);
+    else ours.foreign.set(key, l.ifalias ? `marked ${l.ifalias}` : 'not made by nslab');
+  }
+  const existing = new Set(await listNetns(r));
+  await Promise.all(
+    m.nodes.map(async (n) => {
+      if (!existing.has(n.netns!)) return;
+      const key = netnsKey(n.netns!);
+      ours.present.add(key);
+      const res = await r.run({ argv: ['ip', '-j', 'link', 'show'], netns: n.netns }, { check: false });
+      const links = JSON.parse(res.stdout || '[]') as LinkInfo[];
+      const lo = links.find((l) => l.ifname === 'lo');
+      if (lo?.ifalias === m.mark || (!lo?.ifalias && links.length <= 1)) ours.add(key);
+      else ours.foreign.set(key, lo?.ifalias ? `marked ${lo.ifalias}` : 'not made by nslab');
+    }),
+  );
+  return ours;
+}
+
+/** A plan: the steps, and the shell script that does the same as `up`. */
+export interface PlanOutput {
+  steps: Array<{ describe: string; phase: number; command: string[]; undo: string[][] }>;
+  script: string;
+}
+
+/** Plans a topology without touching the kernel: steps (for `--json`) and a copy-pasteable script. */
+export async function plan(m: Model): Promise<PlanOutput> {
+  const steps = planUp(m);
+  const rec = new RecordingRunner((argv) => (argv.includes('-n') || argv[0] === 'sysctl' ? { stdout: '0' } : undefined));
+  await applySteps(rec, steps, { concurrency: 1 });
+  const script = toShellScript(
+    rec.calls.filter((c) => !(c.type === 'run' && c.cmd.argv[0] === 'sysctl' && c.cmd.argv[1] === '-n')),
+    { header: [`nslab plan for topology ${m.name}: ${steps.length} steps`, `undo: nslab down FILE`] },
+  );
+  return {
+    steps: steps.map((s) => ({ describe: s.describe, phase: s.phase ?? 0, command: opArgv(s.do), undo: s.undo.map(opArgv) })),
+    script,
+  };
+}

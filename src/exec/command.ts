@@ -1,0 +1,32 @@
+// The shape of one external command: an argv array, never a shell string, optionally inside a netns.
+
+/** One external command. `argv[0]` is the program; `netns` runs it inside that named netns. */
+export interface Command {
+  argv: string[];
+  /** Name of a netns under the netns directory (`/run/netns`), or null/undefined for the current one. */
+  netns?: string | null;
+  /** Text fed to the command's standard input. */
+  input?: string;
+}
+
+/** What a finished command returned. */
+export interface Result {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Tools that read commands from stdin with `-batch -`, one command per line. */
+export type BatchTool = 'ip' | 'tc' | 'bridge';
+
+/** One failed line of a batch: its 0-based index and the tool's message for it. */
+export interface BatchLineError {
+  index: number;
+  message: string;
+}
+
+/** Outcome of a batch: the lines that failed (with `-force`, possibly several; without it, at most one). */
+export interface BatchResult {
+  failed: BatchLineError[];
+  stderr: string;
+}

@@ -1,0 +1,83 @@
+// The one runner: every external command nslab runs goes through here, as an argv array.
+import type { BatchResult, BatchTool, Command, Result } from './command.js';
+import { NslabError } from '../errors.js';
+import { hintFor } from './hints.js';
+import { batchLine, parseBatchErrors } from './batch.js';
+
+/** Where `ip netns add` keeps its named netns mounts (ip-netns(8)). */
+export const NETNS_DIR = '/run/netns';
+
+/** Options of {@link Runner.run}. */
+export interface RunOptions {
+  /** Throw an {@link NslabError} (`COMMAND_FAILED`) on a non-zero exit; default true. */
+  check?: boolean;
+}
+
+/** Options of {@link Runner.batch}. */
+export interface BatchOptions {
+  /** `-force`: go on after a failed line and report every failure (used for undo). */
+  force?: boolean;
+}
+
+/**
+ * Runs external commands. The real runner spawns processes; the recording runner only records,
+ * for unit tests, `plan` and `--dry-run` (STYLE.md §2).
+ */
+export interface Runner {
+  /** Runs one command; throws `COMMAND_FAILED` on a non-zero exit unless `check` is false. */
+  run(cmd: Command, opts?: RunOptions): Promise<Result>;
+  /**
+   * Runs `TOOL -batch -` with one line per entry of `lines` (each an argv without the tool name),
+   * inside `netns` when given. Failed lines are returned, not thrown; a failure to start throws.
+   */
+  batch(tool: BatchTool, netns: string | null, lines: string[][], opts?: BatchOptions): Promise<BatchResult>;
+}
+
+/** The argv that runs `cmd` inside its netns: `nsenter --net=/run/netns/NS -- ...` (linear cost, unlike `ip -n`). */
+export function netnsArgv(cmd: Command): string[] {
+  if (!cmd.netns) return cmd.argv;
+  return ['nsenter', `--net=${NETNS_DIR}/${cmd.netns}`, '--', ...cmd.argv];
+}
+
+/** Builds the `COMMAND_FAILED` error for a command: names the command, its exit code and stderr, with a hint. */
+export function commandError(cmd: Command, exitCode: number, stderr: string): NslabError {
+  const where = cmd.netns ? ` (in netns ${cmd.netns})` : '';
+  const first = stderr.trim().split('\n').filter(Boolean).slice(-1)[0] ?? `exit code ${exitCode}`;
+  return new NslabError('COMMAND_FAILED', `${cmd.argv.join(' ')}${where}: ${first}`, {
+    hint: hintFor(stderr),
+    details: { argv: cmd.argv, netns: cmd.netns ?? null, exitCode, stderr: stderr.trim() },
+  });
+}
+
+/** The real runner: spawns each command with execa (no shell). */
+export class ExecRunner implements Runner {
+  async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
+    const { execa } = await import('execa');
+    const [file, ...args] = netnsArgv(cmd);
+    let res;
+    try {
+      res = await execa(file!, args, { input: cmd.input ?? '', reject: false, stripFinalNewline: false });
+    } catch (err) {
+      throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${(err as Error).message}`, { cause: err, hint: 'run `nslab doctor` to see what to install' });
+    }
+    if (res.failed && res.exitCode === undefined) {
+      throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${res.shortMessage}`, { hint: 'run `nslab doctor` to see what to install' });
+    }
+    const result: Result = { stdout: String(res.stdout), stderr: String(res.stderr), exitCode: res.exitCode ?? 1 };
+    if (result.exitCode !== 0 && opts.check !== false) throw commandError(cmd, result.exitCode, result.stderr);
+    return result;
+  }
+
+  async batch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions = {}): Promise<BatchResult> {
+    if (lines.length === 0) return { failed: [], stderr: '' };
+    const argv = [tool, ...(opts.force ? ['-force'] : []), '-batch', '-'];
+    const input = lines.map(batchLine).join('\n') + '\n';
+    const res = await this.run({ argv, netns, input }, { check: false });
+    const failed = parseBatchErrors(res.stderr);
+    if (res.exitCode !== 0 && failed.length === 0) {
+      // The tool failed before reading any line (bad netns, missing tool): nothing was applied.
+      throw commandError({ argv, netns }, res.exitCode, res.stderr);
+    }
+    return { failed, stderr: res.stderr };
+  }
+}

@@ -1,0 +1,46 @@
+// The private sandbox: a new network + mount namespace with its own /run/netns, so nothing touches the host.
+import { realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The setup run inside `unshare --net --mount --fork` before the user's command: mounts made private,
+ * tmpfs on /run/netns, /etc/netns and /run/nslab (so netns, per-netns files and nslab's state stay in
+ * the sandbox), sysfs of the new netns with the cgroup mounts carried over (dockerd needs them), lo up.
+ * It is a fixed script; the user's command reaches it only as "$@", never as shell text.
+ */
+const SETUP = `set -e
+mount --make-rprivate /
+mkdir -p /run/netns /etc/netns /run/nslab /run/.nslab-cg
+mount -t tmpfs nslab-netns /run/netns
+mount -t tmpfs nslab-etc-netns /etc/netns
+mount -t tmpfs nslab-state /run/nslab
+mount --rbind /sys/fs/cgroup /run/.nslab-cg
+mount -t sysfs sysfs /sys
+mount --move /run/.nslab-cg /sys/fs/cgroup
+rmdir /run/.nslab-cg 2>/dev/null || true
+ip link set lo up
+export NSLAB_SANDBOX="$(readlink /proc/self/ns/net)"
+exec "$@"`;
+
+/** The directory of nslab's `bin/` (holding the `nslab` launcher), put first on PATH inside the sandbox. */
+export function binDir(): string {
+  const here = dirname(realpathSync(fileURLToPath(import.meta.url)));
+  return join(here, '..', '..', 'bin');
+}
+
+/**
+ * The argv that runs `cmd` in a new sandbox (as ../shared/recipes/sandbox.sh does, plus state dirs).
+ * Inside, `NSLAB_SANDBOX` holds the sandbox's netns id (`net:[INODE]`) and `nslab` is on PATH.
+ */
+export function sandboxArgv(cmd: string[]): string[] {
+  return ['unshare', '--net', '--mount', '--fork', '--', 'sh', '-c', SETUP, 'nslab-sandbox', ...cmd];
+}
+
+/** True when this process runs inside an nslab sandbox (its netns is the one the sandbox made). */
+export async function inSandbox(): Promise<boolean> {
+  const id = process.env.NSLAB_SANDBOX;
+  if (!id) return false;
+  const { readlink } = await import('node:fs/promises');
+  return (await readlink('/proc/self/ns/net')) === id;
+}

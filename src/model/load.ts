@@ -1,0 +1,98 @@
+// Reads a YAML file and validates it with zod, turning every problem into one line: FILE:LINE: PATH: what.
+import { readFile } from 'node:fs/promises';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { invalid, NslabError } from '../errors.js';
+
+/** A problem found in a parsed file, at a path of keys/indexes (mapped to a line by {@link loadYaml}). */
+export class SpecError extends Error {
+  constructor(
+    readonly path: Array<string | number>,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A parsed, validated file, with a function that maps a path back to `FILE:LINE`. */
+export interface Loaded<T> {
+  value: T;
+  where: (path: Array<string | number>) => string;
+}
+
+/**
+ * Parses YAML `text` (named `file` in messages) and validates it against `schema`.
+ * @throws NslabError `INVALID_INPUT` with one line `FILE:LINE: PATH: problem, got VALUE`.
+ */
+export function parseSpec<S extends z.ZodType>(text: string, file: string, schema: S): Loaded<z.output<S>> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = lineCounter.linePos(e.pos[0]).line;
+    throw invalid(`${file}:${line}: not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const where = (path: Array<string | number>) => `${file}:${lineOf(doc, lineCounter, path)}`;
+  const raw = doc.toJS() ?? {};
+  const res = schema.safeParse(raw);
+  if (!res.success) {
+    const issue = res.error.issues[0]!;
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      throw invalid(`${where([...path, key])}: ${fmtPath([...path, key])}: unknown key ${JSON.stringify(key)}`, 'check its spelling against the documented keys (nslab --help, README)');
+    }
+    const got = valueAt(raw, path);
+    const gotText = got === undefined ? 'nothing' : JSON.stringify(got);
+    throw invalid(`${where(path)}: ${fmtPath(path) || '(top level)'}: ${issue.message}, got ${gotText}`);
+  }
+  return { value: res.data, where };
+}
+
+/** Reads and validates a YAML file; see {@link parseSpec}. */
+export async function loadYaml<S extends z.ZodType>(file: string, schema: S): Promise<Loaded<z.output<S>>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new NslabError('INVALID_INPUT', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  return parseSpec(text, file, schema);
+}
+
+/** Converts a {@link SpecError} into the one-line `INVALID_INPUT` error, with the file position. */
+export function specErrorToInvalid(err: unknown, where: (path: Array<string | number>) => string): unknown {
+  if (err instanceof SpecError) return invalid(`${where(err.path)}: ${fmtPath(err.path)}: ${err.message}`);
+  return err;
+}
+
+/** `nodes.h1.interfaces.eth0.mtu`, `links[2][0]`. */
+export function fmtPath(path: Array<string | number>): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function valueAt(root: unknown, path: Array<string | number>): unknown {
+  let cur: unknown = root;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[p];
+  }
+  return cur;
+}
+
+/** The 1-based line of the deepest node on `path` that exists (a key's own line for a missing value). */
+function lineOf(doc: Document, lc: LineCounter, path: Array<string | number>): number {
+  for (let n = path.length; n >= 0; n--) {
+    const prefix = path.slice(0, n);
+    const node = prefix.length === 0 ? doc.contents : doc.getIn(prefix, true);
+    if (n < path.length && isMap(node)) {
+      const key = path[n];
+      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === key);
+      const r = pair && isScalar(pair.key) ? pair.key.range : undefined;
+      if (r) return lc.linePos(r[0]).line;
+    }
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    if (range) return lc.linePos(range[0]).line;
+  }
+  return 1;
+}

@@ -1,0 +1,89 @@
+// zod schemas of a topology file: the edge where every input is checked before anything is planned.
+import { isIP } from 'node:net';
+import IPCIDR from 'ip-cidr';
+import { z } from 'zod';
+import { ifnameProblem } from './names.js';
+
+/** A name usable as a netns (a file under /run/netns) and in `ip -batch` lines. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** An interface name: at most 15 bytes, as the kernel's dev_valid_name() takes it. */
+export const IfName = z.string().superRefine((v, ctx) => {
+  const p = ifnameProblem(v);
+  if (p) ctx.addIssue({ code: 'custom', message: `interface name ${JSON.stringify(v)} ${p}` });
+});
+
+/** A node or topology name. */
+export const NodeName = z.string().regex(NAME_RE, { message: 'expected a name of letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)' });
+
+/** An IPv4 or IPv6 address with its prefix length: `10.0.0.1/24`, `fd00::1/64`. */
+export const Cidr = z.string().refine((v) => v.includes('/') && IPCIDR.isValidCIDR(v), { message: 'expected an address with prefix length such as 10.0.0.1/24 or fd00::1/64' });
+
+/** A bare IPv4 or IPv6 address (a gateway may be link-local, e.g. fe80::1: the kernel accepts it). */
+export const IpAddr = z.string().refine((v) => isIP(v) !== 0, { message: 'expected an IPv4 or IPv6 address such as 10.0.0.1 or fe80::1' });
+
+/** A unicast Ethernet MAC address (the kernel refuses a multicast one). */
+export const Mac = z
+  .string()
+  .regex(/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, { message: 'expected a MAC address such as 02:42:ac:11:00:02' })
+  .refine((v) => (parseInt(v.slice(0, 2), 16) & 1) === 0, { message: 'expected a unicast MAC address (the first byte must be even)' });
+
+/** MTU in bytes: 68 (IPv4's minimum, RFC 791) to 65535. */
+export const Mtu = z.number({ message: 'expected an MTU in bytes (a whole number from 68 to 65535)' }).int().min(68).max(65535);
+
+const RouteRaw = z
+  .strictObject({
+    to: z.union([z.literal('default'), Cidr], { message: 'expected "default" or a network such as 10.0.0.0/8' }),
+    via: IpAddr.optional(),
+    dev: IfName.optional(),
+    type: z.enum(['unicast', 'unreachable', 'prohibit', 'blackhole', 'reject']).default('unicast'),
+    metric: z.number().int().min(0).optional(),
+  })
+  .refine((r) => r.type !== 'unicast' || r.via !== undefined || r.dev !== undefined, {
+    message: 'a unicast route needs "via" (a gateway) or "dev" (an interface)',
+  })
+  .refine((r) => r.type === 'unicast' || (r.via === undefined && r.dev === undefined), {
+    message: 'an unreachable, prohibit, blackhole or reject route takes neither "via" nor "dev"',
+  });
+
+const IfaceRaw = z.strictObject({
+  addresses: z.array(Cidr).default([]),
+  mtu: Mtu.optional(),
+  mac: Mac.optional(),
+});
+
+const NodeRaw = z.strictObject({
+  interfaces: z.record(z.string(), IfaceRaw).default({}),
+  routes: z.array(RouteRaw).default([]),
+  sysctls: z.record(z.string().regex(/^[a-z0-9_.\-/]+$/, { message: 'expected a sysctl key such as net.ipv4.ip_forward' }), z.union([z.string(), z.number()])).default({}),
+});
+
+const BridgeRaw = z.strictObject({
+  addresses: z.array(Cidr).default([]),
+  mtu: Mtu.optional(),
+  driver: z.enum(['iproute2', 'brctl']).default('iproute2'),
+  stp: z.boolean().default(false),
+});
+
+/** `NODE:IFNAME`, `host:IFNAME`, `BRIDGE` or `BRIDGE:PORTNAME`. */
+const Endpoint = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*(:[^:\s]+)?$/, { message: 'expected an endpoint NODE:IFNAME, BRIDGE or BRIDGE:PORT' });
+
+const LinkRaw = z.union(
+  [
+    z.tuple([Endpoint, Endpoint]),
+    z.strictObject({ endpoints: z.tuple([Endpoint, Endpoint]), mtu: Mtu.optional() }),
+  ],
+  { message: 'expected a link as [A, B] or {endpoints: [A, B], mtu: N}' },
+);
+
+/** The topology file (YAML). Unknown keys are errors. */
+export const TopologyRaw = z.strictObject({
+  name: NodeName.optional(),
+  host: NodeRaw.optional(),
+  nodes: z.record(z.string(), NodeRaw).default({}),
+  bridges: z.record(z.string(), BridgeRaw).default({}),
+  links: z.array(LinkRaw).default([]),
+});
+
+export type TopologyRaw = z.infer<typeof TopologyRaw>;
+export type NodeRaw = z.infer<typeof NodeRaw>;
