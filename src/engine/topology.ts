@@ -12,7 +12,7 @@ import { resolveTopology } from '../model/resolve.js';
 import { TopologyRaw } from '../model/schema.js';
 import type { Model } from '../model/types.js';
 import { applySteps, runUndo, type ApplyOptions } from './apply.js';
-import { planUp } from './plan.js';
+import { createdKeys, planUp } from './plan.js';
 import { readState, removeState, writeState } from './state.js';
 
 /**
@@ -81,8 +81,10 @@ export async function down(r: Runner, m: Model): Promise<DownReport> {
   const steps = planUp(m);
   const ours = await ownedObjects(r, m);
   const skipped: string[] = [];
+  const planned = createdKeys(steps);
   const keep = (s: Step): boolean => {
     if (s.parent && ours.has(s.parent)) return false; // goes with its parent
+    if (s.parent && planned.has(s.parent)) return false; // its parent is not ours (someone else's, or gone)
     if (s.creates) {
       if (ours.has(s.creates)) return true;
       if (ours.foreign.has(s.creates)) skipped.push(`${s.creates.replace(/^link:-:/, 'link ')} (${ours.foreign.get(s.creates)})`);

@@ -1,4 +1,5 @@
 // The one runner: every external command nslab runs goes through here, as an argv array.
+import { execa } from 'execa';
 import type { BatchResult, BatchTool, Command, Result } from './command.js';
 import { NslabError } from '../errors.js';
 import { hintFor } from './hints.js';
@@ -52,7 +53,6 @@ export function commandError(cmd: Command, exitCode: number, stderr: string): Ns
 /** The real runner: spawns each command with execa (no shell). */
 export class ExecRunner implements Runner {
   async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
-    const { execa } = await import('execa');
     const [file, ...args] = netnsArgv(cmd);
     let res;
     try {

@@ -42,6 +42,11 @@ export function parseSpec<S extends z.ZodType>(text: string, file: string, schem
       const key = issue.keys[0]!;
       throw invalid(`${where([...path, key])}: ${fmtPath([...path, key])}: unknown key ${JSON.stringify(key)}`, 'check its spelling against the documented keys (nslab --help, README)');
     }
+    if (issue.code === 'invalid_key') {
+      const key = path[path.length - 1];
+      const inner = (issue as { issues?: Array<{ message: string }> }).issues?.[0]?.message ?? issue.message;
+      throw invalid(`${where(path)}: ${fmtPath(path)}: bad key ${JSON.stringify(key)}: ${inner}`);
+    }
     const got = valueAt(raw, path);
     const gotText = got === undefined ? 'nothing' : JSON.stringify(got);
     throw invalid(`${where(path)}: ${fmtPath(path) || '(top level)'}: ${issue.message}, got ${gotText}`);
@@ -55,7 +60,7 @@ export async function loadYaml<S extends z.ZodType>(file: string, schema: S): Pr
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new NslabError('INVALID_INPUT', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new NslabError('INVALID_INPUT', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)}`, { cause: err });
   }
   return parseSpec(text, file, schema);
 }

@@ -80,7 +80,7 @@ const LinkRaw = z.union(
 export const TopologyRaw = z.strictObject({
   name: NodeName.optional(),
   host: NodeRaw.optional(),
-  nodes: z.record(z.string(), NodeRaw).default({}),
+  nodes: z.record(NodeName, NodeRaw).default({}),
   bridges: z.record(z.string(), BridgeRaw).default({}),
   links: z.array(LinkRaw).default([]),
 });

@@ -1,0 +1,49 @@
+// Test helpers that read the kernel: a normalised snapshot of every netns, pings, a sandbox guard.
+import { ExecRunner } from '../../src/exec/runner.js';
+import { inSandbox } from '../../src/exec/sandbox.js';
+import { readAddrs } from '../../src/kernel/addr.js';
+import { readLinks } from '../../src/kernel/link.js';
+import { listNetns } from '../../src/kernel/netns.js';
+import { readRoutes } from '../../src/kernel/route.js';
+
+export const runner = new ExecRunner();
+
+/** Throws unless the tests run inside `nslab sandbox` (never touch the host's network). */
+export async function assertSandbox(): Promise<void> {
+  if (!(await inSandbox())) throw new Error('integration tests must run inside the sandbox: npm run test:integration');
+}
+
+/** What one netns holds, without ifindexes and counters, for before/after comparison. */
+export async function nsState(netns: string | null) {
+  const links = (await readLinks(runner, netns)).map((l) => ({
+    name: l.ifname,
+    kind: l.linkinfo?.info_kind ?? null,
+    master: l.master ?? null,
+    mtu: l.mtu,
+    up: l.flags.includes('UP'),
+    alias: l.ifalias ?? null,
+  }));
+  const addrs = (await readAddrs(runner, netns)).flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`)).sort();
+  const routes = [...(await readRoutes(runner, netns, 4)), ...(await readRoutes(runner, netns, 6))].map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''}`.trim()).sort();
+  return { links, addrs, routes };
+}
+
+/** The sandbox's whole state: its netns list and the state of the current netns and each named one. */
+export async function snapshot() {
+  const names = await listNetns(runner);
+  const per: Record<string, unknown> = { '(current)': await nsState(null) };
+  for (const n of names) per[n] = await nsState(n);
+  return { netns: names, per };
+}
+
+/** One ping from a netns; true when a reply came back. */
+export async function ping(netns: string, dst: string, count = 1): Promise<boolean> {
+  const res = await runner.run({ argv: ['ping', '-c', String(count), '-W', '1', '-i', '0.2', dst], netns }, { check: false });
+  return res.exitCode === 0;
+}
+
+/** The output of a ping that is expected to fail (its error text). */
+export async function pingError(netns: string, dst: string): Promise<string> {
+  const res = await runner.run({ argv: ['ping', '-c', '1', '-W', '1', dst], netns }, { check: false });
+  return `${res.stdout}${res.stderr}`;
+}
