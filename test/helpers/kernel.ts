@@ -23,7 +23,10 @@ export async function nsState(netns: string | null) {
     up: l.flags.includes('UP'),
     alias: l.ifalias ?? null,
   }));
-  const addrs = (await readAddrs(runner, netns)).flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`)).sort();
+  // IPv6 link-local addresses derive from random MACs: not part of what a topology configures.
+  const addrs = (await readAddrs(runner, netns))
+    .flatMap((l) => l.addr_info.filter((a) => a.scope !== 'link' || a.family !== 'inet6').map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`))
+    .sort();
   const routes = [...(await readRoutes(runner, netns, 4)), ...(await readRoutes(runner, netns, 6))].map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''}`.trim()).sort();
   return { links, addrs, routes };
 }
