@@ -173,7 +173,7 @@ function faultOp(s: Step, i: number): Op {
 }
 
 /** Maps with at most `limit` promises pending at once, keeping the input order in the result. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

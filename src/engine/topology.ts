@@ -5,13 +5,13 @@ import { RecordingRunner } from '../exec/recorder.js';
 import { toShellScript } from '../exec/shell.js';
 import { NslabError } from '../errors.js';
 import type { LinkInfo } from '../kernel/link.js';
-import { listNetns } from '../kernel/netns.js';
+import { deleteNetns, listNetnsIds } from '../kernel/netns.js';
 import { cmdOp, linkKey, netnsKey, opArgv, type Op, type Step } from '../kernel/step.js';
 import { loadYaml, specErrorToInvalid } from '../model/load.js';
 import { resolveTopology } from '../model/resolve.js';
 import { TopologyRaw } from '../model/schema.js';
 import type { Model } from '../model/types.js';
-import { applySteps, runUndo, type ApplyOptions } from './apply.js';
+import { applySteps, mapLimit, runUndo, type ApplyOptions } from './apply.js';
 import { createdKeys, planUp } from './plan.js';
 import { readState, removeState, writeState } from './state.js';
 
@@ -107,10 +107,15 @@ export async function down(r: Runner, m: Model): Promise<DownReport> {
     }
     ops.push(...s.undo);
   }
-  const errors = await runUndo(r, ops);
+  // Our netns go first, in one batch, and the kernel removes their veths (both ends) in one sweep;
+  // the `link del` of those ends that follow then find them gone, which is not an error.
+  const netnsGone = steps.filter((s) => s.creates?.startsWith('netns:') && ours.has(s.creates)).map((s) => s.creates!.slice('netns:'.length));
+  const rest = ops.filter((o) => !(o.tool === 'ip' && o.batchKey === 'netns-del'));
+  const lingering = await deleteNetns(r, netnsGone);
+  const errors = [...lingering.map((l) => `${l}: still present after its netns was deleted`), ...(await runUndo(r, rest))];
   if (!(r instanceof RecordingRunner)) await removeState(m.name);
   if (errors.length) throw new NslabError('COMMAND_FAILED', `down ${m.name}: ${errors[0]}`, { details: { errors } });
-  return { topology: m.name, commands: ops.length, skipped, ms: performance.now() - t0 };
+  return { topology: m.name, commands: rest.length + netnsGone.length, skipped, ms: performance.now() - t0 };
 }
 
 /** Objects of a topology that exist now, split into ours (marked) and foreign (present, not ours). */
@@ -124,25 +129,34 @@ async function ownedObjects(r: Runner, m: Model): Promise<Owned> {
   ours.present = new Set();
   ours.foreign = new Map();
   const rootLinks = JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'] })).stdout || '[]') as LinkInfo[];
+  const markedPeerNsids = new Set<number>();
   for (const l of rootLinks) {
     const key = linkKey(null, l.ifname);
     ours.present.add(key);
-    if (l.ifalias === m.mark) ours.add(key);
-    else ours.foreign.set(key, l.ifalias ? `marked ${l.ifalias}` : 'not made by nslab');
+    if (l.ifalias === m.mark) {
+      ours.add(key);
+      if (l.link_netnsid !== undefined) markedPeerNsids.add(l.link_netnsid);
+    } else ours.foreign.set(key, l.ifalias ? `marked ${l.ifalias}` : 'not made by nslab');
   }
-  const existing = new Set(await listNetns(r));
-  await Promise.all(
-    m.nodes.map(async (n) => {
-      if (!existing.has(n.netns!)) return;
-      const key = netnsKey(n.netns!);
-      ours.present.add(key);
-      const res = await r.run({ argv: ['ip', '-j', 'link', 'show'], netns: n.netns }, { check: false });
-      const links = JSON.parse(res.stdout || '[]') as LinkInfo[];
-      const lo = links.find((l) => l.ifname === 'lo');
-      if (lo?.ifalias === m.mark || (!lo?.ifalias && links.length <= 1)) ours.add(key);
-      else ours.foreign.set(key, lo?.ifalias ? `marked ${lo.ifalias}` : 'not made by nslab');
-    }),
-  );
+  const listed = await listNetnsIds(r);
+  await mapLimit(m.nodes, 8, async (n) => {
+    const ns = n.netns!;
+    if (!listed.has(ns)) return;
+    const key = netnsKey(ns);
+    ours.present.add(key);
+    // A veth end here that carries our mark and whose peer is in the netns proves the netns ours
+    // (up creates them together), which saves entering it: one process per netns adds up at scale.
+    const id = listed.get(ns);
+    if (id !== undefined && markedPeerNsids.has(id)) {
+      ours.add(key);
+      return;
+    }
+    const res = await r.run({ argv: ['ip', '-j', 'link', 'show'], netns: ns }, { check: false });
+    const links = JSON.parse(res.stdout || '[]') as LinkInfo[];
+    const lo = links.find((l) => l.ifname === 'lo');
+    if (lo?.ifalias === m.mark || (!lo?.ifalias && links.length <= 1)) ours.add(key);
+    else ours.foreign.set(key, lo?.ifalias ? `marked ${lo.ifalias}` : 'not made by nslab');
+  });
   return ours;
 }
 

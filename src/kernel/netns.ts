@@ -44,6 +44,12 @@ export async function listNetns(r: Runner): Promise<string[]> {
   return (JSON.parse(text) as Array<{ name: string }>).map((n) => n.name).sort();
 }
 
+/** Named netns with their nsid in the current netns (`ip -j netns list`; no id until one is assigned). */
+export async function listNetnsIds(r: Runner): Promise<Map<string, number | undefined>> {
+  const text = (await r.run({ argv: ['ip', '-j', 'netns', 'list'] })).stdout.trim();
+  return new Map((text ? (JSON.parse(text) as Array<{ name: string; id?: number }>) : []).map((n) => [n.name, n.id]));
+}
+
 /** PIDs of the processes inside a named netns (`ip netns pids NAME`). */
 export async function netnsPids(r: Runner, name: string): Promise<number[]> {
   const res = await r.run({ argv: ['ip', 'netns', 'pids', name] });
@@ -74,21 +80,39 @@ export async function namedNetnsInode(name: string): Promise<number | null> {
 }
 
 /**
- * Deletes a named netns and waits for the kernel: `ip netns del` returns before the netns is torn
- * down, and the peers of its veths (in other namespaces) linger about a second, so a rebuild right
- * after hits "File exists". Deleting those veths first, inside the netns, removes both ends at once.
+ * Deletes named netns and waits for the kernel to finish. `ip netns del` returns at once; the netns
+ * is torn down later (about a second here), and with it the veths whose other end lives in the
+ * current netns: until they are gone, re-creating a topology fails with "File exists". Those ends
+ * are found by the nsid their link points to (`link_netnsid` = the netns's `id`). Deleting the
+ * netns first lets the kernel unregister all their devices in one batch (cleanup_net): at 200
+ * veths, 0.2 s instead of 4.4 s for `ip link del` one by one (measured here).
  * Deleting a netns that is already gone is not an error.
+ * @param names netns names under /run/netns
+ * @param timeoutMs how long to wait for the peers to disappear
+ * @returns names of peers still present after the timeout (empty when all went)
  */
-export async function deleteNetns(r: Runner, name: string): Promise<void> {
-  const res = await r.run({ argv: ['ip', '-j', 'link', 'show'], netns: name }, { check: false });
-  if (res.exitCode !== 0) {
-    await r.run({ argv: ['ip', 'netns', 'del', name] }, { check: false });
-    return;
+export async function deleteNetns(r: Runner, names: string[], timeoutMs = 30_000): Promise<string[]> {
+  if (names.length === 0) return [];
+  const listed = await listNetnsIds(r);
+  const ids = new Set(names.flatMap((n) => (listed.get(n) === undefined ? [] : [listed.get(n)!])));
+  const peersOf = async () =>
+    (JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'] })).stdout || '[]') as Array<{ ifname: string; link_netnsid?: number }>)
+      .filter((l) => l.link_netnsid !== undefined && ids.has(l.link_netnsid))
+      .map((l) => l.ifname);
+  const peers = new Set(await peersOf());
+  await r.batch('ip', null, names.map((n) => ['netns', 'del', n]), { force: true });
+  const deadline = Date.now() + timeoutMs;
+  let left = peers.size ? await stillThere(r, peers) : [];
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 20));
+    left = await stillThere(r, peers);
   }
-  const links = JSON.parse(res.stdout || '[]') as Array<{ ifname: string; link_netnsid?: number }>;
-  const lines = links.filter((l) => l.link_netnsid !== undefined).map((l) => ['link', 'del', 'dev', l.ifname]);
-  await r.batch('ip', name, lines, { force: true });
-  await r.run({ argv: ['ip', 'netns', 'del', name] }, { check: false });
+  return left;
+}
+
+async function stillThere(r: Runner, names: Set<string>): Promise<string[]> {
+  const links = JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'] })).stdout || '[]') as Array<{ ifname: string }>;
+  return links.map((l) => l.ifname).filter((n) => names.has(n));
 }
 
 /** Marks a netns as nslab's: the alias of its `lo` (the netns itself carries the mark; no state file). */

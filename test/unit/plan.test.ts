@@ -120,7 +120,8 @@ describe('down (recording runner)', () => {
     });
     const rep = await down(r, m);
     const lines = r.calls.filter((c) => c.type === 'batch').flatMap((c) => (c.type === 'batch' ? c.lines.map((l) => l.join(' ')) : []));
-    expect(lines).toEqual(['link del dev h1-eth0', 'link del dev br0', 'netns del h1']);
+    // netns first: the kernel then removes their veths in one sweep (see deleteNetns)
+    expect(lines).toEqual(['netns del h1', 'link del dev h1-eth0', 'link del dev br0']);
     expect(rep.skipped).toEqual(expect.arrayContaining(['link h2-eth0 (marked someone-else)', 'netns:h2 (marked nslab:other)']));
   });
 });

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets a fresh Debian 12 machine up for nslab, as root: system packages, npm dependencies, build.
+# Safe to run again: apt and npm skip what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What nslab drives (iproute2, brctl, iptables, ping, sysctl, nsenter/unshare) and what its tests use.
+PKGS=(iproute2 bridge-utils iptables iputils-ping procps util-linux)
+missing=()
+for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent build

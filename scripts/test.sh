@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test tier and ends with one line "tests: N passed, N failed".
+#   unit          plan/argv/validation with the recording runner: no root, no kernel changes
+#   integration   real netns, veths, bridges, routes and pings, inside a private sandbox (nslab sandbox),
+#                 rollback injected at every step, the CLI as a user runs it
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+export NODE_OPTIONS=--experimental-vm-modules
+
+npm run --silent build || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
+
+npx jest --selectProjects unit --json --outputFile="$out/unit.json"
+unit=$?
+# The integration tier runs in its own sandbox: nothing it makes can reach the host's network.
+node dist/cli/main.js sandbox -- npx jest --selectProjects integration --runInBand --json --outputFile="$out/integration.json"
+integ=$?
+
+node -e '
+const fs = require("fs");
+let p = 0, f = 0;
+for (const t of process.argv.slice(1)) {
+  try { const r = JSON.parse(fs.readFileSync(t, "utf8")); p += r.numPassedTests; f += r.numFailedTests + r.numRuntimeErrorTestSuites; }
+  catch { f += 1; console.log(`no report from ${t}: the tier did not run`); }
+}
+console.log(`tests: ${p} passed, ${f} failed`);
+' "$out/unit.json" "$out/integration.json"
+[ "$unit" -eq 0 ] && [ "$integ" -eq 0 ]

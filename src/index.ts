@@ -1,0 +1,20 @@
+// nslab's library API: what the CLI is built on, for programs that drive nslab's engine directly.
+export { NslabError, type ErrorCode } from './errors.js';
+export type { Command, Result, BatchTool, BatchResult } from './exec/command.js';
+export { ExecRunner, type Runner, NETNS_DIR } from './exec/runner.js';
+export { RecordingRunner, type Recorded } from './exec/recorder.js';
+export { toShellScript, shJoin, shQuote } from './exec/shell.js';
+export { sandboxArgv, inSandbox } from './exec/sandbox.js';
+export type { Step, Op } from './kernel/step.js';
+export * as netns from './kernel/netns.js';
+export * as link from './kernel/link.js';
+export * as veth from './kernel/veth.js';
+export * as bridge from './kernel/bridge.js';
+export * as addr from './kernel/addr.js';
+export * as route from './kernel/route.js';
+export * as sysctl from './kernel/sysctl.js';
+export { applySteps, runUndo, type ApplyOptions } from './engine/apply.js';
+export { planUp } from './engine/plan.js';
+export { loadTopology, up, down, plan, type UpReport, type DownReport } from './engine/topology.js';
+export { doctor, type Check } from './engine/doctor.js';
+export type { Model, NodeModel, BridgeModel, VethModel, EndModel } from './model/types.js';
