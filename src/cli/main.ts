@@ -2,6 +2,7 @@
 // nslab's command line: parses flags and calls one engine function per command (STYLE.md §7).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { attachCommand, detachCommand, pipeworkCommand } from './attach.js';
 import { doctorCommand } from './doctor.js';
 import { EXIT } from './output.js';
 import { sandboxCommand } from './sandbox.js';
@@ -13,6 +14,9 @@ await yargs(hideBin(process.argv))
   .command(upCommand)
   .command(downCommand)
   .command(planCommand)
+  .command(attachCommand)
+  .command(detachCommand)
+  .command(pipeworkCommand)
   .command(sandboxCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command: nslab --help lists them')

@@ -7,6 +7,11 @@ export interface Command {
   netns?: string | null;
   /** Text fed to the command's standard input. */
   input?: string;
+  /**
+   * Send stdout and stderr to this file instead of capturing them: for commands that leave a daemon
+   * behind holding their output open (busybox udhcpc), which would keep a capture waiting.
+   */
+  logFile?: string;
 }
 
 /** What a finished command returned. */
@@ -29,4 +34,15 @@ export interface BatchLineError {
 export interface BatchResult {
   failed: BatchLineError[];
   stderr: string;
+}
+
+/**
+ * How a person would type `argv` run inside `netns`: `ip -n NS ...` for ip, `ip netns exec NS ...`
+ * for anything else, `nsenter --net=PATH ...` when the netns is a path (a PID's `/proc/PID/ns/net`).
+ */
+export function displayArgv(argv: string[], netns: string | null | undefined): string[] {
+  if (!netns) return argv;
+  if (netns.startsWith('/')) return ['nsenter', `--net=${netns}`, '--', ...argv];
+  if (argv[0] === 'ip') return ['ip', '-n', netns, ...argv.slice(1)];
+  return ['ip', 'netns', 'exec', netns, ...argv];
 }

@@ -1,5 +1,5 @@
 // A runner that records instead of running: for unit tests, `nslab plan` and `--dry-run`.
-import type { BatchResult, BatchTool, Command, Result } from './command.js';
+import { displayArgv, type BatchResult, type BatchTool, type Command, type Result } from './command.js';
 import type { BatchOptions, RunOptions, Runner } from './runner.js';
 import { commandError } from './runner.js';
 
@@ -46,8 +46,8 @@ export class RecordingRunner implements Runner {
   argvs(): string[][] {
     return this.calls.flatMap((c) =>
       c.type === 'run'
-        ? [c.cmd.netns ? ['ip', 'netns', 'exec', c.cmd.netns, ...c.cmd.argv] : c.cmd.argv]
-        : c.lines.map((l) => [c.tool, ...(c.netns ? ['-n', c.netns] : []), ...l]),
+        ? [displayArgv(c.cmd.argv, c.cmd.netns)]
+        : c.lines.map((l) => displayArgv([c.tool, ...l], c.netns)),
     );
   }
 }

@@ -5,7 +5,9 @@ import { NslabError } from '../errors.js';
 import { hintFor } from './hints.js';
 import { batchLine, parseBatchErrors } from './batch.js';
 
-/** Where `ip netns add` keeps its named netns mounts (ip-netns(8)). */
+/**
+ * A netns is named by its name under NETNS_DIR, or by an absolute path (`/proc/PID/ns/net`).
+ * Where `ip netns add` keeps its named netns mounts (ip-netns(8)). */
 export const NETNS_DIR = '/run/netns';
 
 /** Options of {@link Runner.run}. */
@@ -37,7 +39,8 @@ export interface Runner {
 /** The argv that runs `cmd` inside its netns: `nsenter --net=/run/netns/NS -- ...` (linear cost, unlike `ip -n`). */
 export function netnsArgv(cmd: Command): string[] {
   if (!cmd.netns) return cmd.argv;
-  return ['nsenter', `--net=${NETNS_DIR}/${cmd.netns}`, '--', ...cmd.argv];
+  const path = cmd.netns.startsWith('/') ? cmd.netns : `${NETNS_DIR}/${cmd.netns}`;
+  return ['nsenter', `--net=${path}`, '--', ...cmd.argv];
 }
 
 /** Builds the `COMMAND_FAILED` error for a command: names the command, its exit code and stderr, with a hint. */
@@ -56,14 +59,17 @@ export class ExecRunner implements Runner {
     const [file, ...args] = netnsArgv(cmd);
     let res;
     try {
-      res = await execa(file!, args, { input: cmd.input ?? '', reject: false, stripFinalNewline: false });
+      res = cmd.logFile
+        ? await execa(file!, args, { input: cmd.input ?? '', reject: false, stdout: { file: cmd.logFile, append: true }, stderr: { file: cmd.logFile, append: true } })
+        : await execa(file!, args, { input: cmd.input ?? '', reject: false, stripFinalNewline: false });
     } catch (err) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${(err as Error).message}`, { cause: err, hint: 'run `nslab doctor` to see what to install' });
     }
     if (res.failed && res.exitCode === undefined) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${res.shortMessage}`, { hint: 'run `nslab doctor` to see what to install' });
     }
-    const result: Result = { stdout: String(res.stdout), stderr: String(res.stderr), exitCode: res.exitCode ?? 1 };
+    const logged = cmd.logFile && res.exitCode !== 0 ? await readTail(cmd.logFile) : '';
+    const result: Result = { stdout: String(res.stdout ?? ''), stderr: logged || String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
     if (result.exitCode !== 0 && opts.check !== false) throw commandError(cmd, result.exitCode, result.stderr);
     return result;
   }
@@ -80,4 +86,10 @@ export class ExecRunner implements Runner {
     }
     return { failed, stderr: res.stderr };
   }
+}
+
+async function readTail(file: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-5).join('\n');
 }

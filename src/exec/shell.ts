@@ -1,4 +1,5 @@
 // Turns recorded commands into a plain, copy-pasteable shell script (for `nslab plan` and labs).
+import { displayArgv } from './command.js';
 import type { Recorded } from './recorder.js';
 
 /** Quotes one argument for POSIX sh: bare when it is safe, else in single quotes. */
@@ -29,10 +30,10 @@ export function toShellScript(calls: Recorded[], opts: { header?: string[]; comm
   calls.forEach((c, i) => {
     for (const cm of opts.comments ?? []) if (cm.before === i) out.push('', `# ${cm.text}`);
     if (c.type === 'batch') {
-      for (const l of c.lines) out.push(shJoin([c.tool, ...(c.netns ? ['-n', c.netns] : []), ...l]));
+      for (const l of c.lines) out.push(shJoin(displayArgv([c.tool, ...l], c.netns)));
       return;
     }
-    const argv = c.cmd.netns ? ['ip', 'netns', 'exec', c.cmd.netns, ...c.cmd.argv] : c.cmd.argv;
+    const argv = displayArgv(c.cmd.argv, c.cmd.netns);
     if (c.cmd.input !== undefined && c.cmd.input !== '') {
       out.push(`${shJoin(argv)} <<'NSLAB_EOF'`, c.cmd.input.replace(/\n$/, ''), 'NSLAB_EOF');
     } else {

@@ -1,6 +1,8 @@
-// Open vSwitch facts nslab needs before it can choose a datapath (the bridge code comes with attach).
+// Open vSwitch: bridges (kernel or userspace datapath), ports with VLAN tags and nslab's external-ids.
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
+import type { Runner } from '../exec/runner.js';
+import { cmdOp, linkKey, type Step } from './step.js';
 
 /**
  * Whether the openvswitch kernel datapath can be used: the module is loaded, or it is in this
@@ -15,4 +17,76 @@ export function ovsKernelDatapath(): { available: boolean; detail: string } {
     /* no modules.dep: a kernel without loadable modules */
   }
   return { available: false, detail: `no openvswitch module for kernel ${release()}: use the userspace datapath (datapath_type=netdev)` };
+}
+
+/** `ovs-vsctl` with a timeout, so a missing ovs-vswitchd fails instead of hanging. */
+export function vsctl(...args: string[]): string[] {
+  return ['ovs-vsctl', '--timeout=10', ...args];
+}
+
+/** True when ovs-vsctl answers and knows bridge `name` (`ovs-vsctl br-exists`: exit 0 yes, 2 no). */
+export async function ovsBridgeExists(r: Runner, name: string): Promise<boolean | null> {
+  const res = await r.run({ argv: vsctl('br-exists', name) }, { check: false }).catch(() => null);
+  if (!res) return null;
+  if (res.exitCode === 0) return true;
+  if (res.exitCode === 2) return false;
+  return null;
+}
+
+/**
+ * Adds an OVS bridge, race-safe (`--may-exist`), with `datapath_type=netdev` when the kernel datapath
+ * is missing (the userspace datapath needs /dev/net/tun), marked `external-ids:nslab=created`.
+ * Undo: `del-br`.
+ */
+export function addOvsBridge(name: string, netdev: boolean): Step {
+  return {
+    describe: `add Open vSwitch bridge ${name}${netdev ? ' (userspace datapath)' : ''}`,
+    do: cmdOp(vsctl('--may-exist', 'add-br', name, '--', 'br-set-external-id', name, 'nslab', 'created', ...(netdev ? ['--', 'set', 'bridge', name, 'datapath_type=netdev'] : []))),
+    undo: [cmdOp(vsctl('--if-exists', 'del-br', name))],
+    creates: `ovs:${name}`,
+  };
+}
+
+/**
+ * Adds PORT to an OVS bridge with an optional VLAN tag (access port), marked with external-ids
+ * that name its guest and interface, so that detach and clean find it even when the guest is gone
+ * (pipework#143). Undo: `del-port`.
+ */
+export function addOvsPort(bridge: string, port: string, tag: number | undefined, ids: Record<string, string>): Step {
+  const idArgs = Object.entries(ids).map(([k, v]) => `external-ids:${k}=${v}`);
+  return {
+    describe: `add port ${port} to Open vSwitch bridge ${bridge}${tag !== undefined ? ` with VLAN tag ${tag}` : ''}`,
+    do: cmdOp(vsctl('--may-exist', 'add-port', bridge, port, ...(tag !== undefined ? [`tag=${tag}`] : []), '--', 'set', 'interface', port, ...idArgs)),
+    undo: [cmdOp(vsctl('--if-exists', 'del-port', bridge, port))],
+    parent: linkKey(null, port),
+  };
+}
+
+/** One OVS port row as nslab reads it. */
+export interface OvsPort {
+  name: string;
+  bridge: string;
+  tag: number | null;
+  externalIds: Record<string, string>;
+}
+
+/**
+ * Lists the ports of all OVS bridges with their tags and interface external-ids
+ * (`ovs-vsctl --format=json` of the Port and Interface tables).
+ */
+export async function readOvsPorts(r: Runner): Promise<OvsPort[]> {
+  const brs = (await r.run({ argv: vsctl('list-br') })).stdout.split('\n').filter(Boolean);
+  const out: OvsPort[] = [];
+  for (const br of brs) {
+    const ports = (await r.run({ argv: vsctl('list-ports', br) })).stdout.split('\n').filter(Boolean);
+    for (const p of ports) {
+      const res = await r.run({ argv: vsctl('--format=json', '--columns=name,tag', 'list', 'Port', p) });
+      const row = (JSON.parse(res.stdout) as { data: unknown[][] }).data[0] ?? [];
+      const tag = typeof row[1] === 'number' ? row[1] : null;
+      const ifr = await r.run({ argv: vsctl('--format=json', '--columns=external_ids', 'list', 'Interface', p) });
+      const ext = ((JSON.parse(ifr.stdout) as { data: unknown[][] }).data[0]?.[0] as [string, Array<[string, string]>] | undefined)?.[1] ?? [];
+      out.push({ name: p, bridge: br, tag, externalIds: Object.fromEntries(ext) });
+    }
+  }
+  return out;
 }

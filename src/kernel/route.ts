@@ -19,9 +19,9 @@ export interface RouteSpec {
 
 /** The `ip route` arguments after `add`/`del` for a route (ip-route(8) order: TYPE PREFIX via GW dev DEV). */
 export function routeArgs(r: RouteSpec): string[] {
-  const family = r.to !== 'default' && r.to.includes(':') ? ['-6'] : r.via?.includes(':') ? ['-6'] : [];
+  // No -4/-6: they are global options, refused inside `ip -batch`; ip infers the family from the
+  // prefix or the gateway (a v6 default without gateway is written ::/0).
   return [
-    ...family,
     'route',
     ...(r.type === 'unicast' ? [] : [r.type]),
     r.to,
@@ -33,7 +33,7 @@ export function routeArgs(r: RouteSpec): string[] {
 
 /** The same route as `ip route` prints it, for messages: "10.0.0.0/8 via 10.0.1.1 dev eth0". */
 export function describeRoute(r: RouteSpec): string {
-  return routeArgs(r).filter((a) => a !== 'route' && a !== '-6').join(' ');
+  return routeArgs(r).filter((a) => a !== 'route').join(' ');
 }
 
 /**

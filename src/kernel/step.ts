@@ -1,5 +1,5 @@
 // A Step is one kernel change with its exact undo (STYLE.md §3); an Op is one command of it.
-import type { Command } from '../exec/command.js';
+import { displayArgv, type Command } from '../exec/command.js';
 
 /**
  * One command. `ip` ops are lines of `ip -batch -` run in `netns` (null: the namespace nslab runs
@@ -57,6 +57,5 @@ export function netnsKey(name: string): string {
 
 /** Renders an op as the argv a person would type (for messages and `plan --json`). */
 export function opArgv(op: Op): string[] {
-  if (op.tool === 'ip') return ['ip', ...(op.netns ? ['-n', op.netns] : []), ...op.args];
-  return op.cmd.netns ? ['ip', 'netns', 'exec', op.cmd.netns, ...op.cmd.argv] : op.cmd.argv;
+  return op.tool === 'ip' ? displayArgv(['ip', ...op.args], op.netns) : displayArgv(op.cmd.argv, op.cmd.netns);
 }

@@ -1,0 +1,108 @@
+// `nslab attach`, `nslab detach` and the pipework drop-in `nslab pipework`.
+import type { Argv, CommandModule } from 'yargs';
+import { printJson, reportError, requireRoot } from './output.js';
+
+interface AttachArgs {
+  guest: string;
+  to: string;
+  ip?: string[];
+  gw?: string;
+  ifname: string;
+  local?: string;
+  mac?: string;
+  mtu?: number;
+  vlan?: string;
+  dhcp?: string;
+  route?: string[];
+  'host-access': boolean;
+  'direct-phys': boolean;
+  'dry-run': boolean;
+  json: boolean;
+  'fault-at'?: number;
+}
+
+/** `nslab attach GUEST --to HOSTIF ...` */
+export const attachCommand: CommandModule<object, AttachArgs> = {
+  command: 'attach <guest>',
+  describe: 'Attach a guest (netns, PID, Docker container, nslab node) to a bridge, an OVS bridge or a host interface (macvlan)',
+  builder: (y) =>
+    y
+      .positional('guest', { type: 'string', demandOption: true, describe: 'netns name, PID, Docker container name or ID' })
+      .option('to', { type: 'string', demandOption: true, describe: 'host side: Linux bridge, OVS bridge, any other interface (macvlan), or mac:MAC; a missing br*/ovs* name creates that bridge' })
+      .option('ip', { type: 'string', array: true, describe: 'ADDR/LEN[@GATEWAY], repeatable (v4 and v6); 0/0 for no address' })
+      .option('gw', { type: 'string', describe: 'default gateway (for the --ip of its family)' })
+      .option('ifname', { alias: 'i', type: 'string', default: 'eth1', describe: 'interface name in the guest' })
+      .option('local', { alias: 'l', type: 'string', describe: 'host-side interface name (default derived, <= 15 bytes)' })
+      .option('mac', { type: 'string', describe: 'MAC of the guest interface, or U:STRING for one derived from STRING' })
+      .option('mtu', { type: 'number', describe: 'MTU in bytes (default: the host interface\'s)' })
+      .option('vlan', { type: 'string', describe: 'VLAN tag 1-4094 (OVS access port, or 802.1q sub-interface of a macvlan parent)' })
+      .option('dhcp', { type: 'string', describe: 'get the address by DHCP: --dhcp (busybox udhcpc, kept running), --dhcp=udhcpc|dhclient|dhcpcd' })
+      .option('route', { type: 'string', array: true, describe: 'NET[@GW] routed over this interface, repeatable' })
+      .option('host-access', { type: 'boolean', default: false, describe: 'macvlan: move the host\'s address to a host macvlan so it reaches its guests' })
+      .option('direct-phys', { type: 'boolean', default: false, hidden: true })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'read the kernel, print the commands, change nothing' })
+      .option('json', { type: 'boolean', default: false })
+      .option('fault-at', { type: 'number', hidden: true })
+      .example('$0 attach c1 --to br0 --ip 172.17.2.24/24@172.17.2.1', 'veth into container c1, onto bridge br0 (made if missing)')
+      .example('$0 attach g1 --to ovs-br0 --ip 10.10.0.1/24 --vlan 10', 'an OVS access port with VLAN tag 10')
+      .example('$0 attach g2 --to ens33 --ip 192.168.192.134/24@192.168.192.2 --host-access', 'a macvlan guest the host can reach')
+      .example('$0 attach g3 --to br0 --dhcp', 'address from a DHCP server on br0') as unknown as Argv<AttachArgs>,
+  handler: async (a) => {
+    try {
+      const { requestFromFlags } = await import('../model/attach-flags.js');
+      const req = requestFromFlags(a);
+      if (!a['dry-run']) requireRoot();
+      const { ExecRunner } = await import('../exec/runner.js');
+      const { attach } = await import('../engine/attach.js');
+      const rep = await attach(new ExecRunner(), req, { dryRun: a['dry-run'], faultAt: a['fault-at'] });
+      if (a.json) printJson({ ok: true, ...rep });
+      else if (rep.script) process.stdout.write(rep.script);
+      else process.stdout.write(`attached ${rep.guest}:${rep.ifname} to ${rep.host}${rep.local ? ` (host end ${rep.local})` : ''}\n`);
+    } catch (err) {
+      reportError(err, a.json);
+    }
+  },
+};
+
+/** `nslab detach GUEST IFNAME` */
+export const detachCommand: CommandModule<object, { guest: string; ifname: string; json: boolean }> = {
+  command: 'detach <guest> <ifname>',
+  describe: 'Undo one attach exactly (interface, host end, OVS port, DHCP client, host access, bridge nslab made if now empty)',
+  builder: (y) =>
+    y
+      .positional('guest', { type: 'string', demandOption: true })
+      .positional('ifname', { type: 'string', demandOption: true })
+      .option('json', { type: 'boolean', default: false })
+      .example('$0 detach c1 eth1', 'remove what `attach c1 --to br0` made') as unknown as Argv<{ guest: string; ifname: string; json: boolean }>,
+  handler: async (a) => {
+    try {
+      requireRoot();
+      const { ExecRunner } = await import('../exec/runner.js');
+      const { detach } = await import('../engine/attach.js');
+      const rep = await detach(new ExecRunner(), a.guest, a.ifname);
+      if (a.json) printJson({ ok: true, ...rep });
+      else process.stdout.write(`detached ${rep.guest}:${rep.ifname} (removed ${rep.removed.join(', ')})\n`);
+    } catch (err) {
+      reportError(err, a.json);
+    }
+  },
+};
+
+/** `nslab pipework ARGS...`: pipework's whole grammar. */
+export const pipeworkCommand: CommandModule<object, { args?: string[]; _: Array<string | number> }> = {
+  command: 'pipework [args..]',
+  describe: 'Drop-in for jpetazzo/pipework: same arguments, with rollback, detach and 15-byte-safe names',
+  builder: (y) =>
+    y
+      .positional('args', { type: 'string', array: true })
+      .strict(false)
+      .parserConfiguration({ 'unknown-options-as-args': true })
+      .example('$0 pipework br0 c1 172.17.2.24/24@172.17.2.1', 'veth into c1 on br0, default route via .1')
+      .example('$0 pipework ovs-br0 -i eth2 g1 10.10.0.1/24 @10', 'OVS port with VLAN tag 10')
+      .example('$0 pipework ens33 g2 dhcp U:g2', 'macvlan with a MAC derived from "g2", address by DHCP')
+      .example('$0 pipework route g1 add 10.0.0.0/8 via 10.10.0.254', 'ip route in the guest') as unknown as Argv<{ args?: string[]; _: Array<string | number> }>,
+  handler: async (a) => {
+    const { runPipework } = await import('./pipework-run.js');
+    process.exitCode = await runPipework([...(a.args ?? []), ...a._.slice(1)].map(String));
+  },
+};

@@ -1,0 +1,474 @@
+// attach / detach: pipework's job (a guest onto a bridge, an OVS bridge or a macvlan), with
+// rollback, exact detach, ownership marks and names that always fit in 15 bytes.
+import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isIP } from 'node:net';
+import IPCIDR from 'ip-cidr';
+import type { Runner } from '../exec/runner.js';
+import { RecordingRunner } from '../exec/recorder.js';
+import { toShellScript } from '../exec/shell.js';
+import { NslabError, invalid } from '../errors.js';
+import { addAddr } from '../kernel/addr.js';
+import { readLinks, setAlias, setUp, type LinkInfo } from '../kernel/link.js';
+import { addMacvlan, addVlanLink } from '../kernel/macvlan.js';
+import { addOvsBridge, addOvsPort, ovsBridgeExists, ovsKernelDatapath, vsctl } from '../kernel/ovs.js';
+import { addRoute } from '../kernel/route.js';
+import { cmdOp, ipOp, linkKey, type Op, type Step } from '../kernel/step.js';
+import { addVeth } from '../kernel/veth.js';
+import { addPort } from '../kernel/bridge.js';
+import type { AddressRequest, AttachRequest } from '../model/attach.js';
+import { mark, parseMark } from '../model/marks.js';
+import { ifnameProblem, shortHash } from '../model/names.js';
+import { applySteps, runUndo } from './apply.js';
+import { resolveGuest, type Guest } from './guest.js';
+import { stateDir } from './state.js';
+
+/** The host side of an attach, as found in the kernel. */
+export type HostSide =
+  | { kind: 'bridge'; name: string; exists: boolean; mtu: number }
+  | { kind: 'ovs'; name: string; exists: boolean; mtu: number; netdev: boolean }
+  | { kind: 'phys'; name: string; mtu: number };
+
+/** Everything `planAttach` needs, read from the kernel beforehand. */
+export interface AttachContext {
+  req: AttachRequest;
+  guest: Guest;
+  host: HostSide;
+  /** Host-side interface name (veth end, or the VLAN sub-interface's name for macvlan @VLAN). */
+  local: string;
+  /** The guest already has `req.ifname`, attached by nslab to the same host side: add to it. */
+  existing: boolean;
+  /** Default routes in the guest before the attach, per family: `GW@DEV`, restored by detach. */
+  prevDefault: { 4?: string; 6?: string };
+  /** Host access (macvlan): the host's addresses and routes on the parent, to move to the host macvlan. */
+  hostAccess?: { name: string; addrs: string[]; routes: string[][] };
+}
+
+/** What {@link attach} did. */
+export interface AttachReport {
+  guest: string;
+  ifname: string;
+  host: string;
+  hostKind: HostSide['kind'];
+  local: string | null;
+  steps: number;
+  /** The commands run (or, with dryRun, that would run), as a shell script. */
+  script?: string;
+  ms: number;
+}
+
+/** Options of {@link attach}. */
+export interface AttachOptions {
+  /** Read the kernel, but only print the commands. */
+  dryRun?: boolean;
+  /** Fault injection at step K (tests). */
+  faultAt?: number;
+}
+
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'share', 'udhcpc.sh');
+
+/**
+ * Attaches a guest to a host interface, as pipework does: a veth into a Linux or OVS bridge (created
+ * when missing and named br* / ovs*), or a macvlan child of any other interface. The guest end is
+ * created straight in the guest's netns under its final name; MTU defaults to the host interface's;
+ * the gateway becomes the default route of its family only; a second attach to the same interface
+ * adds to it (pipework#124). On failure, everything done is undone.
+ * @param r runner (reads always run; with `dryRun` the changes are recorded, not made)
+ * @param req the parsed request (see `nslab attach --help` and the pipework grammar)
+ * @throws NslabError INVALID_INPUT (nothing changed), NOT_FOUND (guest or host interface), APPLY_FAILED (rolled back)
+ */
+export async function attach(r: Runner, req: AttachRequest, opts: AttachOptions = {}): Promise<AttachReport> {
+  const t0 = performance.now();
+  const ctx = await resolveAttach(r, req);
+  const steps = planAttach(ctx);
+  const w: Runner = opts.dryRun ? new RecordingRunner() : r;
+  let createdBridge = false;
+  const dhcpDir = join(stateDir(), 'dhcp');
+  if (!opts.dryRun && req.addresses.some((a) => a.kind === 'dhcp')) mkdirSync(dhcpDir, { recursive: true });
+  if (!ctx.existing && (ctx.host.kind === 'bridge' || ctx.host.kind === 'ovs') && !ctx.host.exists) createdBridge = await ensureBridge(w, ctx.host);
+  try {
+    await applySteps(w, steps, { faultAt: opts.faultAt });
+  } catch (err) {
+    if (createdBridge) await removeBridgeIfEmpty(w, ctx.host as Extract<HostSide, { kind: 'bridge' | 'ovs' }>);
+    throw err;
+  }
+  await announce(w, ctx);
+  return {
+    guest: req.guest,
+    ifname: req.ifname,
+    host: ctx.host.name,
+    hostKind: ctx.host.kind,
+    local: ctx.host.kind === 'phys' ? null : ctx.local,
+    steps: steps.length,
+    ...(w instanceof RecordingRunner ? { script: toShellScript(w.calls) } : {}),
+    ms: performance.now() - t0,
+  };
+}
+
+/** Reads what the plan depends on: the guest, the host interface, names in use, current defaults. */
+export async function resolveAttach(r: Runner, req: AttachRequest): Promise<AttachContext> {
+  const rootLinks = await readLinks(r, null);
+  let hostName = req.hostIf;
+  if (hostName.startsWith('mac:')) {
+    const mac = hostName.slice(4).toLowerCase();
+    const found = rootLinks.find((l) => l.address?.toLowerCase() === mac);
+    if (!found) throw new NslabError('NOT_FOUND', `host interface mac:${mac}: no interface here has that MAC address`);
+    hostName = found.ifname;
+  }
+  const guest = await resolveGuest(r, req.guest);
+  const host = await classifyHost(r, hostName, rootLinks);
+
+  if (req.vlan !== undefined && host.kind === 'bridge') throw invalid(`VLAN ${req.vlan} on Linux bridge ${host.name}: a plain Linux bridge does not carry VLANs here; use an Open vSwitch bridge (a name starting with ovs) or a macvlan parent`);
+  if (req.hostAccess && host.kind !== 'phys') throw invalid(`--host-access is for macvlan guests; ${host.name} is a ${host.kind === 'ovs' ? 'Open vSwitch' : 'Linux'} bridge, which the host reaches already`);
+  if (req.mtu !== undefined && host.kind === 'phys' && req.mtu > host.mtu) throw invalid(`MTU ${req.mtu} is above the MTU of ${host.name} (${host.mtu}): a macvlan cannot exceed its parent's MTU`);
+  for (const a of req.addresses) if (a.kind === 'dhcp') await checkDhcpClient(r, a.client);
+
+  const guestLinks = await readLinks(r, guest.netns);
+  const have = guestLinks.find((l) => l.ifname === req.ifname);
+  let existing = false;
+  if (have) {
+    const m = parseMark(have.ifalias);
+    if (m?.kind === 'attach' && m.fields.host === host.name) existing = true;
+    else throw invalid(`guest ${req.guest} already has an interface ${req.ifname}${m ? ` (attached to ${m.fields.host})` : ''}: choose another name with -i/--ifname`);
+  }
+
+  const taken = new Set(rootLinks.map((l) => l.ifname));
+  let local = req.localIfname ?? '';
+  if (host.kind === 'phys') local = req.vlan !== undefined ? vlanIfName(host.name, req.vlan) : host.name;
+  else if (!local) local = hostEndName(guest, req.ifname, taken);
+  else if (taken.has(local) && !existing) throw invalid(`host interface name ${local} (-l) is already in use`);
+
+  const prevDefault: AttachContext['prevDefault'] = {};
+  for (const fam of [4, 6] as const) {
+    if (!req.addresses.some((a) => a.kind === 'static' && a.gateway && isIP(a.gateway) === fam)) continue;
+    const res = await r.run({ argv: ['ip', '-j', `-${fam}`, 'route', 'show', 'default'], netns: guest.netns });
+    const d = (JSON.parse(res.stdout || '[]') as Array<{ gateway?: string; dev?: string }>)[0];
+    if (d?.gateway && d.dev && d.dev !== req.ifname) prevDefault[fam] = `${d.gateway}@${d.dev}`;
+  }
+
+  let hostAccess: AttachContext['hostAccess'];
+  if (req.hostAccess && host.kind === 'phys') {
+    const name = `${host.name}m`.length <= 15 && !taken.has(`${host.name}m`) ? `${host.name}m` : `nh${shortHash([host.name], 10)}`;
+    const addrs = (JSON.parse((await r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', host.name] })).stdout || '[]') as Array<{ addr_info: Array<{ local: string; prefixlen: number; scope: string }> }>)
+      .flatMap((x) => x.addr_info)
+      .filter((a) => a.scope === 'global')
+      .map((a) => `${a.local}/${a.prefixlen}`);
+    const routes = (JSON.parse((await r.run({ argv: ['ip', '-j', 'route', 'show', 'dev', host.name] })).stdout || '[]') as Array<{ dst: string; gateway?: string; protocol?: string; metric?: number }>)
+      .filter((x) => x.protocol !== 'kernel')
+      .map((x) => [x.dst, ...(x.gateway ? ['via', x.gateway] : []), ...(x.metric !== undefined ? ['metric', String(x.metric)] : [])]);
+    if (rootLinks.some((l) => parseMark(l.ifalias)?.kind === 'host-access' && parseMark(l.ifalias)?.fields.parent === host.name)) {
+      hostAccess = undefined; // another attach gave the host access already
+    } else {
+      hostAccess = { name, addrs, routes };
+    }
+  }
+  return { req, guest, host, local, existing, prevDefault, ...(hostAccess ? { hostAccess } : {}) };
+}
+
+/**
+ * Plans an attach (pure). Marks: the host end `nslab:attach guest=REF if=IFNAME`, the guest end
+ * `nslab:attach host=HOSTIF [gw4=GW@DEV] [ha=NAME]`, OVS ports `external-ids:nslab-guest/-ifname`.
+ */
+export function planAttach(c: AttachContext): Step[] {
+  const { req, guest, host } = c;
+  const steps: Step[] = [];
+  const mtu = req.mtu ?? host.mtu;
+  const g = guest.netns;
+  if (!c.existing) {
+    if (host.kind === 'phys') {
+      let parent = host.name;
+      if (req.vlan !== undefined) {
+        steps.push(addVlanLink(host.name, c.local, req.vlan), setAlias(null, c.local, mark('vlan', { parent: host.name })), setUp(null, c.local));
+        parent = c.local;
+      }
+      if (c.hostAccess) steps.push(...planHostAccess(parent, c.hostAccess));
+      steps.push(addMacvlan(parent, req.ifname, guest.ipNetns, { mtu, ...(req.mac ? { mac: req.mac } : {}) }));
+    } else {
+      steps.push(addVeth({ name: c.local, netns: null, mtu }, { name: req.ifname, netns: guest.ipNetns, mtu, ...(req.mac ? { mac: req.mac } : {}) }));
+      steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname })));
+      if (host.kind === 'bridge') steps.push(addPort(host.name, c.local, 'iproute2'));
+      else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
+      steps.push(setUp(null, c.local));
+    }
+    const fields: Record<string, string> = { host: host.name };
+    if (c.prevDefault[4]) fields.gw4 = c.prevDefault[4];
+    if (c.prevDefault[6]) fields.gw6 = c.prevDefault[6];
+    if (c.hostAccess) fields.ha = c.hostAccess.name;
+    if (req.vlan !== undefined && host.kind === 'phys') fields.vlan = c.local;
+    steps.push(setAlias(g, req.ifname, mark('attach', fields)));
+    if (host.kind === 'ovs' && host.netdev) {
+      // The userspace datapath drops TCP/UDP from veth guests with offloaded checksums (seen here): compute them in the guest.
+      steps.push({ describe: `compute checksums in software on ${req.ifname} (OVS userspace datapath)`, do: cmdOp(['ethtool', '-K', req.ifname, 'tx', 'off'], g), undo: [], parent: linkKey(g, req.ifname) });
+    }
+  }
+  for (const a of req.addresses) if (a.kind === 'static') steps.push(addAddr(g, req.ifname, a.cidr));
+  if (!c.existing) steps.push(setUp(g, req.ifname));
+  for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault));
+  for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
+  for (const a of req.addresses) if (a.kind === 'dhcp') steps.push(dhcpStep(guest, req.ifname, a));
+  return steps;
+}
+
+/** `ip route replace default via GW dev IF [onlink]`; undo removes it and puts the previous default back. */
+function gatewayStep(netns: string, ifname: string, a: Extract<AddressRequest, { kind: 'static' }>, prev: AttachContext['prevDefault']): Step {
+  const gw = a.gateway!;
+  const fam = isIP(gw) as 4 | 6;
+  // A gateway outside the subnet is reachable on the link (pipework adds GW/32 dev IF for it): onlink.
+  const onlink = fam === 4 && !new IPCIDR(a.cidr.replace(/\/\d+$/, '') + '/' + a.cidr.split('/')[1]).contains(gw);
+  const before = prev[fam];
+  return {
+    describe: `set default route via ${gw} on ${ifname}`,
+    do: ipOp(netns, ['route', 'replace', 'default', 'via', gw, 'dev', ifname, ...(onlink ? ['onlink'] : [])]),
+    undo: [ipOp(netns, ['route', 'del', 'default', 'via', gw, 'dev', ifname]), ...(before ? [restoreDefault(netns, fam, before)] : [])],
+    parent: linkKey(netns, ifname),
+  };
+}
+
+function restoreDefault(netns: string, fam: 4 | 6, spec: string): Op {
+  const [gw, dev] = spec.split('@') as [string, string];
+  void fam; // the gateway's family selects the table; -4/-6 are refused inside ip -batch
+  return ipOp(netns, ['route', 'replace', 'default', 'via', gw, 'dev', dev]);
+}
+
+/** The file where the DHCP client of (guest, ifname) keeps its PID. */
+export function dhcpPidFile(guestRef: string, ifname: string): string {
+  return join(stateDir(), 'dhcp', `${guestRef.replace(/[^A-Za-z0-9_.-]/g, '_')}-${ifname}.pid`);
+}
+
+/**
+ * Runs a DHCP client in the guest's netns (pipework's methods): `dhcp` and `udhcpc-f` keep busybox
+ * udhcpc running to renew the lease (killed by detach: a client must not outlive its interface,
+ * pipework#181); `udhcpc` quits once it has a lease (-q). Our hook script applies lease, router, DNS.
+ */
+function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kind: 'dhcp' }>): Step {
+  const pid = dhcpPidFile(guest.ref, ifname);
+  const keep = a.foreground;
+  if (a.client === 'dhcp' || a.client === 'udhcpc') {
+    return {
+      describe: `get an address for ${ifname} by DHCP (busybox udhcpc${keep ? ', kept running to renew' : ''})`,
+      do: { tool: 'cmd', cmd: { argv: ['busybox', 'udhcpc', '-i', ifname, '-s', SCRIPT, '-p', pid, '-x', `hostname:${guest.ref}`, '-t', '6', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
+      undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid])] : [],
+      parent: linkKey(guest.netns, ifname),
+    };
+  }
+  if (a.client === 'dhclient') {
+    return {
+      describe: `get an address for ${ifname} by DHCP (dhclient)`,
+      do: cmdOp(['dhclient', '-1', '-pf', pid, ...(keep ? [] : []), ...a.options, ifname], guest.netns),
+      undo: [cmdOp(['dhclient', '-r', '-pf', pid, ifname], guest.netns)],
+      parent: linkKey(guest.netns, ifname),
+    };
+  }
+  return {
+    describe: `get an address for ${ifname} by DHCP (dhcpcd)`,
+    do: cmdOp(['dhcpcd', '-q', '-h', guest.ref, ...a.options, ifname], guest.netns),
+    undo: [cmdOp(['dhcpcd', '-k', ifname], guest.netns)],
+    parent: linkKey(guest.netns, ifname),
+  };
+}
+
+/**
+ * The host's own macvlan child on the parent, carrying the host's addresses and routes, so that the
+ * host reaches its macvlan guests (the notes' fix: `ip link add link ens33 dev eth0m type macvlan
+ * mode bridge`, address moved onto it). Routes are re-created on the child so the host keeps its LAN
+ * and gateway (pipework#4, #130); every step is undone exactly.
+ */
+function planHostAccess(parent: string, ha: NonNullable<AttachContext['hostAccess']>): Step[] {
+  const steps: Step[] = [addMacvlan(parent, ha.name, null), setAlias(null, ha.name, mark('host-access', { parent })), setUp(null, ha.name)];
+  for (const a of ha.addrs) steps.push(addAddr(null, ha.name, a));
+  for (const a of ha.addrs) {
+    steps.push({
+      describe: `move address ${a} from ${parent} to ${ha.name}`,
+      do: ipOp(null, ['addr', 'del', a, 'dev', parent]),
+      undo: [ipOp(null, ['addr', 'add', a, 'dev', parent])],
+    });
+  }
+  for (const rt of ha.routes) {
+    steps.push({
+      describe: `route ${rt.join(' ')} over ${ha.name}`,
+      do: ipOp(null, ['route', 'replace', ...rt, 'dev', ha.name]),
+      undo: [ipOp(null, ['route', 'replace', ...rt, 'dev', parent])],
+    });
+  }
+  return steps;
+}
+
+/** Gratuitous ARP for each new IPv4 address (pipework's `arping -c 1 -A`), best effort. */
+async function announce(r: Runner, c: AttachContext): Promise<void> {
+  for (const a of c.req.addresses) {
+    if (a.kind !== 'static' || a.cidr.includes(':')) continue;
+    await r.run({ argv: ['arping', '-c', '1', '-A', '-I', c.req.ifname, a.cidr.split('/')[0]!], netns: c.guest.netns }, { check: false }).catch(() => undefined);
+  }
+}
+
+/**
+ * The host end of a guest's veth: `GUEST-IFNAME` when it fits in 15 bytes and is free, else `nv` +
+ * 10 hex of a hash of (guest, ifname). pipework's `v${IF}pl${PID}` overflowed IFNAMSIZ (pipework#58).
+ */
+export function hostEndName(guest: Guest, ifname: string, taken: ReadonlySet<string>): string {
+  const readable = `${guest.kind === 'netns' ? guest.ref : `p${guest.pid}`}-${ifname}`;
+  if (ifnameProblem(readable) === null && !taken.has(readable)) return readable;
+  for (let salt = 0; ; salt++) {
+    const n = `nv${shortHash([guest.ref, ifname, String(salt)], 10)}`;
+    if (!taken.has(n)) return n;
+  }
+}
+
+/** `PARENT.VLAN` when it fits, else a hashed name. */
+function vlanIfName(parent: string, vlan: number): string {
+  const n = `${parent}.${vlan}`;
+  return ifnameProblem(n) === null ? n : `nq${shortHash([parent, String(vlan)], 10)}`;
+}
+
+/**
+ * What the host interface is: a Linux bridge (kernel link kind), an OVS bridge (ovs-vsctl br-exists,
+ * asked only when an OVS database socket exists), or any other interface (macvlan parent). A missing
+ * name starting with `br` / `ovs` is a bridge to create, as in pipework.
+ */
+export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[]): Promise<HostSide> {
+  const l = rootLinks.find((x) => x.ifname === name);
+  const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
+  if (ovsUp && (await ovsBridgeExists(r, name))) return { kind: 'ovs', name, exists: true, mtu: l?.mtu ?? 1500, netdev: !ovsKernelDatapath().available };
+  if (l) {
+    if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu };
+    return { kind: 'phys', name, mtu: l.mtu };
+  }
+  if (name.startsWith('br')) return { kind: 'bridge', name, exists: false, mtu: 1500 };
+  if (name.startsWith('ovs')) {
+    if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${process.env.OVS_RUNDIR || '/var/run/openvswitch'})`, { hint: 'apt-get install openvswitch-switch and start it, or set OVS_RUNDIR to where yours runs' });
+    return { kind: 'ovs', name, exists: false, mtu: 1500, netdev: !ovsKernelDatapath().available };
+  }
+  throw new NslabError('NOT_FOUND', `host interface ${JSON.stringify(name)} does not exist; a name starting with br creates a Linux bridge, ovs an Open vSwitch bridge`);
+}
+
+/** Creates the bridge, race-safe: losing a race to another creator ("File exists") is fine. */
+async function ensureBridge(r: Runner, host: Extract<HostSide, { kind: 'bridge' | 'ovs' }>): Promise<boolean> {
+  if (host.kind === 'ovs') {
+    const s = addOvsBridge(host.name, host.netdev);
+    if (s.do.tool === 'cmd') await r.run(s.do.cmd);
+    return true;
+  }
+  const res = await r.batch('ip', null, [['link', 'add', 'name', host.name, 'type', 'bridge']]);
+  if (res.failed.length) {
+    const kind = (await readLinks(r, null)).find((l) => l.ifname === host.name)?.linkinfo?.info_kind;
+    if (/File exists/.test(res.failed[0]!.message) && kind === 'bridge') return false;
+    throw new NslabError('COMMAND_FAILED', `ip link add name ${host.name} type bridge: ${res.failed[0]!.message}`);
+  }
+  await r.batch('ip', null, [['link', 'set', 'dev', host.name, 'alias', mark('bridge')], ['link', 'set', 'dev', host.name, 'up']]);
+  return true;
+}
+
+/** Deletes a bridge nslab created once it has no ports left. */
+async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }): Promise<boolean> {
+  if (host.kind === 'ovs') {
+    const ports = await r.run({ argv: vsctl('list-ports', host.name) }, { check: false });
+    const created = await r.run({ argv: vsctl('br-get-external-id', host.name, 'nslab') }, { check: false });
+    if (ports.exitCode !== 0 || ports.stdout.trim() || created.stdout.trim() !== 'created') return false;
+    await r.run({ argv: vsctl('--if-exists', 'del-br', host.name) }, { check: false });
+    return true;
+  }
+  const links = await readLinks(r, null);
+  const br = links.find((l) => l.ifname === host.name);
+  if (parseMark(br?.ifalias)?.kind !== 'bridge' || links.some((l) => l.master === host.name)) return false;
+  await runUndo(r, [ipOp(null, ['link', 'del', 'dev', host.name])]);
+  return true;
+}
+
+async function checkDhcpClient(r: Runner, client: string): Promise<void> {
+  const bin = client === 'dhcp' || client === 'udhcpc' ? 'busybox' : client;
+  const pkg = { busybox: 'busybox-static', dhclient: 'isc-dhcp-client', dhcpcd: 'dhcpcd5' }[bin] ?? bin;
+  const res = await r.run({ argv: ['sh', '-c', 'command -v "$1"', 'sh', bin] }, { check: false }).catch(() => null);
+  if (!res || res.exitCode !== 0) throw new NslabError('MISSING_TOOL', `DHCP client ${client} needs ${bin}, which is not installed`, { hint: `apt-get install ${pkg}` });
+}
+
+/** What {@link detach} did. */
+export interface DetachReport {
+  guest: string;
+  ifname: string;
+  removed: string[];
+}
+
+/**
+ * Undoes one attach exactly: the guest interface and its host end (veth or macvlan), the OVS port,
+ * the DHCP client, the host-access macvlan (addresses and routes back on the parent), the default
+ * route the attach replaced, and the bridge when nslab created it and it is now empty. Works when the
+ * guest is already gone: its OVS port and host end are found by their marks (pipework#143).
+ * @throws NslabError NOT_FOUND when nothing of that attach exists; INVALID_INPUT when the interface is not nslab's
+ */
+export async function detach(r: Runner, guestRef: string, ifname: string): Promise<DetachReport> {
+  const removed: string[] = [];
+  const rootLinks = await readLinks(r, null);
+  const hostEnd = rootLinks.find((l) => {
+    const m = parseMark(l.ifalias);
+    return m?.kind === 'attach' && m.fields.guest === guestRef && m.fields.if === ifname;
+  });
+  let guest: Guest | null = null;
+  try {
+    guest = await resolveGuest(r, guestRef);
+  } catch (err) {
+    if (!(err instanceof NslabError) || err.code !== 'NOT_FOUND') throw err;
+  }
+  const ops: Op[] = [];
+  let hostName: string | undefined = hostEnd?.master;
+  let fields: Record<string, string> = {};
+  if (guest) {
+    const gl = (await readLinks(r, guest.netns)).find((l) => l.ifname === ifname);
+    if (gl) {
+      const m = parseMark(gl.ifalias);
+      if (m?.kind !== 'attach') throw invalid(`${guestRef}: ${ifname} was not attached by nslab (no nslab:attach mark); not touching it`);
+      fields = m.fields;
+      hostName = m.fields.host;
+      const pidFile = dhcpPidFile(guestRef, ifname);
+      if (existsSync(pidFile)) ops.push(cmdOp(['pkill', '-F', pidFile]), cmdOp(['rm', '-f', pidFile, `${pidFile}.log`]));
+      ops.push(ipOp(guest.netns, ['link', 'del', 'dev', ifname]));
+      removed.push(`${guestRef}:${ifname}`);
+      for (const fam of [4, 6] as const) {
+        const prev = fields[`gw${fam}`];
+        if (prev) ops.push(restoreDefault(guest.netns, fam, prev));
+      }
+    }
+  }
+  if (hostEnd) {
+    ops.push(ipOp(null, ['link', 'del', 'dev', hostEnd.ifname]));
+    removed.push(hostEnd.ifname);
+  }
+  // OVS port: by name of the host end, or by the external-ids that name the guest (guest gone).
+  const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
+  if (ovsUp) {
+    const found = await r.run({ argv: vsctl('--format=json', '--columns=name', 'find', 'Interface', `external-ids:nslab-guest=${guestRef}`, `external-ids:nslab-ifname=${ifname}`) }, { check: false });
+    const names = found.exitCode === 0 ? ((JSON.parse(found.stdout) as { data: string[][] }).data.map((d) => d[0]!) ?? []) : [];
+    for (const p of names) {
+      const br = (await r.run({ argv: vsctl('port-to-br', p) }, { check: false })).stdout.trim();
+      ops.push(cmdOp(vsctl('--if-exists', 'del-port', p)));
+      removed.push(`ovs port ${p}`);
+      if (br) hostName = br;
+    }
+  }
+  if (fields.ha) {
+    // Host access: put the addresses and routes back on the parent, then remove the host macvlan.
+    const ha = fields.ha;
+    const parent = fields.vlan ?? hostName!;
+    const addrs = (JSON.parse((await r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', ha] }, { check: false })).stdout || '[]') as Array<{ addr_info: Array<{ local: string; prefixlen: number; scope: string }> }>)
+      .flatMap((x) => x.addr_info)
+      .filter((a) => a.scope === 'global');
+    const routes = (JSON.parse((await r.run({ argv: ['ip', '-j', 'route', 'show', 'dev', ha] }, { check: false })).stdout || '[]') as Array<{ dst: string; gateway?: string; protocol?: string; metric?: number }>).filter((x) => x.protocol !== 'kernel');
+    for (const a of addrs) ops.push(ipOp(null, ['addr', 'add', `${a.local}/${a.prefixlen}`, 'dev', parent]));
+    for (const rt of routes) ops.push(ipOp(null, ['route', 'replace', rt.dst, ...(rt.gateway ? ['via', rt.gateway] : []), ...(rt.metric !== undefined ? ['metric', String(rt.metric)] : []), 'dev', parent]));
+    ops.push(ipOp(null, ['link', 'del', 'dev', ha]));
+    removed.push(ha);
+  }
+  if (fields.vlan) {
+    ops.push(ipOp(null, ['link', 'del', 'dev', fields.vlan]));
+    removed.push(fields.vlan);
+  }
+  if (ops.length === 0 || removed.length === 0) throw new NslabError('NOT_FOUND', `nothing attached by nslab as ${guestRef}:${ifname} (no marked interface, host end or OVS port)`);
+  const errors = await runUndo(r, ops);
+  if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${guestRef} ${ifname}: ${errors[0]}`, { details: { errors } });
+  if (hostName) {
+    const isOvs = ovsUp && (await ovsBridgeExists(r, hostName));
+    if (await removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name: hostName })) removed.push(`bridge ${hostName}`);
+  }
+  return { guest: guestRef, ifname, removed };
+}
