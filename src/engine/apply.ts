@@ -38,7 +38,7 @@ type Indexed = { i: number; step: Step };
  *   `details.rollbackErrors` lists any undo that failed for another reason than "already gone".
  */
 export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = {}): Promise<Applied> {
-  const work = steps.map((s, i) => (i === opts.faultAt ? { ...s, do: faultOp(s, i) } : s));
+  const work = withPhases(steps).map((s, i) => (i === opts.faultAt ? { ...s, do: faultOp(s, i) } : s));
   const captured = new Map<Step, Op[]>();
   const done: Step[] = [];
   let start = 0;
@@ -75,6 +75,19 @@ export interface Applied {
   undo: Op[];
   /** Undo ops built from state read just before a step (e.g. a sysctl's previous value). */
   captured: Map<Step, Op[]>;
+}
+
+/**
+ * Steps without a phase keep their order: each run of steps in one netns becomes its own phase, so
+ * nothing runs at once unless a planner said it may (by giving phases).
+ */
+function withPhases(steps: Step[]): Step[] {
+  if (steps.every((s) => s.phase !== undefined)) return steps;
+  let phase = 0;
+  return steps.map((s, i) => {
+    if (i > 0 && laneOf(s) !== laneOf(steps[i - 1]!)) phase++;
+    return { ...s, phase };
+  });
 }
 
 /** The undo ops of applied steps, last step first. */

@@ -208,7 +208,16 @@ export function planAttach(c: AttachContext): Step[] {
   for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault));
   for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
   for (const a of req.addresses) if (a.kind === 'dhcp') steps.push(dhcpStep(guest, req.ifname, a));
-  return steps;
+  // Phases: the current netns first (links, ports), then the guest (addresses, routes), then DHCP;
+  // within a phase the engine runs different netns at once, so a guest step must never share one
+  // with the host-side step that creates its interface.
+  return steps.map((s) => ({ ...s, phase: phaseOf(s, g) }));
+}
+
+function phaseOf(s: Step, guestNetns: string): number {
+  const netns = s.do.tool === 'ip' ? s.do.netns : (s.do.cmd.netns ?? null);
+  if (netns !== guestNetns) return 1;
+  return s.do.tool === 'cmd' && s.do.cmd.argv.includes('udhcpc') ? 3 : 2;
 }
 
 /** `ip route replace default via GW dev IF [onlink]`; undo removes it and puts the previous default back. */
