@@ -14,7 +14,7 @@ npm run --silent build || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
 npx jest --selectProjects unit --json --outputFile="$out/unit.json"
 unit=$?
 # The integration tier runs in its own sandbox: nothing it makes can reach the host's network.
-node dist/cli/main.js sandbox -- npx jest --selectProjects integration --runInBand --json --outputFile="$out/integration.json"
+node dist/bundle/main.mjs sandbox -- npx jest --selectProjects integration --runInBand --json --outputFile="$out/integration.json"
 integ=$?
 
 node -e '

@@ -10,7 +10,7 @@ import { ExecRunner } from '../exec/runner.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { loadTopology, up } from '../engine/topology.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bundle', 'main.mjs');
 
 function args(): { nodes: number; runs: number } {
   const a = process.argv.slice(2);

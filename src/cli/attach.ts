@@ -3,8 +3,9 @@ import type { Argv, CommandModule } from 'yargs';
 import { printJson, reportError, requireRoot } from './output.js';
 
 interface AttachArgs {
-  guest: string;
-  to: string;
+  guest?: string;
+  to?: string;
+  file?: string;
   ip?: string[];
   gw?: string;
   ifname: string;
@@ -23,12 +24,13 @@ interface AttachArgs {
 
 /** `nslab attach GUEST --to HOSTIF ...` */
 export const attachCommand: CommandModule<object, AttachArgs> = {
-  command: 'attach <guest>',
+  command: 'attach [guest]',
   describe: 'Attach a guest (netns, PID, Docker container, nslab node) to a bridge, an OVS bridge or a host interface (macvlan)',
   builder: (y) =>
     y
-      .positional('guest', { type: 'string', demandOption: true, describe: 'netns name, PID, Docker container name or ID' })
-      .option('to', { type: 'string', demandOption: true, describe: 'host side: Linux bridge, OVS bridge, any other interface (macvlan), or mac:MAC; a missing br*/ovs* name creates that bridge' })
+      .positional('guest', { type: 'string', describe: 'netns name, PID, Docker container name or ID' })
+      .option('file', { alias: 'f', type: 'string', describe: 'attach every entry of a YAML list (keys as these flags) in one batch' })
+      .option('to', { type: 'string', describe: 'host side: Linux bridge, OVS bridge, any other interface (macvlan), or mac:MAC; a missing br*/ovs* name creates that bridge' })
       .option('ip', { type: 'string', array: true, describe: 'ADDR/LEN[@GATEWAY], repeatable (v4 and v6); 0/0 for no address' })
       .option('gw', { type: 'string', describe: 'default gateway (for the --ip of its family)' })
       .option('ifname', { alias: 'i', type: 'string', default: 'eth1', describe: 'interface name in the guest' })
@@ -46,18 +48,28 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
       .example('$0 attach c1 --to br0 --ip 172.17.2.24/24@172.17.2.1', 'veth into container c1, onto bridge br0 (made if missing)')
       .example('$0 attach g1 --to ovs-br0 --ip 10.10.0.1/24 --vlan 10', 'an OVS access port with VLAN tag 10')
       .example('$0 attach g2 --to ens33 --ip 192.168.192.134/24@192.168.192.2 --host-access', 'a macvlan guest the host can reach')
-      .example('$0 attach g3 --to br0 --dhcp', 'address from a DHCP server on br0') as unknown as Argv<AttachArgs>,
+      .example('$0 attach g3 --to br0 --dhcp', 'address from a DHCP server on br0')
+      .example('$0 attach -f guests.yaml', 'many at once: - { guest: g1, to: br0, ip: 10.0.0.1/24 }') as unknown as Argv<AttachArgs>,
   handler: async (a) => {
     try {
-      const { requestFromFlags } = await import('../model/attach-flags.js');
-      const req = requestFromFlags(a);
+      const { invalid } = await import('../errors.js');
+      let reqs;
+      if (a.file !== undefined) {
+        if (a.guest !== undefined || a.to !== undefined) throw invalid('-f FILE takes the guests from the file: give no GUEST or --to with it');
+        const { loadAttachFile } = await import('../model/attach-file.js');
+        reqs = await loadAttachFile(a.file);
+      } else {
+        if (a.guest === undefined || a.to === undefined) throw invalid('attach needs GUEST and --to HOSTIF (or -f FILE): nslab attach c1 --to br0 --ip 10.0.0.2/24');
+        const { requestFromFlags } = await import('../model/attach-flags.js');
+        reqs = [requestFromFlags({ ...a, guest: a.guest, to: a.to })];
+      }
       if (!a['dry-run']) requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { attach } = await import('../engine/attach.js');
-      const rep = await attach(new ExecRunner(), req, { dryRun: a['dry-run'], faultAt: a['fault-at'] });
-      if (a.json) printJson({ ok: true, ...rep });
-      else if (rep.script) process.stdout.write(rep.script);
-      else process.stdout.write(`attached ${rep.guest}:${rep.ifname} to ${rep.host}${rep.local ? ` (host end ${rep.local})` : ''}\n`);
+      const { attachMany } = await import('../engine/attach.js');
+      const reps = await attachMany(new ExecRunner(), reqs, { dryRun: a['dry-run'], faultAt: a['fault-at'] });
+      if (a.json) printJson({ ok: true, attached: reps.map(({ script: _s, ...x }) => x), script: reps[0]?.script });
+      else if (reps[0]?.script) process.stdout.write(reps[0].script);
+      else for (const rep of reps) process.stdout.write(`attached ${rep.guest}:${rep.ifname} to ${rep.host}${rep.local ? ` (host end ${rep.local})` : ''}\n`);
     } catch (err) {
       reportError(err, a.json);
     }

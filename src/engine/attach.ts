@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
 import type { Runner } from '../exec/runner.js';
+import { queryJson } from '../exec/batch.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { toShellScript } from '../exec/shell.js';
 import { NslabError, invalid } from '../errors.js';
@@ -80,36 +81,58 @@ const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'share'
  * @throws NslabError INVALID_INPUT (nothing changed), NOT_FOUND (guest or host interface), APPLY_FAILED (rolled back)
  */
 export async function attach(r: Runner, req: AttachRequest, opts: AttachOptions = {}): Promise<AttachReport> {
+  return (await attachMany(r, [req], opts))[0]!;
+}
+
+/**
+ * Attaches many guests in one go (`nslab attach -f FILE`): the kernel is read once, all plans are
+ * merged by phase, so the host side is one `ip -batch` and each guest one more, whatever the count.
+ * All or nothing: a failure undoes every attach of the batch.
+ * @throws NslabError INVALID_INPUT (nothing changed: also for two requests on one guest interface), APPLY_FAILED
+ */
+export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachOptions = {}): Promise<AttachReport[]> {
   const t0 = performance.now();
-  const ctx = await resolveAttach(r, req);
-  const steps = planAttach(ctx);
+  const seen = new Set<string>();
+  for (const q of reqs) {
+    const k = `${q.guest}:${q.ifname}`;
+    if (seen.has(k)) throw invalid(`${k} is attached twice in one batch`);
+    seen.add(k);
+  }
+  const rootLinks = await readLinks(r, null);
+  const taken = new Set(rootLinks.map((l) => l.ifname));
+  const ctxs: AttachContext[] = [];
+  for (const q of reqs) ctxs.push(await resolveAttach(r, q, { rootLinks, taken }));
+  const plans = ctxs.map(planAttach);
+  const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
   const w: Runner = opts.dryRun ? new RecordingRunner() : r;
-  let createdBridge = false;
-  const dhcpDir = join(stateDir(), 'dhcp');
-  if (!opts.dryRun && req.addresses.some((a) => a.kind === 'dhcp')) mkdirSync(dhcpDir, { recursive: true });
-  if (!ctx.existing && (ctx.host.kind === 'bridge' || ctx.host.kind === 'ovs') && !ctx.host.exists) createdBridge = await ensureBridge(w, ctx.host);
+  if (!opts.dryRun && reqs.some((q) => q.addresses.some((a) => a.kind === 'dhcp'))) mkdirSync(join(stateDir(), 'dhcp'), { recursive: true });
+  const created: Array<Extract<HostSide, { kind: 'bridge' | 'ovs' }>> = [];
+  const toCreate = new Map<string, Extract<HostSide, { kind: 'bridge' | 'ovs' }>>();
+  for (const c of ctxs) if (!c.existing && (c.host.kind === 'bridge' || c.host.kind === 'ovs') && !c.host.exists) toCreate.set(c.host.name, c.host);
   try {
+    for (const h of toCreate.values()) if (await ensureBridge(w, h)) created.push(h);
     await applySteps(w, steps, { faultAt: opts.faultAt });
   } catch (err) {
-    if (createdBridge) await removeBridgeIfEmpty(w, ctx.host as Extract<HostSide, { kind: 'bridge' | 'ovs' }>);
+    for (const h of created) await removeBridgeIfEmpty(w, h);
     throw err;
   }
-  await announce(w, ctx);
-  return {
-    guest: req.guest,
-    ifname: req.ifname,
-    host: ctx.host.name,
-    hostKind: ctx.host.kind,
-    local: ctx.host.kind === 'phys' ? null : ctx.local,
-    steps: steps.length,
-    ...(w instanceof RecordingRunner ? { script: toShellScript(w.calls) } : {}),
-    ms: performance.now() - t0,
-  };
+  const script = w instanceof RecordingRunner ? toShellScript(w.calls) : undefined;
+  const ms = performance.now() - t0;
+  return ctxs.map((c, i) => ({
+    guest: c.req.guest,
+    ifname: c.req.ifname,
+    host: c.host.name,
+    hostKind: c.host.kind,
+    local: c.host.kind === 'phys' ? null : c.local,
+    steps: plans[i]!.length,
+    ...(script !== undefined ? { script } : {}),
+    ms,
+  }));
 }
 
 /** Reads what the plan depends on: the guest, the host interface, names in use, current defaults. */
-export async function resolveAttach(r: Runner, req: AttachRequest): Promise<AttachContext> {
-  const rootLinks = await readLinks(r, null);
+export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { rootLinks: LinkInfo[]; taken: Set<string> }): Promise<AttachContext> {
+  const rootLinks = shared?.rootLinks ?? (await readLinks(r, null));
   let hostName = req.hostIf;
   if (hostName.startsWith('mac:')) {
     const mac = hostName.slice(4).toLowerCase();
@@ -125,7 +148,9 @@ export async function resolveAttach(r: Runner, req: AttachRequest): Promise<Atta
   if (req.mtu !== undefined && host.kind === 'phys' && req.mtu > host.mtu) throw invalid(`MTU ${req.mtu} is above the MTU of ${host.name} (${host.mtu}): a macvlan cannot exceed its parent's MTU`);
   for (const a of req.addresses) if (a.kind === 'dhcp') await checkDhcpClient(r, a.client);
 
-  const guestLinks = await readLinks(r, guest.netns);
+  // One process reads the guest: its links and its IPv4 default route.
+  const [gl, gr] = await queryJson(r, guest.netns, [['link', 'show'], ['route', 'show', 'default']], ['-d']);
+  const guestLinks = gl as LinkInfo[];
   const have = guestLinks.find((l) => l.ifname === req.ifname);
   let existing = false;
   if (have) {
@@ -134,17 +159,18 @@ export async function resolveAttach(r: Runner, req: AttachRequest): Promise<Atta
     else throw invalid(`guest ${req.guest} already has an interface ${req.ifname}${m ? ` (attached to ${m.fields.host})` : ''}: choose another name with -i/--ifname`);
   }
 
-  const taken = new Set(rootLinks.map((l) => l.ifname));
+  const taken = shared?.taken ?? new Set(rootLinks.map((l) => l.ifname));
   let local = req.localIfname ?? '';
   if (host.kind === 'phys') local = req.vlan !== undefined ? vlanIfName(host.name, req.vlan) : host.name;
   else if (!local) local = hostEndName(guest, req.ifname, taken);
   else if (taken.has(local) && !existing) throw invalid(`host interface name ${local} (-l) is already in use`);
+  if (host.kind !== 'phys') taken.add(local);
 
   const prevDefault: AttachContext['prevDefault'] = {};
   for (const fam of [4, 6] as const) {
     if (!req.addresses.some((a) => a.kind === 'static' && a.gateway && isIP(a.gateway) === fam)) continue;
-    const res = await r.run({ argv: ['ip', '-j', `-${fam}`, 'route', 'show', 'default'], netns: guest.netns });
-    const d = (JSON.parse(res.stdout || '[]') as Array<{ gateway?: string; dev?: string }>)[0];
+    const routes = fam === 4 ? gr : JSON.parse((await r.run({ argv: ['ip', '-j', '-6', 'route', 'show', 'default'], netns: guest.netns })).stdout || '[]');
+    const d = (routes as Array<{ gateway?: string; dev?: string }>)[0];
     if (d?.gateway && d.dev && d.dev !== req.ifname) prevDefault[fam] = `${d.gateway}@${d.dev}`;
   }
 
@@ -204,7 +230,12 @@ export function planAttach(c: AttachContext): Step[] {
     }
   }
   for (const a of req.addresses) if (a.kind === 'static') steps.push(addAddr(g, req.ifname, a.cidr));
-  if (!c.existing) steps.push(setUp(g, req.ifname));
+  if (!c.existing) {
+    // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
+    // `arping -c 1 -A`, which waits a second before it exits.
+    steps.push({ describe: `announce ${req.ifname}'s addresses by gratuitous ARP when it comes up`, do: cmdOp(['sysctl', '-q', '-w', `net.ipv4.conf.${req.ifname}.arp_notify=1`], g), undo: [], parent: linkKey(g, req.ifname) });
+    steps.push(setUp(g, req.ifname));
+  }
   for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault));
   for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
   for (const a of req.addresses) if (a.kind === 'dhcp') steps.push(dhcpStep(guest, req.ifname, a));
@@ -302,14 +333,6 @@ function planHostAccess(parent: string, ha: NonNullable<AttachContext['hostAcces
     });
   }
   return steps;
-}
-
-/** Gratuitous ARP for each new IPv4 address (pipework's `arping -c 1 -A`), best effort. */
-async function announce(r: Runner, c: AttachContext): Promise<void> {
-  for (const a of c.req.addresses) {
-    if (a.kind !== 'static' || a.cidr.includes(':')) continue;
-    await r.run({ argv: ['arping', '-c', '1', '-A', '-I', c.req.ifname, a.cidr.split('/')[0]!], netns: c.guest.netns }, { check: false }).catch(() => undefined);
-  }
 }
 
 /**

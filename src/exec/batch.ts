@@ -33,3 +33,14 @@ export function parseBatchErrors(stderr: string): BatchLineError[] {
   }
   return out;
 }
+
+/**
+ * Several read-only `ip` queries in one process: `ip -j [GLOBAL...] -batch -`, one JSON array per line
+ * of output, in order. Global options such as -d or -6 apply to every line (ip refuses them in a line).
+ * @returns one parsed JSON array per query
+ */
+export async function queryJson(r: import('./runner.js').Runner, netns: string | null, queries: string[][], global: string[] = []): Promise<unknown[][]> {
+  const res = await r.run({ argv: ['ip', '-j', ...global, '-batch', '-'], netns, input: queries.map(batchLine).join('\n') + '\n' });
+  const lines = res.stdout.split('\n').filter((l) => l.trim());
+  return queries.map((_, i) => (lines[i] ? (JSON.parse(lines[i]!) as unknown[]) : []));
+}

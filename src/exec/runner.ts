@@ -57,6 +57,7 @@ export function commandError(cmd: Command, exitCode: number, stderr: string): Ns
 export class ExecRunner implements Runner {
   async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
     const [file, ...args] = netnsArgv(cmd);
+    const t0 = performance.now();
     let res;
     try {
       res = cmd.logFile
@@ -68,6 +69,7 @@ export class ExecRunner implements Runner {
     if (res.failed && res.exitCode === undefined) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${res.shortMessage}`, { hint: 'run `nslab doctor` to see what to install' });
     }
+    if (process.env.NSLAB_TRACE) process.stderr.write(`nslab-trace ${(performance.now() - t0).toFixed(1)}ms exit=${res.exitCode} ${file} ${args.join(' ')}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.slice(0, 200))}` : ''}\n`);
     const logged = cmd.logFile && res.exitCode !== 0 ? await readTail(cmd.logFile) : '';
     const result: Result = { stdout: String(res.stdout ?? ''), stderr: logged || String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
     if (result.exitCode !== 0 && opts.check !== false) throw commandError(cmd, result.exitCode, result.stderr);

@@ -10,9 +10,9 @@ import { parsePipework } from '../../src/model/pipework.js';
 import type { AttachRequest } from '../../src/model/attach.js';
 import { pidNetnsInode } from '../../src/kernel/netns.js';
 import { assertSandbox, ping, runner, snapshot } from '../helpers/kernel.js';
-import { startDnsmasq, startOvs } from '../helpers/daemons.js';
+import { startDnsmasq, startDockerd, startOvs } from '../helpers/daemons.js';
 
-const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
+const CLI = join(process.cwd(), 'dist', 'bundle', 'main.mjs');
 const nslab = (...args: string[]) => execa('node', [CLI, ...args], { reject: false });
 const req = (line: string): AttachRequest => {
   const c = parsePipework(line.split(' '));
@@ -278,3 +278,28 @@ describe('DHCP', () => {
   });
 });
 
+
+describe('Docker containers (a dockerd of the test\'s own)', () => {
+  test('two --net=none containers piped onto br0 ping each other and the gateway; detach restores the state', async () => {
+    const d = await startDockerd();
+    try {
+      for (const c of ['c1', 'c2']) await d.docker('run', '-d', '--name', c, '--net=none', 'nslab-busybox:1', '/bin/sleep', '600');
+      const before = await snapshot();
+      expect((await nslab('pipework', 'br0', 'c1', '172.17.2.24/24@172.17.2.1')).stderr).toBe('');
+      expect((await nslab('pipework', 'br0', 'c2', '172.17.2.25/24@172.17.2.1')).stderr).toBe('');
+      await sh('ip', 'addr', 'add', '172.17.2.1/24', 'dev', 'br0');
+      const p1 = await d.docker('exec', 'c1', 'ping', '-c', '2', '-W', '1', '172.17.2.25');
+      expect(p1).toMatch(/2 packets received|2 received/);
+      const p2 = await runner.run({ argv: ['docker', 'exec', 'c2', 'ping', '-c', '3', '-W', '1', '172.17.2.1'] }, { check: false });
+      expect(p2.stdout + p2.stderr).toMatch(/[1-3] packets received/);
+      expect(await d.docker('exec', 'c1', 'ip', 'route')).toMatch(/default via 172\.17\.2\.1 dev eth1/);
+      await sh('ip', 'addr', 'del', '172.17.2.1/24', 'dev', 'br0');
+      await detach(runner, 'c1', 'eth1');
+      await detach(runner, 'c2', 'eth1');
+      expect(await snapshot()).toEqual(before);
+      expect(await d.docker('exec', 'c1', 'ip', '-o', 'link')).not.toContain('eth1');
+    } finally {
+      await d.stop();
+    }
+  });
+});

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { assertSandbox, ping, snapshot } from '../helpers/kernel.js';
 import { example, topoFile } from '../helpers/topo.js';
 
-const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
+const CLI = join(process.cwd(), 'dist', 'bundle', 'main.mjs');
 const nslab = (...args: string[]) => execa('node', [CLI, ...args], { reject: false });
 
 beforeAll(assertSandbox);
