@@ -22,7 +22,7 @@ import { addPort } from '../kernel/bridge.js';
 import type { AddressRequest, AttachRequest } from '../model/attach.js';
 import { mark, parseMark } from '../model/marks.js';
 import { ifnameProblem, shortHash } from '../model/names.js';
-import { applySteps, runUndo } from './apply.js';
+import { applySteps, mapLimit, runUndo } from './apply.js';
 import { resolveGuest, type Guest } from './guest.js';
 import { stateDir } from './state.js';
 
@@ -101,7 +101,8 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
   const rootLinks = await readLinks(r, null);
   const taken = new Set(rootLinks.map((l) => l.ifname));
   const ctxs: AttachContext[] = [];
-  for (const q of reqs) ctxs.push(await resolveAttach(r, q, { rootLinks, taken }));
+  // Reads run at once; each picks its host-side name synchronously after them, so names stay unique.
+  ctxs.push(...(await mapLimit(reqs, 8, (q) => resolveAttach(r, q, { rootLinks, taken }))));
   const plans = ctxs.map(planAttach);
   const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
   const w: Runner = opts.dryRun ? new RecordingRunner() : r;
@@ -223,6 +224,10 @@ export function planAttach(c: AttachContext): Step[] {
     if (c.prevDefault[6]) fields.gw6 = c.prevDefault[6];
     if (c.hostAccess) fields.ha = c.hostAccess.name;
     if (req.vlan !== undefined && host.kind === 'phys') fields.vlan = c.local;
+    // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
+    // `arping -c 1 -A`, which waits a second before it exits. First, so the guest's lane is one
+    // sysctl and then one ip -batch.
+    steps.push({ describe: `announce ${req.ifname}'s addresses by gratuitous ARP when it comes up`, do: cmdOp(['sysctl', '-q', '-w', `net.ipv4.conf.${req.ifname}.arp_notify=1`], g), undo: [], parent: linkKey(g, req.ifname) });
     steps.push(setAlias(g, req.ifname, mark('attach', fields)));
     if (host.kind === 'ovs' && host.netdev) {
       // The userspace datapath drops TCP/UDP from veth guests with offloaded checksums (seen here): compute them in the guest.
@@ -230,12 +235,7 @@ export function planAttach(c: AttachContext): Step[] {
     }
   }
   for (const a of req.addresses) if (a.kind === 'static') steps.push(addAddr(g, req.ifname, a.cidr));
-  if (!c.existing) {
-    // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
-    // `arping -c 1 -A`, which waits a second before it exits.
-    steps.push({ describe: `announce ${req.ifname}'s addresses by gratuitous ARP when it comes up`, do: cmdOp(['sysctl', '-q', '-w', `net.ipv4.conf.${req.ifname}.arp_notify=1`], g), undo: [], parent: linkKey(g, req.ifname) });
-    steps.push(setUp(g, req.ifname));
-  }
+  if (!c.existing) steps.push(setUp(g, req.ifname));
   for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault));
   for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
   for (const a of req.addresses) if (a.kind === 'dhcp') steps.push(dhcpStep(guest, req.ifname, a));

@@ -1,0 +1,78 @@
+// `npm run bench:attach -- --guests N`: N attaches to one bridge, in a sandbox, two ways:
+// N `nslab pipework` processes (start-up included, as pipework is called), and one `nslab attach -f`.
+import { execa } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inSandbox, sandboxArgv } from '../exec/sandbox.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bundle', 'main.mjs');
+/** pipework's whole attach, measured on this machine by the issue's author (ms). */
+const PIPEWORK_MS = '65-73';
+
+function guestsArg(): number {
+  const a = process.argv.slice(2);
+  const i = a.indexOf('--guests');
+  if (i < 0) return 50;
+  const v = Number(a[i + 1]);
+  if (!Number.isInteger(v) || v < 1 || v > 1000) {
+    process.stderr.write(`bench: --guests ${JSON.stringify(a[i + 1])}: expected a whole number from 1 to 1000\n`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const addr = (i: number) => `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}/16`;
+
+async function setup(n: number): Promise<void> {
+  await execa('ip', ['-batch', '-'], { input: Array.from({ length: n }, (_, i) => `netns add g${i + 1}`).join('\n') + '\n' });
+}
+
+async function teardown(n: number): Promise<void> {
+  await execa('ip', ['-batch', '-'], { input: Array.from({ length: n }, (_, i) => `netns del g${i + 1}`).join('\n') + '\n' });
+  while ((await execa('ip', ['-o', 'link', 'show', 'type', 'veth'])).stdout.trim()) await new Promise((r) => setTimeout(r, 20));
+  await execa('ip', ['link', 'del', 'dev', 'br0'], { reject: false });
+  await new Promise((r) => setTimeout(r, 500));
+}
+
+async function main(): Promise<void> {
+  const n = guestsArg();
+  if (!(await inSandbox())) {
+    const [file, ...rest] = sandboxArgv(['node', fileURLToPath(import.meta.url), ...process.argv.slice(2)]);
+    const res = await execa(file!, rest, { stdio: 'inherit', reject: false });
+    process.exit(res.exitCode ?? 1);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'nslab-bench-'));
+  const file = join(dir, 'guests.yaml');
+  writeFileSync(file, Array.from({ length: n }, (_, i) => `- { guest: g${i + 1}, to: br0, ip: ${addr(i)} }`).join('\n') + '\n');
+
+  await setup(n);
+  let t = performance.now();
+  for (let i = 0; i < n; i++) await execa('node', [CLI, 'pipework', 'br0', `g${i + 1}`, addr(i)]);
+  const perCall = (performance.now() - t) / n;
+  const ok1 = (await execa('ip', ['netns', 'exec', 'g1', 'ping', '-c1', '-W1', addr(n - 1).split('/')[0]!], { reject: false })).exitCode === 0;
+  await teardown(n);
+
+  await setup(n);
+  t = performance.now();
+  await execa('node', [CLI, 'attach', '-f', file]);
+  const batch = performance.now() - t;
+  const ok2 = (await execa('ip', ['netns', 'exec', 'g1', 'ping', '-c1', '-W1', addr(n - 1).split('/')[0]!], { reject: false })).exitCode === 0;
+  await teardown(n);
+  rmSync(dir, { recursive: true, force: true });
+
+  t = performance.now();
+  await execa('node', ['-e', '0']);
+  const bare = performance.now() - t;
+  const { default: Table } = await import('cli-table3');
+  const tb = new Table({ head: ['way', `${n} attaches (s)`, 'per attach (ms)', 'vs one nslab pipework'], style: { head: [], border: [] } });
+  tb.push([`${n} x nslab pipework (one process each)`, ((perCall * n) / 1000).toFixed(2), perCall.toFixed(0), '1.0']);
+  tb.push(['nslab attach -f FILE (one batch)', (batch / 1000).toFixed(2), (batch / n).toFixed(1), (perCall / (batch / n)).toFixed(1) + 'x faster']);
+  tb.push(['pipework (reference, measured by the issue author)', '-', PIPEWORK_MS, '-']);
+  tb.push(['bare `node -e 0` now (start-up floor)', '-', bare.toFixed(0), '-']);
+  process.stdout.write(`${n} guests (named netns) onto bridge br0; pings across: ${ok1 && ok2 ? 'ok' : 'FAILED'}\n${tb.toString()}\n`);
+  if (!ok1 || !ok2) process.exitCode = 1;
+}
+
+await main();
