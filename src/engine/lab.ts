@@ -1,0 +1,419 @@
+// Labs: run the course notes' experiments step by step, show the commands, check what must hold,
+// take everything down again; or leave them up, verify them, print them as a plain shell script.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Recorded } from '../exec/recorder.js';
+import type { Runner } from '../exec/runner.js';
+import { shJoin, toShellScript } from '../exec/shell.js';
+import { TeeRunner } from '../exec/tee.js';
+import { displayArgv } from '../exec/command.js';
+import { NslabError } from '../errors.js';
+import { parsePipework } from '../model/pipework.js';
+import type { Lab, LabAction, LabExpect } from '../model/lab.js';
+import { resolveTopology } from '../model/resolve.js';
+import { attach, detach } from './attach.js';
+import { down, up } from './topology.js';
+import { stateDir } from './state.js';
+import { runUndo } from './apply.js';
+import { cmdOp } from '../kernel/step.js';
+
+/** Language of narration. */
+export type Lang = 'en' | 'zh';
+
+/** One checked expectation. */
+export interface Checked {
+  ok: boolean;
+  text: string;
+  detail?: string;
+}
+
+/** What {@link runLab} reports. */
+export interface LabReport {
+  id: string;
+  title: string;
+  ok: boolean;
+  steps: Array<{ title: string; commands: string[]; checks: Checked[] }>;
+  teardown: { clean: boolean; errors: string[] };
+}
+
+/** The processes a lab started (name -> PID), for `${NAME}` in commands and for teardown. */
+type Pids = Record<string, number>;
+
+const where = (w: string): string | null => (w === 'host' ? null : w);
+
+/** A command's words: split on blanks (no shell), `${NAME}` replaced by the PID of spawned NAME. */
+export function words(cmd: string | string[], pids: Pids): string[] {
+  const list = Array.isArray(cmd) ? cmd : cmd.trim().split(/\s+/);
+  return list.map((w) => w.replace(/\$\{([a-z][a-z0-9_]*)\}/g, (m, n: string) => (pids[n] !== undefined ? String(pids[n]) : m)));
+}
+
+/** Where OVS keeps its state for labs: inside the sandbox's private /run/nslab. */
+function ovsDir(): string {
+  return join(stateDir(), 'ovs');
+}
+
+/** The environment OVS tools need to find that state (exported in printed scripts too). */
+export function ovsEnv(): Record<string, string> {
+  const d = ovsDir();
+  return { OVS_RUNDIR: `${d}/run`, OVS_DBDIR: `${d}/db`, OVS_LOGDIR: `${d}/log`, OVS_SYSCONFDIR: `${d}/etc` };
+}
+
+async function startOvs(r: Runner): Promise<void> {
+  const e = ovsEnv();
+  Object.assign(process.env, e);
+  const d = ovsDir();
+  await r.run({ argv: ['mkdir', '-p', e.OVS_RUNDIR!, e.OVS_DBDIR!, e.OVS_LOGDIR!, e.OVS_SYSCONFDIR!] });
+  await r.run({ argv: ['ovsdb-tool', 'create', `${d}/db/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema'] });
+  await r.run({ argv: ['ovsdb-server', `${d}/db/conf.db`, `--remote=punix:${d}/run/db.sock`, `--pidfile=${d}/run/ovsdb-server.pid`, `--unixctl=${d}/run/ovsdb-server.ctl`, `--log-file=${d}/log/ovsdb-server.log`, '--detach', '--no-chdir'] });
+  await r.run({ argv: ['ovs-vsctl', '--no-wait', 'init'] });
+  await r.run({ argv: ['ovs-vswitchd', `unix:${d}/run/db.sock`, `--pidfile=${d}/run/ovs-vswitchd.pid`, `--unixctl=${d}/run/ovs-vswitchd.ctl`, `--log-file=${d}/log/ovs-vswitchd.log`, '--detach', '--no-chdir'] });
+}
+
+async function stopOvs(r: Runner): Promise<string[]> {
+  const d = ovsDir();
+  if (!existsSync(`${d}/run`)) return [];
+  Object.assign(process.env, ovsEnv());
+  const brs = (await r.run({ argv: ['ovs-vsctl', '--timeout=5', 'list-br'] }, { check: false })).stdout.split('\n').filter(Boolean);
+  for (const b of brs) await r.run({ argv: ['ovs-vsctl', '--timeout=10', 'del-br', b] }, { check: false });
+  const pids = ['ovs-vswitchd', 'ovsdb-server'].map((n) => (existsSync(`${d}/run/${n}.pid`) ? Number(readFileSync(`${d}/run/${n}.pid`, 'utf8').trim()) : 0));
+  await r.run({ argv: ['ovs-appctl', '-t', `${d}/run/ovs-vswitchd.ctl`, 'exit', '--cleanup'] }, { check: false });
+  await r.run({ argv: ['ovs-appctl', '-t', `${d}/run/ovsdb-server.ctl`, 'exit'] }, { check: false });
+  for (const p of pids) await waitExit(p);
+  await r.run({ argv: ['ip', 'link', 'del', 'ovs-netdev'] }, { check: false });
+  rmSync(d, { recursive: true, force: true });
+  return [];
+}
+
+async function waitExit(pid: number): Promise<void> {
+  if (!pid) return;
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+function dnsmasqPid(iface: string): string {
+  return join(stateDir(), `dnsmasq-${iface}.pid`);
+}
+
+/** Applies one action through the (teeing) runner. */
+async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[]> {
+  if ('run' in a) {
+    const res = await r.runShown({ argv: words(a.run, pids), netns: where(a.in) }, { check: false });
+    if (res.exitCode !== 0) throw new NslabError('COMMAND_FAILED', `${shJoin(displayArgv(words(a.run, pids), where(a.in)))}: ${res.stderr.trim() || `exit code ${res.exitCode}`}`);
+    return a.show && res.stdout.trim() ? res.stdout.trimEnd().split('\n').map((l) => `# ${l}`) : [];
+  }
+  if ('spawn' in a) {
+    const argv = words(a.spawn, pids);
+    const full = where(a.in) ? ['nsenter', `--net=/run/netns/${a.in}`, '--', ...argv] : argv;
+    const child = spawn(full[0]!, full.slice(1), { stdio: 'ignore', detached: true });
+    child.unref();
+    pids[a.as] = child.pid!;
+    // A process started into a new netns (unshare --net) enters it a moment later: wait for it.
+    const self = readLinkSafe('/proc/self/ns/net');
+    for (let i = 0; i < 100 && argv[0] === 'unshare' && readLinkSafe(`/proc/${child.pid}/ns/net`) === self; i++) await new Promise((res) => setTimeout(res, 10));
+    return [`${shJoin(displayArgv(words(a.spawn, {}), where(a.in)))} >/dev/null 2>&1 &`, `${a.as}=$!`, 'sleep 0.2  # it enters its new netns a moment after it starts'];
+  }
+  if ('topology' in a) {
+    await up(r, resolveTopology(a.topology, 'lab'));
+    return [];
+  }
+  if ('attach' in a) {
+    const c = parsePipework(words(a.attach, pids));
+    if (c.kind !== 'attach') throw new NslabError('INVALID_INPUT', `attach ${a.attach}: expected pipework's attach form`);
+    await attach(r, c.request);
+    return [];
+  }
+  if (a.service === 'ovs') {
+    await startOvs(r);
+    return [];
+  }
+  await r.run({
+    argv: ['dnsmasq', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', `--interface=${a.iface}`, '--except-interface=lo', `--dhcp-range=${a.range[0]},${a.range[1]},255.255.255.0,1h`, `--dhcp-leasefile=${join(stateDir(), `dnsmasq-${a.iface}.leases`)}`, `--pid-file=${dnsmasqPid(a.iface)}`, '--no-ping'],
+    netns: where(a.in),
+  });
+  return [];
+}
+
+function readLinkSafe(p: string): string {
+  try {
+    return require_readlink(p);
+  } catch {
+    return '';
+  }
+}
+import { readlinkSync as require_readlink } from 'node:fs';
+
+/** Undoes one action; already-gone is fine. Returns error lines. */
+async function undoAction(r: Runner, a: LabAction, pids: Pids): Promise<string[]> {
+  if ('run' in a) return a.undo ? runUndo(r, [cmdOp(words(a.undo, pids), where(a.in))]) : [];
+  if ('spawn' in a) {
+    const pid = pids[a.as];
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      await waitExit(pid);
+    }
+    return [];
+  }
+  if ('topology' in a) {
+    await down(r, resolveTopology(a.topology, 'lab'));
+    return [];
+  }
+  if ('attach' in a) {
+    const c = parsePipework(words(a.attach, pids));
+    if (c.kind !== 'attach') return [];
+    await detach(r, c.request.guest, c.request.ifname).catch((e: unknown) => {
+      if (!(e instanceof NslabError) || e.code !== 'NOT_FOUND') throw e;
+    });
+    return [];
+  }
+  if (a.service === 'ovs') return stopOvs(r);
+  const pf = dnsmasqPid(a.iface);
+  const errs = existsSync(pf) ? await runUndo(r, [cmdOp(['pkill', '-F', pf])]) : [];
+  for (const f of [pf, join(stateDir(), `dnsmasq-${a.iface}.leases`)]) rmSync(f, { force: true });
+  return errs;
+}
+
+/** Checks one expectation against the kernel. */
+export async function check(r: Runner, e: LabExpect, pids: Pids): Promise<Checked> {
+  if ('ping' in e) {
+    const p = e.ping;
+    const text = `ping ${p.from} -> ${p.to} ${p.ok ? 'answers' : `fails${p.error ? ` (${p.error})` : ''}`}`;
+    let res = await r.run({ argv: ['ping', '-c', '1', '-W', '1', p.to], netns: where(p.from) }, { check: false });
+    if (p.ok && res.exitCode !== 0) res = await r.run({ argv: ['ping', '-c', '2', '-W', '1', '-i', '0.3', p.to], netns: where(p.from) }, { check: false });
+    const out = `${res.stdout}${res.stderr}`;
+    const ok = p.ok ? res.exitCode === 0 : res.exitCode !== 0 && (!p.error || out.includes(p.error));
+    return { ok, text, ...(ok ? {} : { detail: out.trim().split('\n').slice(-2).join(' / ') }) };
+  }
+  if ('tcp' in e) {
+    const t = e.tcp;
+    const res = await r.run({ argv: ['busybox', 'nc', '-z', '-w', '2', t.to, String(t.port)], netns: where(t.from) }, { check: false });
+    return { ok: (res.exitCode === 0) === t.ok, text: `tcp ${t.from} -> ${t.to}:${t.port} ${t.ok ? 'connects' : 'is refused'}` };
+  }
+  if ('link' in e) {
+    const l = e.link;
+    const res = await r.run({ argv: ['ip', '-j', '-d', 'link', 'show'], netns: where(l.in) }, { check: false });
+    const link = (JSON.parse(res.stdout || '[]') as Array<{ ifname: string; master?: string; flags: string[]; linkinfo?: { info_kind?: string } }>).find((x) => x.ifname === l.name);
+    const text = `${l.in}: link ${l.name}${l.exists ? ' exists' : ' is gone'}${l.master ? ` on ${l.master}` : ''}${l.kind ? ` (${l.kind})` : ''}${l.up !== undefined ? (l.up ? ', up' : ', down') : ''}`;
+    if (!l.exists) return { ok: !link, text };
+    const ok = !!link && (!l.master || link.master === l.master) && (!l.kind || link.linkinfo?.info_kind === l.kind) && (l.up === undefined || link.flags.includes('UP') === l.up);
+    return { ok, text, ...(ok ? {} : { detail: link ? JSON.stringify({ master: link.master, kind: link.linkinfo?.info_kind, flags: link.flags }) : 'no such link' }) };
+  }
+  if ('addr' in e) {
+    const a = e.addr;
+    const res = await r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', a.dev], netns: where(a.in) }, { check: false });
+    const have = (JSON.parse(res.stdout || '[]') as Array<{ addr_info: Array<{ local: string; prefixlen: number }> }>).flatMap((x) => x.addr_info.map((i) => `${i.local}/${i.prefixlen}`));
+    return { ok: have.includes(a.address) === a.exists, text: `${a.in}: ${a.dev} ${a.exists ? 'has' : 'has no'} ${a.address}`, detail: have.join(' ') };
+  }
+  if ('route' in e) {
+    const rt = e.route;
+    const res = await r.run({ argv: ['ip', 'route', 'show'], netns: where(rt.in) }, { check: false });
+    const norm = (s: string) => s.trim().replace(/\s+/g, ' ');
+    const found = res.stdout.split('\n').some((l) => norm(l).startsWith(norm(rt.line)));
+    return { ok: found === rt.exists, text: `${rt.in}: route "${rt.line}" ${rt.exists ? 'present' : 'absent'}`, detail: res.stdout.trim().split('\n').join(' | ') };
+  }
+  if ('output' in e) {
+    const o = e.output;
+    const argv = words(o.run, pids);
+    const res = await r.run({ argv, netns: where(o.in) }, { check: false });
+    const want = words([o.contains], pids)[0]!;
+    const has = `${res.stdout}${res.stderr}`.replace(/[ \t]+/g, ' ').includes(want.replace(/[ \t]+/g, ' '));
+    return { ok: has === o.ok, text: `${o.in}: \`${argv.join(' ')}\` ${o.ok ? 'shows' : 'does not show'} "${want}"`, ...(has === o.ok ? {} : { detail: res.stdout.trim().split('\n').slice(0, 6).join(' | ') }) };
+  }
+  if ('ovs_tag' in e) {
+    const res = await r.run({ argv: ['ovs-vsctl', '--timeout=5', 'get', 'port', e.ovs_tag.port, 'tag'] }, { check: false });
+    return { ok: res.stdout.trim() === String(e.ovs_tag.tag), text: `OVS port ${e.ovs_tag.port} has VLAN tag ${e.ovs_tag.tag}`, detail: res.stdout.trim() || res.stderr.trim() };
+  }
+  if ('iptables' in e) {
+    const i = e.iptables;
+    const res = await r.run({ argv: ['iptables-save', '-t', i.table], netns: where(i.in) }, { check: false });
+    const found = res.stdout.split('\n').some((l) => l.includes(i.rule));
+    return { ok: found === i.exists, text: `${i.in}: iptables ${i.table} ${i.exists ? 'has' : 'lacks'} "${i.rule}"` };
+  }
+  const t = e.rate;
+  const srv = spawn('nsenter', [...(where(t.server) ? [`--net=/run/netns/${t.server}`] : ['--net=/proc/self/ns/net']), '--', 'iperf3', '-s', '-1'], { stdio: 'ignore' });
+  await new Promise((res) => setTimeout(res, 300));
+  const res = await r.run({ argv: ['iperf3', '-c', t.to, '-t', '2', '-J'], netns: where(t.client) }, { check: false });
+  srv.kill();
+  let mbit = NaN;
+  try {
+    mbit = (JSON.parse(res.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e6;
+  } catch {
+    /* no result */
+  }
+  const ok = mbit <= t.max_mbit && mbit >= t.min_mbit;
+  return { ok, text: `TCP ${t.client} -> ${t.to} at most ${t.max_mbit} Mbit/s (measured ${Number.isNaN(mbit) ? 'nothing' : mbit.toFixed(2)})` };
+}
+
+/** Prints a recorded call as the shell lines it stands for. */
+function show(c: Recorded): string[] {
+  return toShellScript([c]).split('\n').slice(2).filter(Boolean);
+}
+
+/** Options of {@link runLab}. */
+export interface RunLabOptions {
+  lang?: Lang;
+  /** Print narration, commands and checks as they happen. */
+  print?: boolean;
+  /** Leave the lab up at the end (`lab up`). */
+  keep?: boolean;
+  /** Called between steps (`--step`: wait for Enter). */
+  pause?: () => Promise<void>;
+}
+
+/**
+ * Runs a lab: each step's actions (their commands shown), then its expectations (✓/✗); then takes it
+ * all down in reverse. Must run in a sandbox of its own (the CLI puts it in one).
+ * @returns the report; `ok` only when every expectation held and teardown left nothing
+ */
+export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Promise<LabReport> {
+  const lang = o.lang ?? 'en';
+  const say = (s: string) => o.print && process.stdout.write(s);
+  const pids: Pids = {};
+  let cur: string[] = [];
+  const r = new TeeRunner(real, (c) => {
+    for (const l of show(c)) {
+      cur.push(l);
+      say(`  $ ${l}\n`);
+    }
+  });
+  const report: LabReport = { id: lab.id, title: lab.title[lang], ok: true, steps: [], teardown: { clean: true, errors: [] } };
+  say(`Lab ${lab.id}: ${lab.title[lang]}\n${lab.teaches[lang]}\n\n`);
+  const done: LabAction[] = [];
+  try {
+    for (const [i, st] of lab.steps.entries()) {
+      cur = [];
+      say(`[${i + 1}/${lab.steps.length}] ${st.say[lang]}\n`);
+      for (const a of st.do) {
+        const extra = await doAction(r, a, pids);
+        done.push(a);
+        for (const l of extra) {
+          if (!l.startsWith('#')) cur.push(l);
+          say(l.startsWith('#') ? `    ${l.slice(2)}\n` : `  $ ${l}\n`);
+        }
+      }
+      const checks: Checked[] = [];
+      for (const e of st.expect) {
+        const c = await check(real, e, pids);
+        checks.push(c);
+        say(`  ${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
+        if (!c.ok) report.ok = false;
+      }
+      report.steps.push({ title: st.say[lang], commands: cur, checks });
+      say('\n');
+      if (o.pause && i < lab.steps.length - 1) await o.pause();
+    }
+  } catch (err) {
+    report.ok = false;
+    report.steps.push({ title: 'error', commands: cur, checks: [{ ok: false, text: err instanceof Error ? err.message : String(err) }] });
+    say(`  ✗ ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  if (o.keep) {
+    saveLabState(lab.id, pids);
+    return report;
+  }
+  say('teardown\n');
+  report.teardown.errors = await teardown(real, done, pids);
+  report.teardown.clean = report.teardown.errors.length === 0;
+  if (!report.teardown.clean) report.ok = false;
+  return report;
+}
+
+async function teardown(r: Runner, done: LabAction[], pids: Pids): Promise<string[]> {
+  const errors: string[] = [];
+  for (const a of [...done].reverse()) {
+    try {
+      errors.push(...(await undoAction(r, a, pids)));
+    } catch (err) {
+      errors.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return errors;
+}
+
+/** Where a lab left up keeps the PIDs of the processes it started: one NAME.pid file each. */
+function labStateDir(id: string): string {
+  return join(stateDir(), 'labs', id);
+}
+
+function saveLabState(id: string, pids: Pids): void {
+  mkdirSync(labStateDir(id), { recursive: true });
+  for (const [n, p] of Object.entries(pids)) writeFileSync(join(labStateDir(id), `${n}.pid`), `${p}\n`);
+}
+
+function loadLabState(id: string): Pids {
+  const d = labStateDir(id);
+  if (!existsSync(d)) return {};
+  const out: Pids = {};
+  for (const f of readdirSync(d)) if (f.endsWith('.pid')) out[f.slice(0, -4)] = Number(readFileSync(join(d, f), 'utf8').trim());
+  return out;
+}
+
+/**
+ * Takes down a lab left up by `lab up`: every action of the lab undone in reverse; actions that never
+ * ran find their objects gone, which is fine.
+ */
+export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
+  const pids = loadLabState(lab.id);
+  const errors = await teardown(r, lab.steps.flatMap((s) => s.do), pids);
+  rmSync(labStateDir(lab.id), { recursive: true, force: true });
+  return errors;
+}
+
+/** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations). */
+export async function labVerify(r: Runner, lab: Lab): Promise<Checked[]> {
+  const pids = loadLabState(lab.id);
+  const list = lab.verify ?? lab.steps[lab.steps.length - 1]!.expect;
+  const out: Checked[] = [];
+  for (const e of list) out.push(await check(r, e, pids));
+  return out;
+}
+
+/**
+ * The lab as a plain shell script: runs it in the current (sandbox) namespace recording what changed,
+ * takes it down, and prints the commands with the narration as comments. PIDs of processes the lab
+ * starts become shell variables.
+ */
+export async function labScript(real: Runner, lab: Lab, lang: Lang = 'en'): Promise<string> {
+  const pids: Pids = {};
+  const r = new TeeRunner(real);
+  const done: LabAction[] = [];
+  const out: string[] = ['#!/bin/sh', `# nslab lab ${lab.id}: ${lab.title[lang]}`, `# ${lab.teaches[lang]}`, `# Run it as root in a fresh sandbox (nslab sandbox), then: nslab lab verify ${lab.id}`, 'set -e'];
+  const usesOvs = lab.steps.some((s) => s.do.some((a) => 'service' in a && a.service === 'ovs'));
+  if (usesOvs) out.push(...Object.entries(ovsEnv()).map(([k, v]) => `export ${k}=${v}`));
+  try {
+    for (const st of lab.steps) {
+      out.push('', `# ${st.say[lang].trim().replace(/\n/g, '\n# ')}`);
+      for (const a of st.do) {
+        const from = r.calls.length;
+        const extra = await doAction(r, a, pids);
+        done.push(a);
+        for (const c of r.calls.slice(from)) {
+          for (let l of show(c)) {
+            for (const [name, pid] of Object.entries(pids)) l = l.replace(new RegExp(`(?<![0-9])${pid}(?![0-9])`, 'g'), `$${name}`);
+            out.push(l);
+          }
+        }
+        out.push(...extra.filter((l) => !l.startsWith('#')));
+        if ('spawn' in a) out.push(`mkdir -p ${labStateDir(lab.id)} && echo $${a.as} > ${join(labStateDir(lab.id), `${a.as}.pid`)}  # for nslab lab verify/down`);
+      }
+    }
+  } finally {
+    await teardown(real, done, pids);
+  }
+  return out.join('\n') + '\n';
+}
