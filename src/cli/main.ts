@@ -9,7 +9,12 @@ import { EXIT } from './output.js';
 import { sandboxCommand } from './sandbox.js';
 import { downCommand, planCommand, upCommand } from './topology.js';
 
-await yargs(hideBin(process.argv))
+// pipework's drop-in is called once per attach, as pipework is: skip yargs (its grammar is its own).
+const argv = hideBin(process.argv);
+if (argv[0] === 'pipework' && !argv.includes('--help')) {
+  const { runPipework } = await import('./pipework-run.js');
+  process.exitCode = await runPipework(argv.slice(argv[1] === '--' ? 2 : 1));
+} else await yargs(argv)
   .scriptName('nslab')
   .usage('$0 <command> [options]\n\nWire network namespaces, veth pairs and bridges by hand, reproducibly.')
   .command(upCommand)
