@@ -6,6 +6,7 @@ import { doctorCommand } from './doctor.js';
 import { EXIT } from './output.js';
 import { sandboxCommand } from './sandbox.js';
 import { downCommand, planCommand, upCommand } from './topology.js';
+import { verifyCommand } from './verify.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('nslab')
@@ -13,6 +14,7 @@ await yargs(hideBin(process.argv))
   .command(upCommand)
   .command(downCommand)
   .command(planCommand)
+  .command(verifyCommand)
   .command(sandboxCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command: nslab --help lists them')
