@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { doctorCommand } from './doctor.js';
 import { EXIT } from './output.js';
+import { graphCommand } from './graph.js';
 import { sandboxCommand } from './sandbox.js';
 import { downCommand, planCommand, upCommand } from './topology.js';
 import { verifyCommand } from './verify.js';
@@ -15,6 +16,7 @@ await yargs(hideBin(process.argv))
   .command(downCommand)
   .command(planCommand)
   .command(verifyCommand)
+  .command(graphCommand)
   .command(sandboxCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command: nslab --help lists them')
