@@ -5,6 +5,8 @@ import { hideBin } from 'yargs/helpers';
 import { doctorCommand } from './doctor.js';
 import { EXIT } from './output.js';
 import { graphCommand } from './graph.js';
+import { inspectCommand } from './inspect.js';
+import { pingallCommand } from './pingall.js';
 import { sandboxCommand } from './sandbox.js';
 import { downCommand, planCommand, upCommand } from './topology.js';
 import { verifyCommand } from './verify.js';
@@ -16,7 +18,9 @@ await yargs(hideBin(process.argv))
   .command(downCommand)
   .command(planCommand)
   .command(verifyCommand)
+  .command(pingallCommand)
   .command(graphCommand)
+  .command(inspectCommand)
   .command(sandboxCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command: nslab --help lists them')
