@@ -124,7 +124,7 @@ function lookup(node: L3Node, dst: IpValue, dstText: string): Hop {
   });
   node.routes.forEach((r, k) => {
     if (routeFamily(r) !== dst.family) return;
-    const net = r.to === 'default' ? { ...parseCidr(dst.family === 4 ? '0.0.0.0/0' : '::/0') } : parseCidr(r.to);
+    const net = parseCidr(r.to === 'default' ? (dst.family === 4 ? '0.0.0.0/0' : '::/0') : r.to);
     if (!inNet(net, dst)) return;
     cands.push({ prefix: net.prefix, order: 1 + k, hop: () => routeHop(node, r, dst, dstText) });
   });
