@@ -9,6 +9,7 @@ import { inSandbox, sandboxArgv } from '../exec/sandbox.js';
 import { ExecRunner } from '../exec/runner.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { loadTopology, up } from '../engine/topology.js';
+import { starYaml } from './stars.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bundle', 'main.mjs');
 
@@ -25,16 +26,6 @@ function args(): { nodes: number; runs: number } {
     return v;
   };
   return { nodes: get('--nodes', 200), runs: get('--runs', 3) };
-}
-
-/** The star: N nodes n1..nN, each eth0 on bridge br0, addresses in 10.0.0.0/16. */
-function starYaml(n: number): string {
-  const addr = (i: number) => `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}/16`;
-  const lines = ['name: bench-star', 'bridges:', '  br0: { addresses: [10.0.255.254/16] }', 'nodes:'];
-  for (let i = 0; i < n; i++) lines.push(`  n${i + 1}:`, `    interfaces:`, `      eth0: { addresses: [${addr(i)}] }`);
-  lines.push('links:');
-  for (let i = 0; i < n; i++) lines.push(`  - [n${i + 1}:eth0, br0]`);
-  return lines.join('\n') + '\n';
 }
 
 const ms = async (f: () => Promise<unknown>) => {

@@ -6,8 +6,12 @@ import { attachCommand, detachCommand, pipeworkCommand } from './attach.js';
 import { doctorCommand } from './doctor.js';
 import { labCommand } from './lab.js';
 import { EXIT } from './output.js';
+import { graphCommand } from './graph.js';
+import { inspectCommand } from './inspect.js';
+import { pingallCommand } from './pingall.js';
 import { sandboxCommand } from './sandbox.js';
 import { downCommand, planCommand, upCommand } from './topology.js';
+import { verifyCommand } from './verify.js';
 
 // pipework's drop-in is called once per attach, as pipework is: skip yargs (its grammar is its own).
 const argv = hideBin(process.argv);
@@ -24,6 +28,10 @@ if (argv[0] === 'pipework' && !argv.includes('--help')) {
   .command(detachCommand)
   .command(pipeworkCommand)
   .command(labCommand)
+  .command(verifyCommand)
+  .command(pingallCommand)
+  .command(graphCommand)
+  .command(inspectCommand)
   .command(sandboxCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command: nslab --help lists them')

@@ -9,7 +9,8 @@ interface FileArgs {
   'fault-at'?: number;
 }
 
-const withFile = (y: Argv) =>
+/** The FILE positional and `--json`, shared by the commands that take a topology file. */
+export const withFile = (y: Argv) =>
   y.positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML)' }).option('json', { type: 'boolean', default: false, describe: 'print a JSON report' });
 
 /** `nslab up FILE` */

@@ -21,6 +21,8 @@ const TOOLS: Array<{ name: string; argv: string[]; pkg: string; required: boolea
   { name: 'bridge-utils (brctl)', argv: ['brctl', '--version'], pkg: 'bridge-utils', required: false },
   { name: 'iptables', argv: ['iptables', '--version'], pkg: 'iptables', required: false },
   { name: 'ping', argv: ['ping', '-V'], pkg: 'iputils-ping', required: false },
+  { name: 'fping (fast pingall)', argv: ['fping', '-v'], pkg: 'fping', required: false },
+  { name: 'graphviz (graph --format svg)', argv: ['dot', '-V'], pkg: 'graphviz', required: false },
   { name: 'Open vSwitch (ovs-vsctl)', argv: ['ovs-vsctl', '--version'], pkg: 'openvswitch-switch', required: false },
   { name: 'dnsmasq', argv: ['dnsmasq', '--version'], pkg: 'dnsmasq-base', required: false },
   { name: 'busybox (udhcpc, httpd)', argv: ['busybox'], pkg: 'busybox-static', required: false },

@@ -6,6 +6,8 @@ import { ipOp, linkKey, type Step } from './step.js';
 export interface LinkInfo {
   ifindex: number;
   ifname: string;
+  /** For a veth: the ifindex of its peer, in the peer's netns (see `link_netnsid`). */
+  link_index?: number;
   flags: string[];
   mtu: number;
   operstate: string;

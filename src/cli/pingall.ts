@@ -1,0 +1,40 @@
+// `nslab pingall FILE`: the reachability matrix, compared with what the topology expects.
+import type { Argv, CommandModule } from 'yargs';
+import { EXIT, printJson, reportError, requireRoot } from './output.js';
+import { withFile } from './topology.js';
+
+interface PingallArgs {
+  file: string;
+  json: boolean;
+  concurrency?: string;
+  tool?: string;
+}
+
+/** `nslab pingall FILE [--json] [--concurrency N] [--tool fping|ping]` */
+export const pingallCommand: CommandModule<object, PingallArgs> = {
+  command: 'pingall <file>',
+  describe: 'Ping every address of a topology from every node; compare with what its routes and ip_forward allow (exit 1 on a difference)',
+  builder: (y) =>
+    withFile(y)
+      .option('concurrency', { type: 'string', describe: 'probe processes at once (default 16)' })
+      .option('tool', { type: 'string', describe: 'fping (one process per node, default when installed) or ping (one process per probe)' })
+      .example('$0 pingall examples/star.yaml', 'the matrix; then one line per probe that went against the topology')
+      .example('$0 pingall examples/chain.yaml --json', 'every probe with what was expected and why') as Argv<PingallArgs>,
+  handler: async (a) => {
+    try {
+      const { loadTopology } = await import('../engine/topology.js');
+      const { pingall, formatPingall, parseCount } = await import('../verify/pingall.js');
+      const m = await loadTopology(a.file);
+      const concurrency = a.concurrency === undefined ? undefined : parseCount('--concurrency', a.concurrency, 1, 256);
+      const tool = a.tool as 'fping' | 'ping' | undefined;
+      requireRoot();
+      const { ExecRunner } = await import('../exec/runner.js');
+      const rep = await pingall(new ExecRunner(), m, { concurrency, tool });
+      if (a.json) printJson(rep);
+      else process.stdout.write(await formatPingall(rep));
+      if (!rep.ok) process.exitCode = EXIT.failed;
+    } catch (err) {
+      reportError(err, a.json);
+    }
+  },
+};

@@ -1,0 +1,269 @@
+// pingall: probe every address of a topology from every node, and compare with what the model expects.
+import type { Runner } from '../exec/runner.js';
+import { commandError } from '../exec/runner.js';
+import { mapLimit } from '../engine/apply.js';
+import { invalid, NslabError } from '../errors.js';
+import type { Model } from '../model/types.js';
+import { buildNet, expectReach, interfacesOf, pingSources, pingTargets, type PingSource, type PingTarget } from './reach.js';
+
+/** Probe programs: fping sends to all of a job's addresses from one process; ping is one process per probe. */
+export const PROBE_TOOLS = ['fping', 'ping'] as const;
+export type ProbeTool = (typeof PROBE_TOOLS)[number];
+
+/** Options of {@link pingall}. */
+export interface PingallOptions {
+  /** How many probe processes run at once (default 16: each mostly waits for replies). */
+  concurrency?: number;
+  /** Probe program; default fping when installed, else ping. */
+  tool?: ProbeTool;
+  /** Nodes per block (see {@link planRounds}); default from the kernel's neighbour table size. */
+  blockSize?: number;
+}
+
+/** One probe: from a node to an address, what the model expects and what happened. */
+export interface ProbeResult {
+  from: string;
+  to: string;
+  /** Who holds the address in the file (a node or a bridge) and on which interface. */
+  owner: string;
+  ifname: string;
+  /** Null: the model cannot tell (such a probe never counts as a difference). */
+  expected: boolean | null;
+  reached: boolean;
+  reason: string;
+}
+
+/** What {@link pingall} found. */
+export interface PingallReport {
+  topology: string;
+  /** True when every probe went as the model expects. */
+  ok: boolean;
+  tool: ProbeTool;
+  sources: string[];
+  targets: PingTarget[];
+  results: ProbeResult[];
+  differences: ProbeResult[];
+  /** How many rounds the probes were split into (1 unless the topology outgrows the neighbour table). */
+  rounds: number;
+  /** Wall time in milliseconds. */
+  ms: number;
+}
+
+/** A member of a round: a node that sends or holds probed addresses, with the interfaces whose caches it may flush. */
+export interface Member {
+  name: string;
+  netns: string | null;
+  devices: string[];
+}
+
+/** One probe process's worth: a source and the addresses it probes. */
+export interface ProbeJob {
+  source: PingSource;
+  addresses: string[];
+}
+
+/** Probes run together, then the members whose neighbour caches are flushed before the next round. */
+export interface Round {
+  jobs: ProbeJob[];
+  flush: Member[];
+}
+
+/**
+ * Splits the probes into rounds so that the neighbour (ARP/ND) entries they make stay under the
+ * kernel's limit. That table is one for the whole machine (gc_thresh3, 1024 here, shared by every
+ * netns), and an all-pairs ping on one segment needs an entry per ordered pair: 100 nodes need about
+ * 10,000, and past the limit the kernel drops packets ("neighbor table overflow"). Members are cut
+ * into blocks of `blockSize`; each round probes between two blocks (both ways, so every entry serves
+ * a request and its reply: about 2·blockSize² entries), and afterwards the members flush their
+ * dynamic entries. With one block there is one round and nothing is flushed.
+ * @param members nodes that send or hold probed addresses, in file order
+ * @param sources the nodes probing
+ * @param targets the addresses probed (a node never probes its own)
+ * @param blockSize members per block (at least 1)
+ */
+export function planRounds(members: Member[], sources: PingSource[], targets: PingTarget[], blockSize: number): Round[] {
+  const size = Math.max(1, Math.floor(blockSize));
+  const blocks: Member[][] = [];
+  for (let i = 0; i < members.length; i += size) blocks.push(members.slice(i, i + size));
+  const isSource = new Map(sources.map((s) => [s.name, s]));
+  const jobsFor = (from: Member[], to: Member[]): ProbeJob[] => {
+    const held = new Set(to.map((x) => x.name));
+    return from.flatMap((x) => {
+      const source = isSource.get(x.name);
+      const addresses = targets.filter((t) => held.has(t.node) && t.node !== x.name).map((t) => t.address);
+      return source && addresses.length ? [{ source, addresses }] : [];
+    });
+  };
+  const rounds: Round[] = [];
+  for (let i = 0; i < blocks.length; i++) {
+    for (let j = i; j < blocks.length; j++) {
+      const jobs = i === j ? jobsFor(blocks[i]!, blocks[i]!) : [...jobsFor(blocks[i]!, blocks[j]!), ...jobsFor(blocks[j]!, blocks[i]!)];
+      const flush = blocks.length > 1 ? (i === j ? blocks[i]! : [...blocks[i]!, ...blocks[j]!]) : [];
+      if (jobs.length) rounds.push({ jobs, flush });
+    }
+  }
+  return rounds;
+}
+
+/**
+ * The block size that keeps a round's neighbour entries (about 2·size²) under the kernel's limit,
+ * read from `net.ipv4.neigh.default.gc_thresh3` (1024 when unreadable), leaving room for the entries
+ * that members outside the round keep and for the machine's own.
+ */
+export async function blockSizeFor(r: Runner, members: number): Promise<number> {
+  const res = await r.run({ argv: ['sysctl', '-n', 'net.ipv4.neigh.default.gc_thresh3'] }, { check: false });
+  const limit = Number(res.stdout.trim()) || 1024;
+  return Math.max(2, Math.floor(Math.sqrt(Math.max(8, limit - members - 128) / 2)));
+}
+
+/** fping when it runs here, else ping. */
+async function detectTool(r: Runner): Promise<ProbeTool> {
+  const res = await r.run({ argv: ['fping', '-v'] }, { check: false }).catch(() => null);
+  return res?.exitCode === 0 ? 'fping' : 'ping';
+}
+
+/**
+ * One fping process for a job: every address at 1 ms intervals, a 1 s timeout and one retry
+ * (`ping -c1 -W1` and a retry, for many addresses at once). The first probe to an address also
+ * resolves its neighbour entry (the kernel queues it meanwhile); a lost one is sent again.
+ */
+async function fpingJob(r: Runner, job: ProbeJob): Promise<Map<string, boolean>> {
+  const cmd = { argv: ['fping', '-t', '1000', '-r', '1', '-B', '1', '-i', '1', ...job.addresses], netns: job.source.netns };
+  const res = await r.run(cmd, { check: false });
+  // fping exits 1 when some address is unreachable; anything else is a failure of fping itself.
+  if (res.exitCode !== 0 && res.exitCode !== 1) throw commandError(cmd, res.exitCode, res.stderr);
+  const alive = new Set(res.stdout.split('\n').flatMap((l) => /^(\S+) is alive/.exec(l)?.[1] ?? []));
+  return new Map(job.addresses.map((a) => [a, alive.has(a)]));
+}
+
+async function ping1(r: Runner, source: PingSource, address: string): Promise<boolean> {
+  const res = await r.run({ argv: ['ping', '-c1', '-W1', '-q', address], netns: source.netns }, { check: false });
+  return res.exitCode === 0;
+}
+
+const key = (from: string, to: string) => `${from}\u0000${to}`;
+
+/** Runs a round's jobs, at most `concurrency` processes at once; returns reached per (source, address). */
+async function runRound(r: Runner, tool: ProbeTool, round: Round, concurrency: number): Promise<Map<string, boolean>> {
+  const out = new Map<string, boolean>();
+  if (tool === 'fping') {
+    const res = await mapLimit(round.jobs, concurrency, (j) => fpingJob(r, j));
+    round.jobs.forEach((j, k) => res[k]!.forEach((ok, a) => out.set(key(j.source.name, a), ok)));
+    return out;
+  }
+  // ping: the first pass also resolves neighbours; what it lost is probed once more.
+  const units = round.jobs.flatMap((j) => j.addresses.map((a) => ({ source: j.source, address: a })));
+  const first = await mapLimit(units, concurrency, (u) => ping1(r, u.source, u.address));
+  const lost = units.filter((_, k) => !first[k]);
+  const second = await mapLimit(lost, concurrency, (u) => ping1(r, u.source, u.address));
+  units.forEach((u, k) => out.set(key(u.source.name, u.address), first[k]!));
+  lost.forEach((u, k) => out.set(key(u.source.name, u.address), second[k]!));
+  return out;
+}
+
+/**
+ * Flushes a member's dynamic neighbour entries on the topology's interfaces only (permanent and
+ * noarp entries stay), in one `ip -batch`. A missing interface or netns is not an error here.
+ */
+async function flushNeighbours(r: Runner, m: Member): Promise<void> {
+  const states = ['reachable', 'stale', 'delay', 'probe', 'failed', 'incomplete'].flatMap((s) => ['nud', s]);
+  await r.batch('ip', m.netns, m.devices.map((d) => ['neigh', 'flush', 'dev', d, ...states]), { force: true }).catch(() => undefined);
+}
+
+/**
+ * Probes every address of a topology (node, host and bridge interfaces) from every node and compares
+ * each result with {@link expectReach}. Probes run in parallel (at most `concurrency` processes), in
+ * rounds that keep the kernel's neighbour table from overflowing (see {@link planRounds}).
+ * @param r the runner
+ * @param m the resolved model
+ * @param opts concurrency, probe tool, block size
+ * @throws NslabError `INVALID_INPUT` for a bad option; `MISSING_TOOL` when fping is asked for and absent
+ */
+export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): Promise<PingallReport> {
+  const t0 = performance.now();
+  const concurrency = opts.concurrency ?? 16;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw invalid(`--concurrency ${JSON.stringify(opts.concurrency)}: expected a whole number from 1 to 256`);
+  if (opts.tool !== undefined && !PROBE_TOOLS.includes(opts.tool)) throw invalid(`--tool ${JSON.stringify(opts.tool)}: expected one of ${PROBE_TOOLS.join(', ')}`);
+  const tool = opts.tool ?? (await detectTool(r));
+  if (opts.tool === 'fping' && (await detectTool(r)) !== 'fping') throw new NslabError('MISSING_TOOL', 'pingall --tool fping needs fping, which is not installed: apt-get install fping (or use --tool ping)');
+
+  const net = buildNet(m);
+  const sources = pingSources(m);
+  const targets = pingTargets(m);
+  const names = [m.host.name, ...m.nodes.map((n) => n.name)];
+  const used = new Set([...sources.map((s) => s.name), ...targets.map((t) => t.node)]);
+  const members = names.filter((n) => used.has(n)).map((n) => ({ name: n, netns: n === m.host.name ? null : n, devices: interfacesOf(net, n) }));
+  const rounds = planRounds(members, sources, targets, opts.blockSize ?? (await blockSizeFor(r, members.length)));
+
+  const reached = new Map<string, boolean>();
+  for (const round of rounds) {
+    (await runRound(r, tool, round, concurrency)).forEach((v, k) => reached.set(k, v));
+    await mapLimit(round.flush, concurrency, (x) => flushNeighbours(r, x));
+  }
+
+  const results: ProbeResult[] = sources.flatMap((s) =>
+    targets
+      .filter((t) => t.node !== s.name)
+      .map((t) => {
+        const exp = expectReach(net, s.name, t.address);
+        return { from: s.name, to: t.address, owner: t.owner, ifname: t.ifname, expected: exp.reachable, reached: reached.get(key(s.name, t.address)) ?? false, reason: exp.reason };
+      }),
+  );
+  const differences = results.filter((x) => x.expected !== null && x.expected !== x.reached);
+  return { topology: m.name, ok: differences.length === 0, tool, sources: sources.map((s) => s.name), targets, results, differences, rounds: rounds.length, ms: performance.now() - t0 };
+}
+
+/**
+ * Reads a whole-number flag given as text.
+ * @throws NslabError `INVALID_INPUT` naming the flag, the value given and the range expected
+ */
+export function parseCount(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) throw invalid(`${flag} ${JSON.stringify(text)}: expected a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** One line for a probe that went against the model: `a -> 10.0.2.1 (b:eth0): lost, expected reachable (via r)`. */
+export function describeProbe(x: ProbeResult): string {
+  const at = x.owner === x.ifname ? x.owner : `${x.owner}:${x.ifname}`;
+  const exp = x.expected === null ? 'unknown' : x.expected ? 'reachable' : 'unreachable';
+  return `${x.from} -> ${x.to} (${at}): ${x.reached ? 'reached' : 'lost'}, expected ${exp} (${x.reason})`;
+}
+
+/** Above this many columns the matrix is summed up per source instead (a terminal is not 100 columns wide). */
+const MATRIX_MAX_COLUMNS = 16;
+
+/**
+ * The report as text: a matrix (rows: sources; columns: nodes and bridges holding addresses; a cell
+ * is reached/probed, `!` when a probe in it went against the model, `·` for the node itself), or a
+ * per-source table past 16 columns; then one line per difference and a summary line.
+ */
+export async function formatPingall(rep: PingallReport): Promise<string> {
+  const { default: Table } = await import('cli-table3');
+  const owners = [...new Set(rep.targets.map((t) => t.owner))];
+  let table;
+  if (owners.length <= MATRIX_MAX_COLUMNS) {
+    table = new Table({ head: ['from \\ to', ...owners], style: { head: [], border: [] } });
+    for (const s of rep.sources) {
+      table.push([
+        s,
+        ...owners.map((o) => {
+          const cell = rep.results.filter((x) => x.from === s && x.owner === o);
+          if (cell.length === 0) return '·';
+          const bad = cell.some((x) => x.expected !== null && x.expected !== x.reached);
+          return `${cell.filter((x) => x.reached).length}/${cell.length}${bad ? ' !' : ''}`;
+        }),
+      ]);
+    }
+  } else {
+    table = new Table({ head: ['from', 'probes', 'reached', 'expected reachable', 'differences'], style: { head: [], border: [] } });
+    for (const s of rep.sources) {
+      const row = rep.results.filter((x) => x.from === s);
+      table.push([s, row.length, row.filter((x) => x.reached).length, row.filter((x) => x.expected).length, row.filter((x) => x.expected !== null && x.expected !== x.reached).length]);
+    }
+  }
+  const summary = `pingall ${rep.topology}: ${rep.results.length} probes from ${rep.sources.length} nodes in ${(rep.ms / 1000).toFixed(2)} s (${rep.tool}); ${
+    rep.differences.length ? `${rep.differences.length} differ from the topology` : 'all as the topology expects'
+  }`;
+  return [table.toString(), ...rep.differences.map(describeProbe), summary].join('\n') + '\n';
+}
