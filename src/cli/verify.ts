@@ -5,19 +5,36 @@ import { withFile } from './topology.js';
 
 interface VerifyArgs {
   file: string;
+  id?: string;
   json: boolean;
 }
 
 /** `nslab verify FILE [--json]` */
 export const verifyCommand: CommandModule<object, VerifyArgs> = {
-  command: 'verify <file>',
+  command: 'verify <file> [id]',
   describe: 'Compare the live kernel with a topology: one line per mismatch, exit 1 on any (reads only)',
   builder: (y) =>
     withFile(y)
       .example('$0 verify examples/star.yaml', 'prints e.g. "h1: eth0: address 10.0.0.1/24 missing"; exit 0 when all matches')
+      .positional('id', { type: 'string', describe: 'with "lab": the lab id (nslab verify lab 08 = nslab lab verify 08)' })
+      .example('$0 verify lab 08', 'check a lab built by hand (e.g. from `nslab lab script 08`)')
       .example('$0 verify examples/chain.yaml --json', 'the report as JSON (mismatches with kind, expected, actual)') as Argv<VerifyArgs>,
   handler: async (a) => {
     try {
+      if (a.file === 'lab') {
+        const { invalid } = await import('../errors.js');
+        if (!a.id) throw invalid('verify lab needs a lab id: nslab verify lab 08 (nslab lab ls)');
+        const { loadLab } = await import('../model/lab.js');
+        const lab = await loadLab(a.id);
+        requireRoot();
+        const { ExecRunner } = await import('../exec/runner.js');
+        const { labVerify } = await import('../engine/lab.js');
+        const checks = await labVerify(new ExecRunner(), lab);
+        if (a.json) printJson({ ok: checks.every((c) => c.ok), checks });
+        else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
+        if (!checks.every((c) => c.ok)) process.exitCode = EXIT.failed;
+        return;
+      }
       const { loadTopology } = await import('../engine/topology.js');
       const m = await loadTopology(a.file);
       requireRoot();

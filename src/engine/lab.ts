@@ -2,7 +2,8 @@
 // take everything down again; or leave them up, verify them, print them as a plain shell script.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Recorded } from '../exec/recorder.js';
 import type { Runner } from '../exec/runner.js';
 import { shJoin, toShellScript } from '../exec/shell.js';
@@ -128,6 +129,11 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
     await up(r, resolveTopology(a.topology, 'lab'));
     return [];
   }
+  if ('nslab' in a) {
+    const res = await runNslab(words(a.nslab, pids), r);
+    if (res.exitCode !== 0) throw new NslabError('COMMAND_FAILED', `nslab ${words(a.nslab, pids).join(' ')}: ${res.stderr.trim() || `exit code ${res.exitCode}`}`);
+    return res.stdout.trim() ? res.stdout.trimEnd().split('\n').map((l) => `# ${l}`) : [];
+  }
   if ('attach' in a) {
     const c = parsePipework(words(a.attach, pids));
     if (c.kind !== 'attach') throw new NslabError('INVALID_INPUT', `attach ${a.attach}: expected pipework's attach form`);
@@ -154,6 +160,31 @@ function readLinkSafe(p: string): string {
 }
 import { readlinkSync as require_readlink } from 'node:fs';
 
+/** The CLI entry of this installation (the bundle), for labs that call `nslab` itself. */
+function cliPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  if (existsSync(join(here, 'main.mjs'))) return join(here, 'main.mjs'); // inside the bundle
+  for (let d = here, i = 0; i < 4; i++, d = dirname(d)) if (existsSync(join(d, 'dist', 'bundle', 'main.mjs'))) return join(d, 'dist', 'bundle', 'main.mjs');
+  throw new NslabError('MISSING_TOOL', 'the nslab CLI bundle is not built: npm run build');
+}
+
+/**
+ * Runs `nslab ARGS` as a child. With a tee runner, the commands it ran (NSLAB_RECORD) are recorded
+ * as if run here, so the lab shows and scripts the plain ip/iptables commands, not `nslab ...`.
+ */
+async function runNslab(args: string[], tee: TeeRunner | null): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const { execa } = await import('execa');
+  const rec = join(stateDir(), `lab-record-${process.pid}.jsonl`);
+  mkdirSync(stateDir(), { recursive: true });
+  rmSync(rec, { force: true });
+  const res = await execa(process.execPath, [cliPath(), ...args], { reject: false, env: tee ? { NSLAB_RECORD: rec } : {} });
+  if (tee && existsSync(rec)) {
+    for (const l of readFileSync(rec, 'utf8').split('\n').filter(Boolean)) tee.record(JSON.parse(l) as Recorded);
+  }
+  rmSync(rec, { force: true });
+  return { exitCode: res.exitCode ?? 1, stdout: String(res.stdout), stderr: String(res.stderr) };
+}
+
 /** Undoes one action; already-gone is fine. Returns error lines. */
 async function undoAction(r: Runner, a: LabAction, pids: Pids): Promise<string[]> {
   if ('run' in a) return a.undo ? runUndo(r, [cmdOp(words(a.undo, pids), where(a.in))]) : [];
@@ -172,6 +203,11 @@ async function undoAction(r: Runner, a: LabAction, pids: Pids): Promise<string[]
   if ('topology' in a) {
     await down(r, resolveTopology(a.topology, 'lab'));
     return [];
+  }
+  if ('nslab' in a) {
+    if (!a.undo) return [];
+    const res = await runNslab(words(a.undo, pids), null);
+    return res.exitCode === 0 || /not found|no such|nothing/i.test(res.stderr) ? [] : [`nslab ${words(a.undo, pids).join(' ')}: ${res.stderr.trim()}`];
   }
   if ('attach' in a) {
     const c = parsePipework(words(a.attach, pids));

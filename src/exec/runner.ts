@@ -1,5 +1,7 @@
 // The one runner: every external command nslab runs goes through here, as an argv array.
+import { appendFileSync } from 'node:fs';
 import { execa } from 'execa';
+import { isQuery } from './tee.js';
 import type { BatchResult, BatchTool, Command, Result } from './command.js';
 import { NslabError } from '../errors.js';
 import { hintFor } from './hints.js';
@@ -56,6 +58,7 @@ export function commandError(cmd: Command, exitCode: number, stderr: string): Ns
 /** The real runner: spawns each command with execa (no shell). */
 export class ExecRunner implements Runner {
   async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
+    if (process.env.NSLAB_RECORD && !isQuery(cmd.argv) && !(cmd.argv[1] === '-batch' || cmd.argv[2] === '-batch')) record({ type: 'run', cmd });
     const [file, ...args] = netnsArgv(cmd);
     const t0 = performance.now();
     let res;
@@ -78,6 +81,7 @@ export class ExecRunner implements Runner {
 
   async batch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions = {}): Promise<BatchResult> {
     if (lines.length === 0) return { failed: [], stderr: '' };
+    if (process.env.NSLAB_RECORD) record({ type: 'batch', tool, netns, lines, force: opts.force ?? false });
     const argv = [tool, ...(opts.force ? ['-force'] : []), '-batch', '-'];
     const input = lines.map(batchLine).join('\n') + '\n';
     const res = await this.run({ argv, netns, input }, { check: false });
@@ -88,6 +92,14 @@ export class ExecRunner implements Runner {
     }
     return { failed, stderr: res.stderr };
   }
+}
+
+/**
+ * With NSLAB_RECORD=FILE, every command that changes something is appended to FILE as a JSON line:
+ * how a lab that calls `nslab` as a command still prints the plain commands it ran.
+ */
+function record(c: unknown): void {
+  appendFileSync(process.env.NSLAB_RECORD!, JSON.stringify(c) + '\n');
 }
 
 async function readTail(file: string): Promise<string> {

@@ -18,6 +18,8 @@ const Action = z.union([
   z.strictObject({ spawn: Cmd, in: Where, as: z.string().regex(/^[a-z][a-z0-9_]*$/) }),
   z.strictObject({ topology: TopologyRaw }),
   z.strictObject({ attach: z.string().min(1) }),
+  /** nslab's own command (network create, node run, ...), run as a child; its commands are shown. */
+  z.strictObject({ nslab: Cmd, undo: Cmd.optional() }),
   z.strictObject({ service: z.literal('ovs') }),
   z.strictObject({ service: z.literal('dnsmasq'), iface: z.string(), range: z.tuple([z.string(), z.string()]), in: Where }),
 ]);
