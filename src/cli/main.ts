@@ -4,6 +4,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { attachCommand, detachCommand, pipeworkCommand } from './attach.js';
 import { doctorCommand } from './doctor.js';
+import { networkCommand } from './network.js';
+import { nodeCommand } from './node.js';
 import { EXIT } from './output.js';
 import { sandboxCommand } from './sandbox.js';
 import { downCommand, planCommand, upCommand } from './topology.js';
@@ -17,6 +19,8 @@ await yargs(hideBin(process.argv))
   .command(attachCommand)
   .command(detachCommand)
   .command(pipeworkCommand)
+  .command(networkCommand)
+  .command(nodeCommand)
   .command(sandboxCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command: nslab --help lists them')

@@ -65,6 +65,12 @@ export interface AttachOptions {
   dryRun?: boolean;
   /** Fault injection at step K (tests). */
   faultAt?: number;
+  /**
+   * Send a gratuitous ARP for each new IPv4 address (pipework's `arping -c 1 -A`); default true.
+   * `arping` takes a whole second here: network modes turn it off, since their MACs derive from the
+   * address (Docker's 02:42:…), so a neighbour's cached entry for a reused address stays right.
+   */
+  announce?: boolean;
 }
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'share', 'udhcpc.sh');
@@ -94,7 +100,7 @@ export async function attach(r: Runner, req: AttachRequest, opts: AttachOptions 
     if (createdBridge) await removeBridgeIfEmpty(w, ctx.host as Extract<HostSide, { kind: 'bridge' | 'ovs' }>);
     throw err;
   }
-  await announce(w, ctx);
+  if (opts.announce !== false) await announce(w, ctx);
   return {
     guest: req.guest,
     ifname: req.ifname,
@@ -188,8 +194,10 @@ export function planAttach(c: AttachContext): Step[] {
     } else {
       steps.push(addVeth({ name: c.local, netns: null, mtu }, { name: req.ifname, netns: guest.ipNetns, mtu, ...(req.mac ? { mac: req.mac } : {}) }));
       steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname })));
-      if (host.kind === 'bridge') steps.push(addPort(host.name, c.local, 'iproute2'));
-      else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
+      if (host.kind === 'bridge') {
+        steps.push(addPort(host.name, c.local, 'iproute2'));
+        if (req.hairpin) steps.push(hairpinStep(c.local));
+      } else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
       steps.push(setUp(null, c.local));
     }
     const fields: Record<string, string> = { host: host.name };
@@ -212,6 +220,21 @@ export function planAttach(c: AttachContext): Step[] {
   // within a phase the engine runs different netns at once, so a guest step must never share one
   // with the host-side step that creates its interface.
   return steps.map((s) => ({ ...s, phase: phaseOf(s, g) }));
+}
+
+/**
+ * Hairpin mode on a bridge port (`ip link set dev PORT type bridge_slave hairpin on`): the bridge may
+ * send a frame back out of the port it came in by, which a guest reaching its own published port
+ * through the host's address needs once DNAT has turned the frame around (moby's userland-proxy=false).
+ * It goes with the port.
+ */
+function hairpinStep(port: string): Step {
+  return {
+    describe: `turn hairpin mode on for bridge port ${port}`,
+    do: ipOp(null, ['link', 'set', 'dev', port, 'type', 'bridge_slave', 'hairpin', 'on']),
+    undo: [],
+    parent: linkKey(null, port),
+  };
 }
 
 function phaseOf(s: Step, guestNetns: string): number {
