@@ -146,11 +146,10 @@ const rmCmd: CommandModule<object, { names: string[]; json: boolean }> = {
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { removeNode } = await import('../engine/node.js');
-      const out = [];
-      for (const name of a.names.map(String)) out.push(await removeNode(new ExecRunner(), name));
+      const { removeNodes } = await import('../engine/node.js');
+      const out = await removeNodes(new ExecRunner(), a.names.map(String));
       if (a.json) printJson(out);
-      else for (const o of out) process.stdout.write(`${o.node}\n`);
+      else for (const n of out.removed) process.stdout.write(`${n}\n`);
     } catch (err) {
       reportError(err, a.json);
     }

@@ -407,6 +407,7 @@ function connectable(node: NodeRecord | undefined, name: string): NodeRecord {
 export async function connectNetwork(r: Runner, network: string, nodeName: string, ip: string | null): Promise<Endpoint> {
   return withState((st) =>
     transaction(async (undo) => {
+      undo.push(() => syncHosts(st));
       const node = connectable(st.nodes[nodeName], nodeName);
       const net = await networkFor(r, st, network, undo);
       const ep = await connectEndpoint(r, st, node, net, ip, undo);

@@ -12,7 +12,7 @@ import { listeningPorts, pickHostPort, portsCollide, type HostPortUse } from '..
 import { formatNetMode, linkEnv, type Exposed, type LinkSpec, type NetMode, type PortSpec } from '../model/netmodes.js';
 import { applySteps, runUndo } from './apply.js';
 import { removeEtc, shareEtc, sharedIp, syncHosts } from './hosts.js';
-import { connectEndpoint, disconnectEndpoint, networkFor, transaction, type Undo } from './network.js';
+import { connectEndpoint, networkFor, transaction, type Undo } from './network.js';
 import { ownerNode, planNodeNetns, planPorts, planSharedNetns } from './netplan.js';
 import { nodeLog, readNetState, withState, type NetState, type NodeRecord, type PortBinding } from './netstate.js';
 
@@ -187,6 +187,8 @@ export async function runNode(r: Runner, req: NodeRunRequest): Promise<NodeInfo>
   checkRunRequest(req);
   return withState((st) =>
     transaction(async (undo) => {
+      // runs last on failure: the other nodes' hosts files as the restored state says
+      undo.push(() => syncHosts(st));
       if (st.nodes[req.name]) throw invalid(`node ${req.name} exists already: nslab node rm ${req.name} first, or pick another name`);
       const m = req.mode;
       if (m.kind !== 'host' && existsSync(`${NETNS_DIR}/${req.name}`)) throw invalid(`node ${req.name}: a netns of that name exists already (ip netns list), not made by nslab node run`);
@@ -260,31 +262,39 @@ async function addPortRules(r: Runner, node: NodeRecord, bridge: string, undo: U
 }
 
 /**
- * `nslab node rm NAME`: stops its processes, deletes its published ports' rules (by their comment),
- * disconnects it from its networks (releasing its addresses), deletes its netns (waiting until the
- * kernel has removed its veths) and its /etc/netns entry. Refused while container-mode nodes share its netns.
- * @throws NslabError INVALID_INPUT (unknown node, nodes sharing its netns: nothing changed)
+ * `nslab node rm NAME…`: stops the nodes' processes, deletes their published ports' rules (found by
+ * their comment), deletes their netns all at once and waits until the kernel has removed their veths
+ * (one sweep for all, as `nslab down`: the veth pairs go with the netns, host ends included), releases
+ * their addresses and removes their /etc/netns entries. A container-mode node only loses its name for
+ * the shared netns. Refused, with nothing changed, for an unknown name or a node whose netns another
+ * node shares (unless that one goes too).
+ * @throws NslabError INVALID_INPUT (nothing changed), COMMAND_FAILED (a veth outlived its netns)
  */
-export async function removeNode(r: Runner, name: string): Promise<{ node: string }> {
+export async function removeNodes(r: Runner, names: string[]): Promise<{ removed: string[] }> {
   return withState(async (st) => {
-    const n = st.nodes[name];
-    if (!n) throw invalid(`node ${JSON.stringify(name)} not found: nslab node ls lists them`);
-    const sharers = Object.values(st.nodes).filter((x) => x.mode.kind === 'container' && x.mode.other === name);
-    if (sharers.length) throw invalid(`node ${name} shares its netns with ${sharers.map((x) => x.name).join(', ')} (--net container:${name}): remove those first`);
-    await stopProcesses(r, n);
-    await deleteOwned(r, await readIptables(r), (c) => c === ownerNode(name));
-    for (const ep of [...n.endpoints]) await disconnectEndpoint(r, st, n, ep.network);
-    if (n.mode.kind === 'container') {
-      await r.run({ argv: ['ip', 'netns', 'del', name] }, { check: false });
-    } else if (n.netns) {
-      const left = await deleteNetns(r, [n.netns]);
-      if (left.length) throw new NslabError('COMMAND_FAILED', `node rm ${name}: ${left.join(', ')} still present after its netns was deleted`);
+    const gone = new Set(names);
+    for (const name of names) {
+      if (!st.nodes[name]) throw invalid(`node ${JSON.stringify(name)} not found: nslab node ls lists them`);
+      const sharers = Object.values(st.nodes).filter((x) => x.mode.kind === 'container' && x.mode.other === name && !gone.has(x.name));
+      if (sharers.length) throw invalid(`node ${name} shares its netns with ${sharers.map((x) => x.name).join(', ')} (--net container:${name}): remove those first`);
     }
-    await removeEtc(name);
-    await rm(nodeLog(name), { force: true });
-    delete st.nodes[name];
+    // sharers first: their names for a netns go before the netns itself
+    const nodes = names.map((n) => st.nodes[n]!).sort((a, b) => Number(b.mode.kind === 'container') - Number(a.mode.kind === 'container'));
+    for (const n of nodes) await stopProcesses(r, n);
+    const owners = new Set(nodes.map((n) => ownerNode(n.name)));
+    if (nodes.some((n) => n.ports.length)) await deleteOwned(r, await readIptables(r), (c) => owners.has(c));
+    const shared = nodes.filter((n) => n.mode.kind === 'container').map((n) => ['netns', 'del', n.name]);
+    if (shared.length) await r.batch('ip', null, shared, { force: true });
+    const own = nodes.filter((n) => n.netns !== null && n.mode.kind !== 'container').map((n) => n.netns!);
+    const left = await deleteNetns(r, own);
+    for (const n of nodes) {
+      await removeEtc(n.name);
+      await rm(nodeLog(n.name), { force: true });
+      delete st.nodes[n.name];
+    }
     await syncHosts(st);
-    return { node: name };
+    if (left.length) throw new NslabError('COMMAND_FAILED', `node rm: ${left.join(', ')} still present after the netns was deleted`);
+    return { removed: nodes.map((n) => n.name) };
   });
 }
 
