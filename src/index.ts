@@ -18,3 +18,8 @@ export { planUp } from './engine/plan.js';
 export { loadTopology, up, down, plan, type UpReport, type DownReport } from './engine/topology.js';
 export { doctor, type Check } from './engine/doctor.js';
 export type { Model, NodeModel, BridgeModel, VethModel, EndModel } from './model/types.js';
+export * as iptables from './kernel/iptables.js';
+export { networkDefault, createNetwork, removeNetwork, connectNetwork, disconnectNetwork, listNetworks, inspectNetworks, type NetworkInfo } from './engine/network.js';
+export { runNode, removeNodes, listNodes, inspectNodes, execNode, type NodeRunRequest, type NodeInfo } from './engine/node.js';
+export type { NetState, NetworkRecord, NodeRecord, Endpoint, PortBinding } from './engine/netstate.js';
+export type { NetMode, PortSpec, DaemonOptions, NetworkCreateRequest } from './model/netmodes.js';

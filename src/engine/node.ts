@@ -226,6 +226,8 @@ export async function runNode(r: Runner, req: NodeRunRequest): Promise<NodeInfo>
       });
       if (m.kind === 'network') {
         const net = await networkFor(r, st, m.network, undo);
+        // Without rules nothing would carry a published port (dockerd has its proxy for that; nslab has none).
+        if ((req.publish.length || req.publishAll) && !net.iptables) throw invalid(`-p/-P on network ${net.name}: it was made with --iptables=false, and published ports are iptables rules`);
         const ep = await connectEndpoint(r, st, node, net, req.ip, undo);
         for (const l of req.links) {
           const ip = sharedIp(st, node, l.target);

@@ -223,6 +223,13 @@ test('container mode shares one interface set; host mode sees the sandbox; none 
   expect(await netSnapshot()).toEqual(baseline);
 });
 
+test('doctor checks the netfilter features network modes use', async () => {
+  const checks = JSON.parse(await ok('doctor', '--json')) as Array<{ name: string; ok: boolean; detail: string }>;
+  expect(checks.find((c) => c.name === 'kernel: netfilter for network modes')).toMatchObject({ ok: true, detail: 'nat, MASQUERADE, DNAT, conntrack, addrtype, comment work' });
+  expect(checks.find((c) => c.name === 'kernel: br_netfilter')?.ok).toBe(true);
+  expect(await netSnapshot()).toEqual(baseline);
+});
+
 describe('NAT and the daemon options', () => {
   beforeEach(() => outsideNs('outside', 'out0', '10.200.0.1', '10.200.0.2'));
   afterEach(() => removeNs('outside'));
@@ -246,6 +253,8 @@ describe('NAT and the daemon options', () => {
     expect(await iptablesSave()).toBe(base.iptables);
     expect(await ping('n1', '172.17.0.1')).toBe(true);
     expect(await ping('n1', '10.200.0.2')).toBe(false);
+    const ports = await nslab('node', 'run', 'n2', '-p', '8080:80');
+    expect([ports.exitCode, ports.stderr.trim()]).toEqual([2, 'nslab: -p/-P on network bridge: it was made with --iptables=false, and published ports are iptables rules']);
     await ok('node', 'rm', 'n1');
     await ok('network', 'rm', 'bridge');
     expect(await netSnapshot()).toEqual(base);
@@ -417,4 +426,4 @@ test('4 processes x 20 node run on one network at once: 80 distinct addresses, i
   await ok('network', 'rm', 'conc');
   expect(await netSnapshot()).toEqual(baseline);
   process.stdout.write(`concurrency: 80 node run in ${(runMs / 1000).toFixed(1)} s (4 processes), 80 node rm in ${(rmMs / 1000).toFixed(1)} s (one process)\n`);
-});
+}, 900_000); // 80 CLI starts of about 0.8 s of CPU each: minutes on a busy 2-core machine
