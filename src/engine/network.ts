@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Runner } from '../exec/runner.js';
 import { invalid, NslabError } from '../errors.js';
 import { readAddrs } from '../kernel/addr.js';
-import { BUILTIN, deleteChains, deleteOwned, dropTableOp, pristine, readIptables, type Saved } from '../kernel/iptables.js';
+import { BUILTIN, deleteChains, deleteOwned, dropTableOp, pristine, readIptables, type Saved, type Table } from '../kernel/iptables.js';
 import { readLinks } from '../kernel/link.js';
 import { readRoutes } from '../kernel/route.js';
 import { cmdOp, ipOp } from '../kernel/step.js';
@@ -90,7 +90,12 @@ async function ensureHost(r: Runner, st: NetState, undo: Undo): Promise<void> {
   await deleteChains(r, saved, BASE_CHAINS);
   saved = await readIptables(r);
   const plan = planHostSetup(st.daemon, await hostBefore(r, saved));
-  const applied = await applySteps(r, plan.steps);
+  // A failure here or later takes the tables back too: `iptables -P` and the first rule create them.
+  undo.push(() => dropCreatedTables(r, plan.tablesCreated));
+  const applied = await applySteps(r, plan.steps).catch(async (err: unknown) => {
+    await dropCreatedTables(r, plan.tablesCreated);
+    throw err;
+  });
   undo.push(() => runUndo(r, applied.undo));
   st.host = { ipForwardPrev: plan.ipForwardPrev, policyPrev: plan.policyPrev, tablesCreated: plan.tablesCreated, base: st.daemon.iptables };
   undo.push(async () => {
@@ -113,12 +118,18 @@ async function teardownHostIfIdle(r: Runner, st: NetState): Promise<void> {
   if (h.policyPrev) ops.push(cmdOp(['iptables', '-w', '-P', 'FORWARD', h.policyPrev]));
   if (h.ipForwardPrev !== null) ops.push(cmdOp(['sysctl', '-q', '-w', `net.ipv4.ip_forward=${h.ipForwardPrev}`]));
   const errors = await runUndo(r, ops);
-  saved = await readIptables(r);
-  const drop = h.tablesCreated.filter((t) => saved.has(t) && pristine(saved.get(t), BUILTIN[t]));
-  errors.push(...(await runUndo(r, drop.map(dropTableOp))));
+  errors.push(...(await dropCreatedTables(r, h.tablesCreated)));
   st.host = null;
   st.daemon = { ...DEFAULT_DAEMON };
   if (errors.length) throw new NslabError('COMMAND_FAILED', `restoring the host after the last network: ${errors[0]}`, { details: { errors } });
+}
+
+/** Deletes the tables nslab's rules created, those that are pristine again; returns undo errors. */
+async function dropCreatedTables(r: Runner, tables: Table[]): Promise<string[]> {
+  if (tables.length === 0) return [];
+  const saved = await readIptables(r);
+  const drop = tables.filter((t) => saved.has(t) && pristine(saved.get(t), BUILTIN[t]));
+  return runUndo(r, drop.map(dropTableOp));
 }
 
 /** Subnets already taken: other networks', and the destinations of the host's routes. */

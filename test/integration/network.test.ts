@@ -5,6 +5,12 @@ import { execa } from 'execa';
 import { mkdtempSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createNetwork, removeNetwork } from '../../src/engine/network.js';
+import { readNetState } from '../../src/engine/netstate.js';
+import { removeNodes, runNode } from '../../src/engine/node.js';
+import type { BatchResult, BatchTool, Command, Result } from '../../src/exec/command.js';
+import { commandError, type BatchOptions, type RunOptions, type Runner } from '../../src/exec/runner.js';
+import { NslabError } from '../../src/errors.js';
 import { assertSandbox, iptablesSave, netSnapshot, ping, runner } from '../helpers/kernel.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -401,6 +407,56 @@ test('a node whose process fails at once is rolled back whole: netns, veth, addr
   expect(await ok('node', 'run', 'good', '--net', 'nw-rb')).toBe('good: eth0 172.18.0.2/16 on nw-rb'); // the address was released
   await ok('node', 'rm', 'good');
   await ok('network', 'rm', 'nw-rb');
+  expect(await netSnapshot()).toEqual(baseline);
+});
+
+/** A runner whose K-th changing command fails (reads pass: ip -j, iptables-save, sysctl -n, ip netns pids). */
+class FaultRunner implements Runner {
+  count = 0;
+  constructor(private readonly at: number) {}
+  private read(argv: string[]): boolean {
+    return argv.includes('-j') || argv[0] === 'iptables-save' || (argv[0] === 'sysctl' && argv[1] === '-n') || (argv[1] === 'netns' && argv[2] === 'pids');
+  }
+  async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
+    if (!this.read(cmd.argv) && this.count++ === this.at) {
+      if (opts.check === false) return { stdout: '', stderr: 'injected fault', exitCode: 1 };
+      throw commandError(cmd, 1, 'injected fault');
+    }
+    return runner.run(cmd, opts);
+  }
+  async batch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions = {}): Promise<BatchResult> {
+    if (this.count++ === this.at) return { failed: [{ index: 0, message: 'injected fault' }], stderr: 'injected fault\nCommand failed -:1' };
+    return runner.batch(tool, netns, lines, opts);
+  }
+}
+
+test('a fault at every changing command of network create (with the host setup) and node run is rolled back', async () => {
+  const state = async () => ({ kernel: await netSnapshot(), state: await readNetState() });
+  const before = await state();
+  let k = 0;
+  for (; ; k++) {
+    const f = new FaultRunner(k);
+    const err = await createNetwork(f, { name: 'nw-f', driver: 'bridge', subnet: null, gateway: null }).then(() => null, (e: unknown) => e);
+    if (!err) break;
+    expect(err).toBeInstanceOf(NslabError);
+    expect((err as NslabError).hint ?? '').not.toMatch(/rollback left/);
+    expect(await state()).toEqual(before);
+  }
+  expect(k).toBeGreaterThanOrEqual(6);
+  const withNet = await state();
+  const req = { name: 'nf', mode: { kind: 'network' as const, network: 'nw-f' }, ip: null, hostname: null, publish: [{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, proto: 'tcp' as const }], publishAll: false, expose: [], links: [], cmd: ['sleep', '600'] };
+  let j = 0;
+  for (; ; j++) {
+    const err = await runNode(new FaultRunner(j), req).then(() => null, (e: unknown) => e);
+    if (!err) break;
+    expect(err).toBeInstanceOf(NslabError);
+    expect(await state()).toEqual(withNet);
+  }
+  expect(j).toBeGreaterThanOrEqual(5);
+  process.stdout.write(`rollback: a fault at each of the ${k} changing commands of network create, and of the ${j} of node run\n`);
+  expect(await ping('nf', '172.18.0.1')).toBe(true);
+  await removeNodes(runner, ['nf']);
+  await removeNetwork(runner, 'nw-f');
   expect(await netSnapshot()).toEqual(baseline);
 });
 
