@@ -229,6 +229,25 @@ test('container mode shares one interface set; host mode sees the sandbox; none 
   expect(await netSnapshot()).toEqual(baseline);
 });
 
+test("--link db:webdb: the alias in the node's hosts file and the notes' variables in its process and node exec", async () => {
+  await ok('node', 'run', 'db', '--expose', '5432', '--', 'sleep', '600');
+  await ok('node', 'run', 'web', '--link', 'db:webdb', '--', 'sh', '-c', 'env; exec sleep 600');
+  const { readFile } = await import('node:fs/promises');
+  const log = await readFile(join(process.env.NSLAB_STATE_DIR || '/run/nslab', 'net', 'nodes', 'web.log'), 'utf8');
+  const want = ['WEBDB_NAME=/web/webdb', 'WEBDB_PORT=tcp://172.17.0.2:5432', 'WEBDB_PORT_5432_TCP=tcp://172.17.0.2:5432', 'WEBDB_PORT_5432_TCP_PROTO=tcp', 'WEBDB_PORT_5432_TCP_PORT=5432', 'WEBDB_PORT_5432_TCP_ADDR=172.17.0.2'];
+  for (const v of want) expect(log.split('\n')).toContain(v);
+  const env = (await execa('node', [CLI, 'node', 'exec', 'web', '--', 'env'], { reject: false })).stdout.split('\n');
+  for (const v of want) expect(env).toContain(v);
+  expect(await pingName('web', 'webdb')).toBe(true);
+  expect(await pingName('web', 'db')).toBe(true);
+  expect(await pingName('db', 'web')).toBe(false); // one way, as in the notes
+  const bad = await nslab('node', 'run', 'x', '--link', 'nosuch');
+  expect([bad.exitCode, bad.stderr.trim()]).toEqual([2, 'nslab: --link nosuch: no node of that name (nslab node ls)']);
+  await ok('node', 'rm', 'web', 'db');
+  await ok('network', 'rm', 'bridge');
+  expect(await netSnapshot()).toEqual(baseline);
+});
+
 test('doctor checks the netfilter features network modes use', async () => {
   const checks = JSON.parse(await ok('doctor', '--json')) as Array<{ name: string; ok: boolean; detail: string }>;
   expect(checks.find((c) => c.name === 'kernel: netfilter for network modes')).toMatchObject({ ok: true, detail: 'nat, MASQUERADE, DNAT, conntrack, addrtype, comment work' });
