@@ -2,7 +2,7 @@
 // static addresses, the four modes, NAT and the daemon's options, every -p form fetched from busybox
 // httpd, concurrent runs, rollback, and teardown back to the sandbox's exact baseline.
 import { execa } from 'execa';
-import { mkdtempSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNetwork, removeNetwork } from '../../src/engine/network.js';
@@ -352,6 +352,7 @@ describe('published ports', () => {
     www = mkdtempSync(join(tmpdir(), 'nslab-www-'));
     writeFileSync(join(www, 'index.html'), 'hello from web\n');
   });
+  afterAll(() => rmSync(www, { recursive: true, force: true }));
   beforeEach(async () => {
     await outsideNs('client', 'cl0', '10.99.0.1', '10.99.0.2');
     // a second host address on another link, to tell 0.0.0.0 from 10.99.0.1 bindings
