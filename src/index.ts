@@ -26,3 +26,8 @@ export { pingall, formatPingall, type PingallReport, type ProbeResult } from './
 export { buildNet, expectReach } from './verify/reach.js';
 export { inspect, formatInspect, type InspectReport } from './verify/inspect.js';
 export { toDot, toMermaid, renderGraph } from './verify/graph.js';
+export * as iptables from './kernel/iptables.js';
+export { networkDefault, createNetwork, removeNetwork, connectNetwork, disconnectNetwork, listNetworks, inspectNetworks, type NetworkInfo } from './engine/network.js';
+export { runNode, removeNodes, listNodes, inspectNodes, execNode, type NodeRunRequest, type NodeInfo } from './engine/node.js';
+export type { NetState, NetworkRecord, NodeRecord, Endpoint, PortBinding } from './engine/netstate.js';
+export type { NetMode, PortSpec, DaemonOptions, NetworkCreateRequest } from './model/netmodes.js';

@@ -5,6 +5,8 @@ import { hideBin } from 'yargs/helpers';
 import { attachCommand, detachCommand, pipeworkCommand } from './attach.js';
 import { doctorCommand } from './doctor.js';
 import { labCommand } from './lab.js';
+import { networkCommand } from './network.js';
+import { nodeCommand } from './node.js';
 import { EXIT } from './output.js';
 import { graphCommand } from './graph.js';
 import { inspectCommand } from './inspect.js';
@@ -32,6 +34,8 @@ if (argv[0] === 'pipework' && !argv.includes('--help')) {
   .command(pingallCommand)
   .command(graphCommand)
   .command(inspectCommand)
+  .command(networkCommand)
+  .command(nodeCommand)
   .command(sandboxCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command: nslab --help lists them')

@@ -26,3 +26,15 @@ export function printJson(v: unknown): void {
 export function requireRoot(): void {
   if (process.geteuid?.() !== 0) throw new NslabError('NOT_ROOT', 'nslab needs root to change network namespaces and links', { hint: 'run it as root, e.g. inside `nslab sandbox -- ...`' });
 }
+
+/**
+ * Prints rows under a header as aligned columns without borders (as `docker ps` and `docker network
+ * ls` do), through cli-table3.
+ */
+export async function printTable(head: string[], rows: string[][]): Promise<void> {
+  const { default: Table } = await import('cli-table3');
+  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '   ' };
+  const t = new Table({ head, chars: none, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } });
+  t.push(...rows);
+  process.stdout.write(t.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n');
+}

@@ -66,6 +66,13 @@ export interface AttachOptions {
   dryRun?: boolean;
   /** Fault injection at step K (tests). */
   faultAt?: number;
+  /**
+   * Announce new IPv4 addresses by gratuitous ARP (the kernel's arp_notify, where pipework runs
+   * `arping -c 1 -A`); default true. Network modes turn it off: their MACs derive from the address
+   * (Docker's 02:42:…), so a neighbour's cached entry for a reused address stays right, and it saves
+   * a process per node.
+   */
+  announce?: boolean;
 }
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'share', 'udhcpc.sh');
@@ -103,7 +110,7 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
   const ctxs: AttachContext[] = [];
   // Reads run at once; each picks its host-side name synchronously after them, so names stay unique.
   ctxs.push(...(await mapLimit(reqs, 8, (q) => resolveAttach(r, q, { rootLinks, taken }))));
-  const plans = ctxs.map(planAttach);
+  const plans = ctxs.map((c) => planAttach(c, { announce: opts.announce !== false }));
   const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
   const w: Runner = opts.dryRun ? new RecordingRunner() : r;
   if (!opts.dryRun && reqs.some((q) => q.addresses.some((a) => a.kind === 'dhcp'))) mkdirSync(join(stateDir(), 'dhcp'), { recursive: true });
@@ -198,7 +205,7 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
  * Plans an attach (pure). Marks: the host end `nslab:attach guest=REF if=IFNAME`, the guest end
  * `nslab:attach host=HOSTIF [gw4=GW@DEV] [ha=NAME]`, OVS ports `external-ids:nslab-guest/-ifname`.
  */
-export function planAttach(c: AttachContext): Step[] {
+export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): Step[] {
   const { req, guest, host } = c;
   const steps: Step[] = [];
   const mtu = req.mtu ?? host.mtu;
@@ -215,8 +222,10 @@ export function planAttach(c: AttachContext): Step[] {
     } else {
       steps.push(addVeth({ name: c.local, netns: null, mtu }, { name: req.ifname, netns: guest.ipNetns, mtu, ...(req.mac ? { mac: req.mac } : {}) }));
       steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname })));
-      if (host.kind === 'bridge') steps.push(addPort(host.name, c.local, 'iproute2'));
-      else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
+      if (host.kind === 'bridge') {
+        steps.push(addPort(host.name, c.local, 'iproute2'));
+        if (req.hairpin) steps.push(hairpinStep(c.local));
+      } else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
       steps.push(setUp(null, c.local));
     }
     const fields: Record<string, string> = { host: host.name };
@@ -227,7 +236,7 @@ export function planAttach(c: AttachContext): Step[] {
     // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
     // `arping -c 1 -A`, which waits a second before it exits. First, so the guest's lane is one
     // sysctl and then one ip -batch.
-    steps.push({ describe: `announce ${req.ifname}'s addresses by gratuitous ARP when it comes up`, do: cmdOp(['sysctl', '-q', '-w', `net.ipv4.conf.${req.ifname}.arp_notify=1`], g), undo: [], parent: linkKey(g, req.ifname) });
+    if (o.announce !== false) steps.push({ describe: `announce ${req.ifname}'s addresses by gratuitous ARP when it comes up`, do: cmdOp(['sysctl', '-q', '-w', `net.ipv4.conf.${req.ifname}.arp_notify=1`], g), undo: [], parent: linkKey(g, req.ifname) });
     steps.push(setAlias(g, req.ifname, mark('attach', fields)));
     if (host.kind === 'ovs' && host.netdev) {
       // The userspace datapath drops TCP/UDP from veth guests with offloaded checksums (seen here): compute them in the guest.
@@ -243,6 +252,21 @@ export function planAttach(c: AttachContext): Step[] {
   // within a phase the engine runs different netns at once, so a guest step must never share one
   // with the host-side step that creates its interface.
   return steps.map((s) => ({ ...s, phase: phaseOf(s, g) }));
+}
+
+/**
+ * Hairpin mode on a bridge port (`ip link set dev PORT type bridge_slave hairpin on`): the bridge may
+ * send a frame back out of the port it came in by, which a guest reaching its own published port
+ * through the host's address needs once DNAT has turned the frame around (moby's userland-proxy=false).
+ * It goes with the port.
+ */
+function hairpinStep(port: string): Step {
+  return {
+    describe: `turn hairpin mode on for bridge port ${port}`,
+    do: ipOp(null, ['link', 'set', 'dev', port, 'type', 'bridge_slave', 'hairpin', 'on']),
+    undo: [],
+    parent: linkKey(null, port),
+  };
 }
 
 function phaseOf(s: Step, guestNetns: string): number {

@@ -1,7 +1,19 @@
 // doctor: which tools and kernel features this machine has, each with what to install when missing.
 import type { Runner } from '../exec/runner.js';
 import { parseBatchErrors } from '../exec/batch.js';
+import { existsSync } from 'node:fs';
 import { ovsKernelDatapath } from '../kernel/ovs.js';
+
+const NETFILTER_PROBE = [
+  '*nat',
+  '-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment nslab-probe -p tcp -m tcp --dport 1 -j DNAT --to-destination 10.0.0.1:2',
+  '-A POSTROUTING -s 10.0.0.0/8 ! -o lo -j MASQUERADE',
+  'COMMIT',
+  '*filter',
+  '-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+  'COMMIT',
+  '',
+].join('\n');
 
 /** One line of the doctor's report. */
 export interface Check {
@@ -70,6 +82,15 @@ export async function doctor(r: Runner): Promise<Check[]> {
     const ok = probe !== null && !f;
     out.push({ name: `kernel: ${name}`, ok, detail: ok ? 'works' : (f?.message ?? 'could not probe (unshare failed)'), fix: 'a kernel with this link type (module or built in)', required: name === 'veth' || name === 'bridge' });
   });
+  // Network modes: every match and target of their rules, in one throwaway netns (a missing module
+  // shows as the rule iptables-restore refuses).
+  const nf = await r
+    .run({ argv: ['unshare', '--net', '--', 'iptables-restore', '-w', '--noflush'], input: NETFILTER_PROBE }, { check: false })
+    .catch(() => null);
+  const nfOk = nf !== null && nf.exitCode === 0;
+  out.push({ name: 'kernel: netfilter for network modes', ok: nfOk, detail: nfOk ? 'nat, MASQUERADE, DNAT, conntrack, addrtype, comment work' : (nf?.stderr.trim().split('\n')[0] ?? 'could not probe (iptables-restore or unshare missing)'), fix: 'apt-get install iptables, and a kernel with nf_nat, nf_conntrack and the xt_ matches', required: false });
+  const brnf = existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables');
+  out.push({ name: 'kernel: br_netfilter', ok: brnf, detail: brnf ? 'bridged frames can meet iptables (--icc=false, hairpin to a neighbour)' : 'absent: --icc=false and hairpin between nodes of one bridge do not work', fix: 'modprobe br_netfilter', required: false });
   const ovs = ovsKernelDatapath();
   out.push({ name: 'kernel: Open vSwitch datapath', ok: ovs.available, detail: ovs.detail, fix: 'nslab uses datapath_type=netdev (userspace) by itself', required: false });
   return out;

@@ -42,6 +42,8 @@ export interface AttachRequest {
   hostAccess: boolean;
   /** pipework --direct-phys: move the host interface itself into the guest. */
   direct: boolean;
+  /** Linux bridge only: hairpin mode on the host end (a guest reaching itself through the host, by DNAT). */
+  hairpin?: boolean;
 }
 
 /**

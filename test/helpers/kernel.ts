@@ -50,3 +50,29 @@ export async function pingError(netns: string, dst: string): Promise<string> {
   const res = await runner.run({ argv: ['ping', '-c', '1', '-W', '1', dst], netns }, { check: false });
   return `${res.stdout}${res.stderr}`;
 }
+
+/** `iptables-save` without its date lines and counters (empty when no table exists yet under nf_tables). */
+export async function iptablesSave(): Promise<string> {
+  const { normalizeSave } = await import('../../src/kernel/iptables.js');
+  return normalizeSave((await runner.run({ argv: ['iptables-save'] })).stdout);
+}
+
+/**
+ * Everything network modes may touch: the sandbox snapshot, iptables, the sysctls nslab sets, the
+ * /etc/netns entries and nslab's network state file.
+ */
+export async function netSnapshot() {
+  const { readdir } = await import('node:fs/promises');
+  const sysctls: Record<string, string> = {};
+  for (const k of ['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding', 'net.bridge.bridge-nf-call-iptables']) {
+    sysctls[k] = (await runner.run({ argv: ['sysctl', '-n', k] }, { check: false })).stdout.trim();
+  }
+  const stateDir = process.env.NSLAB_STATE_DIR || '/run/nslab';
+  return {
+    ...(await snapshot()),
+    iptables: await iptablesSave(),
+    sysctls,
+    etcNetns: (await readdir('/etc/netns').catch(() => [])).sort(),
+    state: (await readdir(`${stateDir}/net`).catch(() => [])).filter((f) => f !== 'nodes' && f !== 'lock').sort(),
+  };
+}

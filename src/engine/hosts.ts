@@ -1,0 +1,77 @@
+// Names for nodes: the /etc/netns/NODE/{hosts,hostname} files `ip netns exec` puts over /etc.
+import { lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NetState, NodeRecord } from './netstate.js';
+
+/** Where `ip netns exec NAME` finds the files it bind-mounts over /etc (ip-netns(8)). */
+export const ETC_NETNS = '/etc/netns';
+
+const LOCALHOST = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+
+/**
+ * A node's /etc/hosts, as Docker writes a container's: localhost, its own address and hostname, its
+ * `--link` aliases (`IP ALIAS OTHER`), and, on user-defined networks only, every other node sharing
+ * one (Docker's embedded DNS answers those names; the default bridge has no name resolution, notes 003).
+ */
+export function renderHosts(st: NetState, n: NodeRecord): string {
+  const lines = [...LOCALHOST];
+  const primary = n.endpoints[0];
+  if (primary) lines.push(`${primary.ip}\t${[...new Set([n.hostname, n.name])].join(' ')}`);
+  for (const l of n.links) {
+    const ip = sharedIp(st, n, l.target);
+    if (ip) lines.push(`${ip}\t${[...new Set([l.alias, l.target])].join(' ')}`);
+  }
+  const seen = new Set([n.name, ...n.links.map((l) => l.target)]);
+  for (const ep of n.endpoints) {
+    if (st.networks[ep.network]?.isDefault) continue;
+    for (const peer of Object.values(st.nodes).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (seen.has(peer.name)) continue;
+      const pe = peer.endpoints.find((e) => e.network === ep.network);
+      if (!pe) continue;
+      seen.add(peer.name);
+      lines.push(`${pe.ip}\t${peer.name}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The address of node `other` on a network it shares with `n` (first of `n`'s networks), or null. */
+export function sharedIp(st: NetState, n: NodeRecord, other: string): string | null {
+  const o = st.nodes[other];
+  if (!o) return null;
+  for (const ep of n.endpoints) {
+    const oe = o.endpoints.find((e) => e.network === ep.network);
+    if (oe) return oe.ip;
+  }
+  return null;
+}
+
+/**
+ * Writes every node's hosts and hostname files where they changed. In place, not by rename: a
+ * process started by `ip netns exec` has the file bind-mounted by inode, and sees the update only
+ * when the inode stays (as Docker updates a running container's /etc/hosts).
+ */
+export async function syncHosts(st: NetState): Promise<void> {
+  for (const n of Object.values(st.nodes)) {
+    if (n.mode.kind === 'host' || n.mode.kind === 'container') continue;
+    const dir = join(ETC_NETNS, n.name);
+    await mkdir(dir, { recursive: true });
+    for (const [file, text] of [['hosts', renderHosts(st, n)], ['hostname', `${n.hostname}\n`]] as const) {
+      const path = join(dir, file);
+      if ((await readFile(path, 'utf8').catch(() => null)) !== text) await writeFile(path, text);
+    }
+  }
+}
+
+/** Container mode: the node's /etc/netns entry is a link to the other node's, so both see one hosts file. */
+export async function shareEtc(name: string, other: string): Promise<void> {
+  await mkdir(ETC_NETNS, { recursive: true });
+  await symlink(other, join(ETC_NETNS, name));
+}
+
+/** Removes a node's /etc/netns entry (directory or link). */
+export async function removeEtc(name: string): Promise<void> {
+  const path = join(ETC_NETNS, name);
+  const st = await lstat(path).catch(() => null);
+  if (st) await rm(path, { recursive: !st.isSymbolicLink(), force: true });
+}
