@@ -17,7 +17,7 @@ export interface ApplyOptions {
 
 /** Messages of an undo whose object is already gone: not an error (as CNI's DEL). */
 export const GONE_RE =
-  /Cannot find device|does not exist|No such process|No such file or directory|Cannot assign requested address|No such device|not found|Cannot open network namespace|Cannot remove namespace file|Cannot delete qdisc with handle of zero/i;
+  /Cannot find device|does not exist|No such process|No such file or directory|Cannot assign requested address|No such device|not found|Cannot open network namespace|Cannot remove namespace file|Cannot delete qdisc with handle of zero|does a matching rule exist/i;
 
 interface Failure {
   index: number;

@@ -235,9 +235,19 @@ export async function check(r: Runner, e: LabExpect, pids: Pids): Promise<Checke
     const ok = p.ok ? res.exitCode === 0 : res.exitCode !== 0 && (!p.error || out.includes(p.error));
     return { ok, text, ...(ok ? {} : { detail: out.trim().split('\n').slice(-2).join(' / ') }) };
   }
+  if ('http' in e) {
+    // busybox wget segfaults here: fetch with node's own http client, inside the netns.
+    const h = e.http;
+    const js = 'require("http").get(process.argv[1],{timeout:3000},r=>{let b="";r.on("data",d=>b+=d);r.on("end",()=>process.stdout.write(String(r.statusCode)+"\\n"+b))}).on("error",e=>{console.error(e.message);process.exit(1)})';
+    const res = await r.run({ argv: [process.execPath, '-e', js, h.url], netns: where(h.from) }, { check: false });
+    const got = res.exitCode === 0 && res.stdout.includes(h.contains);
+    return { ok: got === h.ok, text: `${h.from}: GET ${h.url} ${h.ok ? 'shows' : 'does not show'} "${h.contains}"`, ...(got === h.ok ? {} : { detail: (res.stderr || res.stdout).trim().slice(0, 120) }) };
+  }
   if ('tcp' in e) {
     const t = e.tcp;
-    const res = await r.run({ argv: ['busybox', 'nc', '-z', '-w', '2', t.to, String(t.port)], netns: where(t.from) }, { check: false });
+    // A TCP handshake from inside the netns, with node's own net module (busybox nc has no -z here).
+    const js = 'const s=require("net").connect({host:process.argv[1],port:+process.argv[2],timeout:2000},()=>{s.end();process.exit(0)});s.on("error",()=>process.exit(1));s.on("timeout",()=>process.exit(1))';
+    const res = await r.run({ argv: [process.execPath, '-e', js, t.to, String(t.port)], netns: where(t.from) }, { check: false });
     return { ok: (res.exitCode === 0) === t.ok, text: `tcp ${t.from} -> ${t.to}:${t.port} ${t.ok ? 'connects' : 'is refused'}` };
   }
   if ('link' in e) {

@@ -1,6 +1,7 @@
 // Nodes: Docker's four network modes on plain network namespaces, with published ports, links,
 // names, and an optional long-running process whose PID is kept and stopped on rm.
 import { spawn } from 'node:child_process';
+import { recordCall } from '../exec/runner.js';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import type { Runner } from '../exec/runner.js';
@@ -121,6 +122,7 @@ async function startProcess(n: NodeRecord, cmd: string[]): Promise<{ pid: number
   const argv = nodeArgv(n, cmd);
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: nodeEnv(n) });
   closeSync(fd);
+  recordCall({ type: 'run', cmd: { argv, background: true } });
   const exited = new Promise<number>((res) => child.once('exit', (code) => res(code ?? 1)));
   await new Promise<void>((res, rej) => {
     child.once('spawn', () => res());

@@ -12,6 +12,8 @@ export interface Command {
    * behind holding their output open (busybox udhcpc), which would keep a capture waiting.
    */
   logFile?: string;
+  /** Only for printing: a long-running process started in the background (`... >/dev/null 2>&1 &`). */
+  background?: boolean;
 }
 
 /** What a finished command returned. */

@@ -58,7 +58,12 @@ export function commandError(cmd: Command, exitCode: number, stderr: string): Ns
 /** The real runner: spawns each command with execa (no shell). */
 export class ExecRunner implements Runner {
   async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
-    if (process.env.NSLAB_RECORD && !isQuery(cmd.argv) && !(cmd.argv[1] === '-batch' || cmd.argv[2] === '-batch')) record({ type: 'run', cmd });
+    if (process.env.NSLAB_RECORD && !isQuery(cmd.argv)) record(asRecorded(cmd));
+    return this.exec(cmd, opts);
+  }
+
+  /** Runs without recording (batch() has recorded its lines already). */
+  private async exec(cmd: Command, opts: RunOptions = {}): Promise<Result> {
     const [file, ...args] = netnsArgv(cmd);
     const t0 = performance.now();
     let res;
@@ -84,7 +89,7 @@ export class ExecRunner implements Runner {
     if (process.env.NSLAB_RECORD) record({ type: 'batch', tool, netns, lines, force: opts.force ?? false });
     const argv = [tool, ...(opts.force ? ['-force'] : []), '-batch', '-'];
     const input = lines.map(batchLine).join('\n') + '\n';
-    const res = await this.run({ argv, netns, input }, { check: false });
+    const res = await this.exec({ argv, netns, input }, { check: false });
     const failed = parseBatchErrors(res.stderr);
     if (res.exitCode !== 0 && failed.length === 0) {
       // The tool failed before reading any line (bad netns, missing tool): nothing was applied.
@@ -98,6 +103,20 @@ export class ExecRunner implements Runner {
  * With NSLAB_RECORD=FILE, every command that changes something is appended to FILE as a JSON line:
  * how a lab that calls `nslab` as a command still prints the plain commands it ran.
  */
+/** A command as recorded: an `ip -batch -` run by hand becomes its lines, so scripts show them plainly. */
+function asRecorded(cmd: Command): unknown {
+  const i = cmd.argv.indexOf('-batch');
+  if (i > 0 && cmd.argv[i + 1] === '-' && cmd.input && (cmd.argv[0] === 'ip' || cmd.argv[0] === 'tc' || cmd.argv[0] === 'bridge')) {
+    const lines = cmd.input.split('\n').filter((l) => l.trim()).map((l) => (l.match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^"(.*)"$/, '$1')));
+    return { type: 'batch', tool: cmd.argv[0], netns: cmd.netns ?? null, lines, force: cmd.argv.includes('-force') };
+  }
+  return { type: 'run', cmd };
+}
+
+export function recordCall(c: unknown): void {
+  if (process.env.NSLAB_RECORD) record(c);
+}
+
 function record(c: unknown): void {
   appendFileSync(process.env.NSLAB_RECORD!, JSON.stringify(c) + '\n');
 }

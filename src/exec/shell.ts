@@ -34,7 +34,9 @@ export function toShellScript(calls: Recorded[], opts: { header?: string[]; comm
       return;
     }
     const argv = displayArgv(c.cmd.argv, c.cmd.netns);
-    if (c.cmd.input !== undefined && c.cmd.input !== '') {
+    if (c.cmd.background) {
+      out.push(`${shJoin(argv)} >/dev/null 2>&1 &`);
+    } else if (c.cmd.input !== undefined && c.cmd.input !== '') {
       out.push(`${shJoin(argv)} <<'NSLAB_EOF'`, c.cmd.input.replace(/\n$/, ''), 'NSLAB_EOF');
     } else {
       out.push(shJoin(argv));

@@ -27,6 +27,7 @@ const Action = z.union([
 const Ping = z.strictObject({ from: Where, to: z.string(), ok: z.boolean().default(true), error: z.string().optional() });
 const Expect = z.union([
   z.strictObject({ ping: Ping }),
+  z.strictObject({ http: z.strictObject({ from: Where, url: z.string().url(), contains: z.string(), ok: z.boolean().default(true) }) }),
   z.strictObject({ tcp: z.strictObject({ from: Where, to: z.string(), port: z.number().int(), ok: z.boolean().default(true) }) }),
   z.strictObject({ link: z.strictObject({ in: Where, name: z.string(), exists: z.boolean().default(true), master: z.string().optional(), kind: z.string().optional(), up: z.boolean().optional() }) }),
   z.strictObject({ addr: z.strictObject({ in: Where, dev: z.string(), address: z.string(), exists: z.boolean().default(true) }) }),

@@ -13,7 +13,7 @@ import { commandError, type BatchOptions, type RunOptions, type Runner } from '.
 import { NslabError } from '../../src/errors.js';
 import { assertSandbox, iptablesSave, netSnapshot, ping, runner } from '../helpers/kernel.js';
 
-const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
+const CLI = join(process.cwd(), 'dist', 'bundle', 'main.mjs');
 const nslab = (...args: string[]) => execa('node', [CLI, ...args], { reject: false });
 /** Runs nslab and expects success; returns stdout. */
 const ok = async (...args: string[]): Promise<string> => {
