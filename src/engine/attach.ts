@@ -247,7 +247,12 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
   if (!c.existing) steps.push(setUp(g, req.ifname));
   for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault));
   for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
-  for (const a of req.addresses) if (a.kind === 'dhcp') steps.push(dhcpStep(guest, req.ifname, a));
+  for (const a of req.addresses) {
+    if (a.kind !== 'dhcp') continue;
+    // The pid file's folder, made by a step so a printed script (a lab's) makes it too.
+    steps.push({ describe: 'make the folder for DHCP client pid files', do: cmdOp(['mkdir', '-p', dirname(dhcpPidFile(guest.ref, req.ifname))]), undo: [] });
+    steps.push(dhcpStep(guest, req.ifname, a));
+  }
   // Phases: the current netns first (links, ports), then the guest (addresses, routes), then DHCP;
   // within a phase the engine runs different netns at once, so a guest step must never share one
   // with the host-side step that creates its interface.

@@ -41,8 +41,10 @@ describe.each(ids)('lab %s', (id) => {
     // A fixed driver: replay, verify, then take down what it can and stop what the script started.
     const driver = `sh "$1/lab.sh" >"$1/out" 2>"$1/err"; rc=$?
 nslab lab verify "$2" --json >"$1/verify.json"
-nslab lab down "$2" >/dev/null 2>&1
 for n in $(ip netns list | cut -d' ' -f1); do for p in $(ip netns pids "$n"); do kill "$p" 2>/dev/null; done; done
+nslab lab down "$2" >/dev/null 2>&1
+me=$(readlink /proc/self/ns/net)
+for p in $(ls /proc | grep -E '^[0-9]+$'); do [ "$p" != $$ ] && [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$me" ] && kill "$p" 2>/dev/null; done
 exit $rc`;
     const res = await execa('node', [CLI, 'sandbox', '--', 'sh', '-c', driver, 'driver', dir, id], { reject: false });
     const err = readFileSync(join(dir, 'err'), 'utf8');
