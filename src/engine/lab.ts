@@ -18,6 +18,7 @@ import { down, up } from './topology.js';
 import { stateDir } from './state.js';
 import { runUndo } from './apply.js';
 import { cmdOp } from '../kernel/step.js';
+import { ovsEnv, startOvs, stopOvs, waitExit } from './services.js';
 
 /** Language of narration. */
 export type Lang = 'en' | 'zh';
@@ -52,55 +53,6 @@ export function words(cmd: string | string[], pids: Pids): string[] {
 /** Where OVS keeps its state for labs: inside the sandbox's private /run/nslab. */
 function ovsDir(): string {
   return join(stateDir(), 'ovs');
-}
-
-/** The environment OVS tools need to find that state (exported in printed scripts too). */
-export function ovsEnv(): Record<string, string> {
-  const d = ovsDir();
-  return { OVS_RUNDIR: `${d}/run`, OVS_DBDIR: `${d}/db`, OVS_LOGDIR: `${d}/log`, OVS_SYSCONFDIR: `${d}/etc` };
-}
-
-async function startOvs(r: Runner): Promise<void> {
-  const e = ovsEnv();
-  Object.assign(process.env, e);
-  const d = ovsDir();
-  await r.run({ argv: ['mkdir', '-p', e.OVS_RUNDIR!, e.OVS_DBDIR!, e.OVS_LOGDIR!, e.OVS_SYSCONFDIR!] });
-  await r.run({ argv: ['ovsdb-tool', 'create', `${d}/db/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema'] });
-  await r.run({ argv: ['ovsdb-server', `${d}/db/conf.db`, `--remote=punix:${d}/run/db.sock`, `--pidfile=${d}/run/ovsdb-server.pid`, `--unixctl=${d}/run/ovsdb-server.ctl`, `--log-file=${d}/log/ovsdb-server.log`, '--detach', '--no-chdir'] });
-  await r.run({ argv: ['ovs-vsctl', '--no-wait', 'init'] });
-  await r.run({ argv: ['ovs-vswitchd', `unix:${d}/run/db.sock`, `--pidfile=${d}/run/ovs-vswitchd.pid`, `--unixctl=${d}/run/ovs-vswitchd.ctl`, `--log-file=${d}/log/ovs-vswitchd.log`, '--detach', '--no-chdir'] });
-}
-
-async function stopOvs(r: Runner): Promise<string[]> {
-  const d = ovsDir();
-  if (!existsSync(`${d}/run`)) return [];
-  Object.assign(process.env, ovsEnv());
-  const brs = (await r.run({ argv: ['ovs-vsctl', '--timeout=5', 'list-br'] }, { check: false })).stdout.split('\n').filter(Boolean);
-  for (const b of brs) await r.run({ argv: ['ovs-vsctl', '--timeout=10', 'del-br', b] }, { check: false });
-  const pids = ['ovs-vswitchd', 'ovsdb-server'].map((n) => (existsSync(`${d}/run/${n}.pid`) ? Number(readFileSync(`${d}/run/${n}.pid`, 'utf8').trim()) : 0));
-  await r.run({ argv: ['ovs-appctl', '-t', `${d}/run/ovs-vswitchd.ctl`, 'exit', '--cleanup'] }, { check: false });
-  await r.run({ argv: ['ovs-appctl', '-t', `${d}/run/ovsdb-server.ctl`, 'exit'] }, { check: false });
-  for (const p of pids) await waitExit(p);
-  await r.run({ argv: ['ip', 'link', 'del', 'ovs-netdev'] }, { check: false });
-  rmSync(d, { recursive: true, force: true });
-  return [];
-}
-
-async function waitExit(pid: number): Promise<void> {
-  if (!pid) return;
-  for (let i = 0; i < 50; i++) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
 }
 
 function dnsmasqPid(iface: string): string {
@@ -141,7 +93,7 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
     return [];
   }
   if (a.service === 'ovs') {
-    await startOvs(r);
+    await startOvs(r, ovsDir());
     return [];
   }
   await r.run({
@@ -217,7 +169,10 @@ async function undoAction(r: Runner, a: LabAction, pids: Pids): Promise<string[]
     });
     return [];
   }
-  if (a.service === 'ovs') return stopOvs(r);
+  if (a.service === 'ovs') {
+    await stopOvs(r, ovsDir());
+    return [];
+  }
   const pf = dnsmasqPid(a.iface);
   const errs = existsSync(pf) ? await runUndo(r, [cmdOp(['pkill', '-F', pf])]) : [];
   for (const f of [pf, join(stateDir(), `dnsmasq-${a.iface}.leases`)]) rmSync(f, { force: true });
@@ -440,7 +395,7 @@ export async function labScript(real: Runner, lab: Lab, lang: Lang = 'en'): Prom
   const done: LabAction[] = [];
   const out: string[] = ['#!/bin/sh', `# nslab lab ${lab.id}: ${lab.title[lang]}`, `# ${lab.teaches[lang]}`, `# Run it as root in a fresh sandbox (nslab sandbox), then: nslab lab verify ${lab.id}`, 'set -e'];
   const usesOvs = lab.steps.some((s) => s.do.some((a) => 'service' in a && a.service === 'ovs'));
-  if (usesOvs) out.push(...Object.entries(ovsEnv()).map(([k, v]) => `export ${k}=${v}`));
+  if (usesOvs) out.push(...Object.entries(ovsEnv(ovsDir())).map(([k, v]) => `export ${k}=${v}`));
   try {
     for (const st of lab.steps) {
       out.push('', `# ${st.say[lang].trim().replace(/\n/g, '\n# ')}`);
