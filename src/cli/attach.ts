@@ -1,26 +1,17 @@
 // `nslab attach`, `nslab detach` and the pipework drop-in `nslab pipework`.
 import type { Argv, CommandModule } from 'yargs';
+import type { AttachFlags } from '../model/attach-flags.js';
 import { printJson, reportError, requireRoot } from './output.js';
 
-interface AttachArgs {
+/** The flags of `nslab attach`: those of a request (model/attach-flags.ts), GUEST and --to optional with -f. */
+type AttachArgs = Omit<AttachFlags, 'guest' | 'to'> & {
   guest?: string;
   to?: string;
   file?: string;
-  ip?: string[];
-  gw?: string;
-  ifname: string;
-  local?: string;
-  mac?: string;
-  mtu?: number;
-  vlan?: string;
-  dhcp?: string;
-  route?: string[];
-  'host-access': boolean;
-  'direct-phys': boolean;
   'dry-run': boolean;
   json: boolean;
   'fault-at'?: number;
-}
+};
 
 /** `nslab attach GUEST --to HOSTIF ...` */
 export const attachCommand: CommandModule<object, AttachArgs> = {
