@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inSandbox, sandboxArgv } from '../exec/sandbox.js';
+import { ensureSandbox } from '../exec/sandbox.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bundle', 'main.mjs');
 /** pipework's whole attach, measured on this machine by the issue's author (ms). */
@@ -38,11 +38,7 @@ async function teardown(n: number): Promise<void> {
 
 async function main(): Promise<void> {
   const n = guestsArg();
-  if (!(await inSandbox())) {
-    const [file, ...rest] = sandboxArgv(['node', fileURLToPath(import.meta.url), ...process.argv.slice(2)]);
-    const res = await execa(file!, rest, { stdio: 'inherit', reject: false });
-    process.exit(res.exitCode ?? 1);
-  }
+  await ensureSandbox();
   const dir = mkdtempSync(join(tmpdir(), 'nslab-bench-'));
   const file = join(dir, 'guests.yaml');
   writeFileSync(file, Array.from({ length: n }, (_, i) => `- { guest: g${i + 1}, to: br0, ip: ${addr(i)} }`).join('\n') + '\n');

@@ -1,12 +1,10 @@
 // `npm run bench:pingall -- --nodes N`: pingall on an N-node star built with up, in a sandbox; prints the time.
-import { execa } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { down, loadTopology, up } from '../engine/topology.js';
 import { ExecRunner } from '../exec/runner.js';
-import { inSandbox, sandboxArgv } from '../exec/sandbox.js';
+import { ensureSandbox } from '../exec/sandbox.js';
 import { pingall, type ProbeTool } from '../verify/pingall.js';
 import { starYaml } from './stars.js';
 
@@ -29,11 +27,7 @@ function args(): { nodes: number; runs: number; concurrency?: number; tool?: Pro
 
 async function main(): Promise<void> {
   const o = args();
-  if (!(await inSandbox())) {
-    const [file, ...rest] = sandboxArgv(['node', fileURLToPath(import.meta.url), ...process.argv.slice(2)]);
-    const res = await execa(file!, rest, { stdio: 'inherit', reject: false });
-    process.exit(res.exitCode ?? 1);
-  }
+  await ensureSandbox();
   const dir = mkdtempSync(join(tmpdir(), 'nslab-bench-'));
   const file = join(dir, 'ping-star.yaml');
   writeFileSync(file, starYaml(o.nodes, 'ping-star'));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inSandbox, sandboxArgv } from '../exec/sandbox.js';
+import { ensureSandbox } from '../exec/sandbox.js';
 import { ExecRunner } from '../exec/runner.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { loadTopology, up } from '../engine/topology.js';
@@ -66,11 +66,7 @@ async function settle(): Promise<void> {
 
 async function main(): Promise<void> {
   const { nodes, runs } = args();
-  if (!(await inSandbox())) {
-    const [file, ...rest] = sandboxArgv(['node', fileURLToPath(import.meta.url), ...process.argv.slice(2)]);
-    const res = await execa(file!, rest, { stdio: 'inherit', reject: false });
-    process.exit(res.exitCode ?? 1);
-  }
+  await ensureSandbox();
   const dir = mkdtempSync(join(tmpdir(), 'nslab-bench-'));
   const file = join(dir, 'bench-star.yaml');
   writeFileSync(file, starYaml(nodes));

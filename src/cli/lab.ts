@@ -4,16 +4,6 @@ import { EXIT, printJson, reportError, requireRoot } from './output.js';
 
 type Args = { action: string; id?: string; node?: string; lang: 'en' | 'zh'; json: boolean; step: boolean };
 
-/** Re-runs this very command inside a fresh sandbox; resolves to its exit code. */
-async function inFreshSandbox(): Promise<number> {
-  const { sandboxArgv, binDir } = await import('../exec/sandbox.js');
-  const { spawn } = await import('node:child_process');
-  const [file, ...args] = sandboxArgv([process.execPath, process.argv[1]!, ...process.argv.slice(2)]);
-  const env = { ...process.env, PATH: `${binDir()}:${process.env.PATH ?? ''}` };
-  const child = spawn(file!, args, { stdio: 'inherit', env });
-  return new Promise((res) => child.on('exit', (c) => res(c ?? 1)));
-}
-
 /** `nslab lab ...` */
 export const labCommand: CommandModule<object, Args> = {
   command: 'lab <action> [id] [node]',
@@ -53,7 +43,8 @@ export const labCommand: CommandModule<object, Args> = {
       const { inSandbox } = await import('../exec/sandbox.js');
       const sandboxed = await inSandbox();
       if ((a.action === 'run' || a.action === 'script') && !sandboxed) {
-        process.exitCode = await inFreshSandbox();
+        const { runInSandbox } = await import('../exec/sandbox.js');
+        process.exitCode = await runInSandbox([process.execPath, ...process.argv.slice(1)]);
         return;
       }
       if (!sandboxed) throw invalid(`lab ${a.action} changes the network of the namespace it runs in: run it inside \`nslab sandbox\` (e.g. nslab sandbox -- nslab lab ${a.action} ${lab.id})`);

@@ -19,16 +19,10 @@ export const sandboxCommand: CommandModule<object, SandboxArgs> = {
   handler: async (a) => {
     try {
       requireRoot();
-      const { sandboxArgv, binDir } = await import('../exec/sandbox.js');
-      const { spawn } = await import('node:child_process');
+      const { runInSandbox } = await import('../exec/sandbox.js');
       // Words after `--` land in `_` (after the command's own name).
       const words = [...(a.cmd ?? []), ...a._.slice(1)].map(String);
-      const cmd = words.length ? words : [process.env.SHELL || '/bin/sh'];
-      const [file, ...args] = sandboxArgv(cmd);
-      const env = { ...process.env, PATH: `${binDir()}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
-      const child = spawn(file!, args, { stdio: 'inherit', env });
-      const code = await new Promise<number>((res) => child.on('exit', (c, sig) => res(c ?? (sig ? 128 + 1 : 1))));
-      process.exitCode = code;
+      process.exitCode = await runInSandbox(words.length ? words : [process.env.SHELL || '/bin/sh']);
     } catch (err) {
       reportError(err, false);
     }

@@ -44,3 +44,24 @@ export async function inSandbox(): Promise<boolean> {
   const { readlink } = await import('node:fs/promises');
   return (await readlink('/proc/self/ns/net')) === id;
 }
+
+/**
+ * Runs `cmd` in a new sandbox with the terminal attached and nslab on its PATH.
+ * @returns the command's exit code (128 + 1 when a signal ended it)
+ */
+export async function runInSandbox(cmd: string[]): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const [file, ...args] = sandboxArgv(cmd);
+  const env = { ...process.env, PATH: `${binDir()}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+  const child = spawn(file!, args, { stdio: 'inherit', env });
+  return new Promise<number>((res) => child.on('exit', (c, sig) => res(c ?? (sig ? 128 + 1 : 1))));
+}
+
+/**
+ * For commands that must run in a sandbox of their own (lab run, the benchmarks): when this process is
+ * not in one, runs the same command line again inside a fresh one and exits with its code.
+ */
+export async function ensureSandbox(): Promise<void> {
+  if (await inSandbox()) return;
+  process.exit(await runInSandbox([process.execPath, ...process.argv.slice(1)]));
+}
