@@ -76,7 +76,7 @@ export async function loadLab(id: string): Promise<Lab> {
   const all = await listLabs();
   const want = /^\d$/.test(id) ? `0${id}` : id;
   const found = all.find((l) => l.id === want || l.dir.endsWith(`/${want}`));
-  if (!found) throw new NslabError('NOT_FOUND', `no lab ${JSON.stringify(id)}: expected one of ${all.map((l) => l.id).join(', ')}`, { hint: 'nslab lab ls' });
+  if (!found) throw new NslabError('INVALID_INPUT', `no lab ${JSON.stringify(id)}: expected one of ${all.map((l) => l.id).join(', ')}`);
   const { value } = await loadYaml(join(found.dir, 'lab.yaml'), LabRaw);
   return { ...value, id: found.id, dir: found.dir };
 }
