@@ -8,6 +8,7 @@ interface PingallArgs {
   json: boolean;
   concurrency?: string;
   tool?: string;
+  neighbours?: string;
 }
 
 /** `nslab pingall FILE [--json] [--concurrency N] [--tool fping|ping]` */
@@ -18,6 +19,10 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
     withFile(y)
       .option('concurrency', { type: 'string', describe: 'probe processes at once (default 16)' })
       .option('tool', { type: 'string', describe: 'fping (one process per node, default when installed) or ping (one process per probe)' })
+      .option('neighbours', {
+        type: 'string',
+        describe: 'auto (default): the kernel resolves ARP/ND unless the probes outgrow its neighbour table in one round, then MACs read from the kernel are seeded as entries (removed after); resolve: always ARP/ND, in rounds; seed: always seed',
+      })
       .example('$0 pingall examples/star.yaml', 'the matrix; then one line per probe that went against the topology')
       .example('$0 pingall examples/chain.yaml --json', 'every probe with what was expected and why') as Argv<PingallArgs>,
   handler: async (a) => {
@@ -27,9 +32,10 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
       const m = await loadTopology(a.file);
       const concurrency = a.concurrency === undefined ? undefined : parseCount('--concurrency', a.concurrency, 1, 256);
       const tool = a.tool as 'fping' | 'ping' | undefined;
+      const neighbours = a.neighbours as 'auto' | 'resolve' | 'seed' | undefined;
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const rep = await pingall(new ExecRunner(), m, { concurrency, tool });
+      const rep = await pingall(new ExecRunner(), m, { concurrency, tool, neighbours });
       if (a.json) printJson(rep);
       else process.stdout.write(await formatPingall(rep));
       if (!rep.ok) process.exitCode = EXIT.failed;

@@ -1,9 +1,7 @@
 // attach / detach: pipework's job (a guest onto a bridge, an OVS bridge or a macvlan), with
 // rollback, exact detach, ownership marks and names that always fit in 15 bytes.
-import { mkdirSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
 import type { Runner } from '../exec/runner.js';
@@ -25,6 +23,7 @@ import { ifnameProblem, shortHash } from '../model/names.js';
 import { applySteps, mapLimit, runUndo } from './apply.js';
 import { resolveGuest, type Guest } from './guest.js';
 import { stateDir } from './state.js';
+import { packageRoot } from '../paths.js';
 
 /** The host side of an attach, as found in the kernel. */
 export type HostSide =
@@ -75,7 +74,6 @@ export interface AttachOptions {
   announce?: boolean;
 }
 
-const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'share', 'udhcpc.sh');
 
 /**
  * Attaches a guest to a host interface, as pipework does: a veth into a Linux or OVS bridge (created
@@ -140,7 +138,11 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
 
 /** Reads what the plan depends on: the guest, the host interface, names in use, current defaults. */
 export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { rootLinks: LinkInfo[]; taken: Set<string> }): Promise<AttachContext> {
-  const rootLinks = shared?.rootLinks ?? (await readLinks(r, null));
+  // The host's links and the guest (found, then read by one process in its netns) are read at once.
+  const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: await queryJson(r, guest.netns, [['link', 'show'], ['route', 'show', 'default']], ['-d']) }));
+  const [rootRes, guestRes] = await Promise.allSettled([shared?.rootLinks ?? readLinks(r, null), guestRead]);
+  if (rootRes.status === 'rejected') throw rootRes.reason;
+  const rootLinks = rootRes.value;
   let hostName = req.hostIf;
   if (hostName.startsWith('mac:')) {
     const mac = hostName.slice(4).toLowerCase();
@@ -148,7 +150,8 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
     if (!found) throw new NslabError('NOT_FOUND', `host interface mac:${mac}: no interface here has that MAC address`);
     hostName = found.ifname;
   }
-  const guest = await resolveGuest(r, req.guest);
+  if (guestRes.status === 'rejected') throw guestRes.reason;
+  const { guest, read: [gl, gr] } = guestRes.value;
   const host = await classifyHost(r, hostName, rootLinks);
 
   if (req.vlan !== undefined && host.kind === 'bridge') throw invalid(`VLAN ${req.vlan} on Linux bridge ${host.name}: a plain Linux bridge does not carry VLANs here; use an Open vSwitch bridge (a name starting with ovs) or a macvlan parent`);
@@ -156,8 +159,6 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
   if (req.mtu !== undefined && host.kind === 'phys' && req.mtu > host.mtu) throw invalid(`MTU ${req.mtu} is above the MTU of ${host.name} (${host.mtu}): a macvlan cannot exceed its parent's MTU`);
   for (const a of req.addresses) if (a.kind === 'dhcp') await checkDhcpClient(r, a.client);
 
-  // One process reads the guest: its links and its IPv4 default route.
-  const [gl, gr] = await queryJson(r, guest.netns, [['link', 'show'], ['route', 'show', 'default']], ['-d']);
   const guestLinks = gl as LinkInfo[];
   const have = guestLinks.find((l) => l.ifname === req.ifname);
   let existing = false;
@@ -317,7 +318,7 @@ function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kin
   if (a.client === 'dhcp' || a.client === 'udhcpc') {
     return {
       describe: `get an address for ${ifname} by DHCP (busybox udhcpc${keep ? ', kept running to renew' : ''})`,
-      do: { tool: 'cmd', cmd: { argv: ['busybox', 'udhcpc', '-i', ifname, '-s', SCRIPT, '-p', pid, '-x', `hostname:${guest.ref}`, '-t', '6', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
+      do: { tool: 'cmd', cmd: { argv: ['busybox', 'udhcpc', '-i', ifname, '-s', join(packageRoot(), 'share', 'udhcpc.sh'), '-p', pid, '-x', `hostname:${guest.ref}`, '-t', '6', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
       undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid])] : [],
       parent: linkKey(guest.netns, ifname),
     };
