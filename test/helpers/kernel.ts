@@ -28,7 +28,11 @@ export async function nsState(netns: string | null) {
     .flatMap((l) => l.addr_info.filter((a) => a.scope !== 'link' || a.family !== 'inet6').map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`))
     .sort();
   const routes = [...(await readRoutes(runner, netns, 4)), ...(await readRoutes(runner, netns, 6))].map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''}`.trim()).sort();
-  return { links, addrs, routes };
+  // Permanent neighbour entries: pingall seeds them for its probes and must leave none behind.
+  const neigh = (JSON.parse((await runner.run({ argv: ['ip', '-j', 'neigh', 'show', 'nud', 'permanent'], netns })).stdout || '[]') as Array<{ dst: string; dev?: string; lladdr?: string }>)
+    .map((e) => `${e.dev ?? ''} ${e.dst} ${e.lladdr ?? ''}`)
+    .sort();
+  return { links, addrs, routes, neigh };
 }
 
 /** The sandbox's whole state: its netns list and the state of the current netns and each named one. */

@@ -4,8 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { down, loadTopology, plan, up } from '../../src/engine/topology.js';
 import type { Model } from '../../src/model/types.js';
+import { listNetns } from '../../src/kernel/netns.js';
 import { inspect } from '../../src/verify/inspect.js';
-import { pingall, type PingallReport } from '../../src/verify/pingall.js';
+import { pingall, SEED_PROTOCOL, type PingallReport } from '../../src/verify/pingall.js';
 import { verify } from '../../src/verify/verify.js';
 import { assertSandbox, runner, snapshot } from '../helpers/kernel.js';
 import { example, model, topoFile } from '../helpers/topo.js';
@@ -208,20 +209,37 @@ describe('nslab verify (CLI)', () => {
 const diffs = (rep: PingallReport) => rep.differences.map((d) => `${d.from}>${d.to}`);
 const tools: Array<'fping' | 'ping'> = spawnSync('fping', ['-v']).status === 0 ? ['fping', 'ping'] : ['ping'];
 
-describe.each(tools)('pingall with %s', (tool) => {
+const modes: Array<'resolve' | 'seed'> = ['resolve', 'seed'];
+const cases = tools.flatMap((tool) => modes.map((neighbours) => [tool, neighbours] as const));
+
+/** The neighbour entries pingall seeded that are still there, in the host and in every named netns. */
+async function seedsLeft(): Promise<string[]> {
+  const names = (await listNetns(runner)).map((n) => n as string | null).concat([null]);
+  const out: string[] = [];
+  for (const n of names) {
+    const res = await runner.run({ argv: ['ip', '-j', 'neigh', 'show', 'protocol', SEED_PROTOCOL], netns: n });
+    for (const e of JSON.parse(res.stdout || '[]') as Array<{ dst: string }>) out.push(`${n ?? 'host'}:${e.dst}`);
+  }
+  return out;
+}
+
+describe.each(cases)('pingall with %s, neighbours %s', (tool, neighbours) => {
   test('star: a full matrix, no loss; with one node link down, exactly its pairs are lost', async () => {
     const before = await snapshot();
     const m = await loadTopology(example('star'));
     await up(runner, m);
     try {
-      const rep = await pingall(runner, m, { tool });
+      const rep = await pingall(runner, m, { tool, neighbours });
+      expect(rep.neighbours).toBe(neighbours === 'seed' ? 'seeded' : 'resolved');
+      if (neighbours === 'seed') expect(rep.seeded).toBeGreaterThan(0);
+      expect(await seedsLeft()).toEqual([]);
       expect(rep).toMatchObject({ ok: true, tool, differences: [] });
       // every probe the model expects to work worked (fd00::3 is unreachable from h1 and h2: no IPv6 there)
       expect(rep.results.filter((x) => x.expected).every((x) => x.reached)).toBe(true);
       expect(rep.results.filter((x) => !x.reached).map((x) => `${x.from}>${x.to}`)).toEqual(['h1>fd00::3', 'h2>fd00::3']);
 
       await ip('h2', 'link', 'set', 'dev', 'eth0', 'down');
-      const down1 = await pingall(runner, m, { tool });
+      const down1 = await pingall(runner, m, { tool, neighbours });
       expect(down1.ok).toBe(false);
       expect(diffs(down1)).toEqual(['h1>10.0.0.2', 'h2>10.0.0.1', 'h2>10.0.0.3', 'h2>10.0.0.254', 'h3>10.0.0.2']);
     } finally {
@@ -235,9 +253,9 @@ describe.each(tools)('pingall with %s', (tool) => {
     const m = await loadTopology(example('chain'));
     await up(runner, m);
     try {
-      expect(diffs(await pingall(runner, m, { tool }))).toEqual([]);
+      expect(diffs(await pingall(runner, m, { tool, neighbours }))).toEqual([]);
       await runner.run({ argv: ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'], netns: 'r' });
-      const rep = await pingall(runner, m, { tool });
+      const rep = await pingall(runner, m, { tool, neighbours });
       expect(diffs(rep)).toEqual(['a>10.0.2.1', 'b>10.0.1.1']);
       expect(rep.differences[0]).toMatchObject({ reached: false, expected: true, reason: 'via r' });
     } finally {
@@ -257,10 +275,40 @@ test('pingall in rounds (small blocks, neighbour caches flushed between them): 1
   const m = await model('pstar', yaml);
   await up(runner, m);
   try {
-    const rep = await pingall(runner, m, { blockSize: 4 });
+    const rep = await pingall(runner, m, { blockSize: 4, neighbours: 'resolve' });
     expect(rep.rounds).toBe(6); // 3 blocks of the 11 members (10 nodes + the host holding br0's address)
     expect(rep.results).toHaveLength(n * n);
     expect(rep.differences).toEqual([]);
+  } finally {
+    await down(runner, m);
+  }
+  expect(await snapshot()).toEqual(before);
+});
+
+test('pingall on a 100-node star: a full matrix with no loss in one round (neighbours seeded, then removed); one link down loses exactly its pairs', async () => {
+  const n = 100;
+  const addr = (i: number) => `10.8.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+  const yaml = ['name: big', 'bridges:', '  br0: {}', 'nodes:']
+    .concat(Array.from({ length: n }, (_, i) => `  n${i + 1}: { interfaces: { eth0: { addresses: [${addr(i)}/16] } } }`))
+    .concat(['links:'], Array.from({ length: n }, (_, i) => `  - [n${i + 1}:eth0, br0]`))
+    .join('\n');
+  const before = await snapshot();
+  const m = await model('big', yaml);
+  await up(runner, m);
+  try {
+    const rep = await pingall(runner, m);
+    expect(rep).toMatchObject({ ok: true, neighbours: 'seeded', seeded: n * (n - 1), rounds: 1 });
+    expect(rep.results).toHaveLength(n * (n - 1));
+    expect(rep.results.every((x) => x.expected && x.reached)).toBe(true);
+    expect(await seedsLeft()).toEqual([]);
+
+    await ip('n7', 'link', 'set', 'dev', 'eth0', 'down');
+    const lost = await pingall(runner, m);
+    const pairs = Array.from({ length: n }, (_, i) => i + 1)
+      .filter((i) => i !== 7)
+      .flatMap((i) => [`n${i}>${addr(6)}`, `n7>${addr(i - 1)}`]);
+    expect(diffs(lost).sort()).toEqual(pairs.sort());
+    expect(await seedsLeft()).toEqual([]);
   } finally {
     await down(runner, m);
   }

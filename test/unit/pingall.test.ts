@@ -1,7 +1,7 @@
 // pingall without a network: rounds that respect the neighbour table, fping/ping results against the model.
 import { loadTopology } from '../../src/engine/topology.js';
 import { RecordingRunner } from '../../src/exec/recorder.js';
-import { blockSizeFor, formatPingall, parseCount, pingall, planRounds, type Member } from '../../src/verify/pingall.js';
+import { blockSizeFor, formatPingall, parseCount, pingall, planRounds, planSeeds, type KernelIf, type Member } from '../../src/verify/pingall.js';
 import { pingSources, pingTargets, type PingSource, type PingTarget } from '../../src/verify/reach.js';
 import { example } from '../helpers/topo.js';
 
@@ -56,6 +56,48 @@ describe('planRounds', () => {
 
   test('the block size follows the kernel neighbour table limit', async () => {
     expect(await blockSizeFor(fakeNet([]), 101)).toBe(19); // sqrt((1024 - 101 - 128) / 2)
+  });
+});
+
+describe('planSeeds', () => {
+  const kernel = new Map<string, KernelIf[]>([
+    ['a', [{ ifname: 'lo', mac: '00:00:00:00:00:00', addrs: ['127.0.0.1/8'] }, { ifname: 'eth0', mac: '02:00:00:00:00:0a', addrs: ['10.0.1.1/24'] }]],
+    ['r', [{ ifname: 'eth0', mac: '02:00:00:00:01:00', addrs: ['10.0.1.254/24'] }, { ifname: 'eth1', mac: '02:00:00:00:02:00', addrs: ['10.0.2.254/24', 'fd00:2::fe/64'] }]],
+    ['b', [{ ifname: 'eth0', mac: '02:00:00:00:00:0b', addrs: ['10.0.2.1/24', 'fd00:2::1/64'] }, { ifname: 'extra0', mac: '02:00:00:00:00:ee', addrs: ['10.0.1.9/24'] }]],
+  ]);
+  const mem: Member[] = [
+    { name: 'a', netns: 'a', devices: ['eth0'] },
+    { name: 'r', netns: 'r', devices: ['eth0', 'eth1'] },
+    { name: 'b', netns: 'b', devices: ['eth0'] },
+  ];
+  const tg: PingTarget[] = [
+    { address: '10.0.1.1', node: 'a', owner: 'a', ifname: 'eth0' },
+    { address: '10.0.1.254', node: 'r', owner: 'r', ifname: 'eth0' },
+    { address: '10.0.2.254', node: 'r', owner: 'r', ifname: 'eth1' },
+    { address: 'fd00:2::fe', node: 'r', owner: 'r', ifname: 'eth1' },
+    { address: '10.0.2.1', node: 'b', owner: 'b', ifname: 'eth0' },
+    { address: 'fd00:2::1', node: 'b', owner: 'b', ifname: 'eth0' },
+  ];
+  const text = (m: Map<string, Array<{ netns: string | null; dev: string; address: string; mac: string }>>) =>
+    [...m.entries()].flatMap(([n, xs]) => xs.map((x) => `${n}/${x.netns}: ${x.address} at ${x.mac} on ${x.dev}`));
+
+  test('on-link addresses only, with the MAC of the interface holding them, IPv4 and IPv6; a router serves what is behind it', () => {
+    expect(text(planSeeds(mem, kernel, tg))).toEqual([
+      'a/a: 10.0.1.254 at 02:00:00:00:01:00 on eth0',
+      'r/r: 10.0.1.1 at 02:00:00:00:00:0a on eth0',
+      'r/r: 10.0.2.1 at 02:00:00:00:00:0b on eth1',
+      'r/r: fd00:2::1 at 02:00:00:00:00:0b on eth1',
+      'b/b: 10.0.2.254 at 02:00:00:00:02:00 on eth0',
+      'b/b: fd00:2::fe at 02:00:00:00:02:00 on eth0',
+    ]);
+  });
+
+  test('interfaces outside the topology get no entries; an address whose interface is not in the kernel is not seeded', () => {
+    const k2 = new Map(kernel);
+    k2.set('b', [{ ifname: 'extra0', mac: '02:00:00:00:00:ee', addrs: ['10.0.1.9/24'] }]);
+    const seeds = text(planSeeds(mem, k2, tg));
+    expect(seeds.some((x) => x.includes('extra0'))).toBe(false);
+    expect(seeds.some((x) => x.includes('10.0.2.1 '))).toBe(false);
   });
 });
 
