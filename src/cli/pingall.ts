@@ -5,6 +5,7 @@ import { withFile } from './topology.js';
 
 interface PingallArgs {
   file: string;
+  id?: string;
   json: boolean;
   concurrency?: string;
   tool?: string;
@@ -13,10 +14,11 @@ interface PingallArgs {
 
 /** `nslab pingall FILE [--json] [--concurrency N] [--tool fping|ping]` */
 export const pingallCommand: CommandModule<object, PingallArgs> = {
-  command: 'pingall <file>',
+  command: 'pingall <file> [id]',
   describe: 'Ping every address of a topology from every node; compare with what its routes and ip_forward allow (exit 1 on a difference)',
   builder: (y) =>
     withFile(y)
+      .positional('id', { type: 'string', describe: 'with "lab": the lab id; the lab must be up here (nslab lab up ID), it is read from the kernel' })
       .option('concurrency', { type: 'string', describe: 'probe processes at once (default 16)' })
       .option('tool', { type: 'string', describe: 'fping (one process per node, default when installed) or ping (one process per probe)' })
       .option('neighbours', {
@@ -24,12 +26,25 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
         describe: 'auto (default): the kernel resolves ARP/ND unless the probes outgrow its neighbour table in one round, then MACs read from the kernel are seeded as entries (removed after); resolve: always ARP/ND, in rounds; seed: always seed',
       })
       .example('$0 pingall examples/star.yaml', 'the matrix; then one line per probe that went against the topology')
-      .example('$0 pingall examples/chain.yaml --json', 'every probe with what was expected and why') as Argv<PingallArgs>,
+      .example('$0 pingall examples/chain.yaml --json', 'every probe with what was expected and why')
+      .example('$0 pingall lab 04', 'lab 04 as it is up here: expected from its routes, bridges and forwarding as read') as Argv<PingallArgs>,
   handler: async (a) => {
     try {
-      const { loadTopology } = await import('../engine/topology.js');
       const { pingall, formatPingall, parseCount } = await import('../verify/pingall.js');
-      const m = await loadTopology(a.file);
+      let m;
+      if (a.file === 'lab') {
+        const { invalid } = await import('../errors.js');
+        if (!a.id) throw invalid('pingall lab needs a lab id: nslab pingall lab 04 (nslab lab ls)');
+        const { loadLab } = await import('../model/lab.js');
+        const lab = await loadLab(a.id);
+        requireRoot();
+        const { ExecRunner } = await import('../exec/runner.js');
+        const { readLabModel } = await import('../engine/lab.js');
+        m = await readLabModel(new ExecRunner(), lab, { build: false });
+      } else {
+        const { loadTopology } = await import('../engine/topology.js');
+        m = await loadTopology(a.file);
+      }
       const concurrency = a.concurrency === undefined ? undefined : parseCount('--concurrency', a.concurrency, 1, 256);
       const tool = a.tool as 'fping' | 'ping' | undefined;
       const neighbours = a.neighbours as 'auto' | 'resolve' | 'seed' | undefined;

@@ -55,6 +55,14 @@ function ovsDir(): string {
   return join(stateDir(), 'ovs');
 }
 
+/**
+ * Points this process's ovs-vsctl at the Open vSwitch a lab started (`lab up` in an earlier process),
+ * unless OVS_RUNDIR says otherwise: `lab verify`, `graph --live` and `pingall lab` read its ports.
+ */
+function useLabOvs(): void {
+  if (!process.env.OVS_RUNDIR && existsSync(join(ovsDir(), 'run', 'db.sock'))) Object.assign(process.env, ovsEnv(ovsDir()));
+}
+
 function dnsmasqPid(iface: string): string {
   return join(stateDir(), `dnsmasq-${iface}.pid`);
 }
@@ -377,6 +385,7 @@ export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
 
 /** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations). */
 export async function labVerify(r: Runner, lab: Lab): Promise<Checked[]> {
+  useLabOvs();
   const pids = loadLabState(lab.id);
   const list = lab.verify ?? lab.steps[lab.steps.length - 1]!.expect;
   const out: Checked[] = [];
@@ -417,4 +426,72 @@ export async function labScript(real: Runner, lab: Lab, lang: Lang = 'en'): Prom
     await teardown(real, done, pids);
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * The named netns a lab makes or uses, from its file (pure): its topologies' nodes, the guests of its
+ * attaches, `ip netns add NAME` commands, `nslab node run NAME` (except `--net host`), and the nodes
+ * its actions run in and its expectations name. What graph and pingall read of a lab built live.
+ * @returns names in order of first mention, without `host`
+ */
+export function labNetns(lab: Lab): string[] {
+  const out = new Set<string>();
+  const add = (n: string | undefined) => {
+    if (n && n !== 'host' && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(n)) out.add(n);
+  };
+  const argv = (c: string | string[]) => (Array.isArray(c) ? c : c.split(/\s+/).filter(Boolean));
+  for (const st of lab.steps) {
+    for (const a of st.do) {
+      if ('topology' in a) for (const n of Object.keys(a.topology.nodes ?? {})) add(n);
+      if ('attach' in a) {
+        const c = parsePipework(words(a.attach, {}));
+        if (c.kind === 'attach') add(c.request.guest);
+      }
+      if ('run' in a) {
+        add(a.in);
+        const w = argv(a.run);
+        const i = w.findIndex((x, k) => x === 'netns' && w[k + 1] === 'add');
+        if (w[0] === 'ip' && i >= 0) add(w[i + 2]);
+      }
+      if ('spawn' in a) add(a.in);
+      if ('service' in a && a.service === 'dnsmasq') add(a.in);
+      if ('nslab' in a) {
+        const w = argv(a.nslab);
+        const net = w.indexOf('--net');
+        if (w[0] === 'node' && w[1] === 'run' && !(net >= 0 && w[net + 1] === 'host')) add(w[2]);
+      }
+    }
+    for (const e of [...st.expect, ...(lab.verify ?? [])]) {
+      const x = Object.values(e)[0] as Record<string, unknown>;
+      for (const k of ['from', 'in', 'server', 'client']) if (typeof x[k] === 'string') add(x[k] as string);
+    }
+  }
+  return [...out];
+}
+
+/**
+ * The model of a lab as the kernel holds it (see {@link discover}), read from the netns the lab uses
+ * ({@link labNetns}). With `build`, the lab is first built here (as `lab up`, quietly) and taken down
+ * after the reading: for a sandbox of its own.
+ * @throws NslabError `NOT_FOUND` when, live, none of the lab's netns exists here; `APPLY_FAILED` when it does not build
+ */
+export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean }): Promise<import('../model/types.js').Model> {
+  const { discover } = await import('../verify/discover.js');
+  const { listNetns } = await import('../kernel/netns.js');
+  const names = labNetns(lab);
+  if (o.build) {
+    const rep = await runLab(r, lab, { keep: true });
+    try {
+      if (!rep.ok) throw new NslabError('APPLY_FAILED', `lab ${lab.id} did not build cleanly: ${rep.steps.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.text)).join('; ') || 'a step failed'}`);
+      return await discover(r, { name: `lab${lab.id}`, netns: names });
+    } finally {
+      await labDown(r, lab);
+    }
+  }
+  useLabOvs();
+  const here = new Set(await listNetns(r));
+  if (names.length && !names.some((n) => here.has(n))) {
+    throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint: `nslab lab up ${lab.id} first (in a sandbox), or leave out --live to build it in a fresh one` });
+  }
+  return discover(r, { name: `lab${lab.id}`, netns: names });
 }

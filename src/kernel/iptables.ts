@@ -207,3 +207,37 @@ export function normalizeSave(text: string): string {
     .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
     .join('\n');
 }
+
+/**
+ * The source NAT rules of a parsed `iptables-save` (nat table, any chain): `-j MASQUERADE` and
+ * `-j SNAT --to-source A` with their `[!] -s`, `[!] -d`, `[!] -o` matches. A rule limited to a
+ * protocol other than ICMP (`-p tcp`) or with matches this reading does not follow (`-m` other than
+ * comment, `-i`) is left out: it says nothing about a ping.
+ * @returns rules in order (iptables-extensions(8) MASQUERADE, SNAT)
+ */
+export function snatRules(saved: Saved): import('../model/types.js').SnatRule[] {
+  const out: import('../model/types.js').SnatRule[] = [];
+  for (const rule of saved.get('nat')?.rules ?? []) {
+    const w: string[] = rule.text.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
+    const j = w[w.indexOf('-j') + 1];
+    if (!w.includes('-j') || (j !== 'MASQUERADE' && j !== 'SNAT')) continue;
+    const r: import('../model/types.js').SnatRule = { source: null, dest: null, out: null, toSource: null };
+    let ok = true;
+    for (let i = 0; i < w.length; i++) {
+      const not = w[i] === '!';
+      const opt = not ? w[++i] : w[i];
+      const val = w[i + 1] ?? '';
+      if (opt === '-s') r.source = { cidr: val, not };
+      else if (opt === '-d') r.dest = { cidr: val, not };
+      else if (opt === '-o') r.out = { name: val, not };
+      else if (opt === '--to-source') r.toSource = val.split(':')[0]!.split('-')[0]!;
+      else if (opt === '-p') ok &&= /^(icmp|ipv6-icmp|all|1)$/.test(val) && !not;
+      else if (opt === '-m') ok &&= val === 'comment';
+      else if (opt === '-i') ok = false;
+      else continue;
+      i++;
+    }
+    if (ok) out.push(r);
+  }
+  return out;
+}

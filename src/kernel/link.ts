@@ -8,6 +8,8 @@ export interface LinkInfo {
   ifname: string;
   /** For a veth: the ifindex of its peer, in the peer's netns (see `link_netnsid`). */
   link_index?: number;
+  /** For a veth or macvlan whose peer or parent is in the same netns: that link's name. */
+  link?: string;
   flags: string[];
   mtu: number;
   operstate: string;

@@ -80,7 +80,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
         (other.kind === 'node' ? bridgePortName(name, other.node, other.ifname, rootNames) : bridgePortName(name, `${other.bridge}`, ep.bridge, rootNames));
       if (!ep.port) claim(null, port, `a bridge port`, ['links']);
       const otherMtu = other.kind === 'node' ? nodeRaw(other.node)?.interfaces[other.ifname]?.mtu : undefined;
-      return { owner: ep.bridge, netns: null, name: port, mtu: linkMtu ?? otherMtu ?? b.mtu, mac: null, addresses: [], bridge: ep.bridge };
+      return { owner: ep.bridge, netns: null, name: port, mtu: linkMtu ?? otherMtu ?? b.mtu, mac: null, addresses: [], bridge: ep.bridge, vlan: null };
     }
     const cfg = nodeRaw(ep.node)?.interfaces[ep.ifname];
     const otherBridgeMtu = other.kind === 'bridge' ? bridges.find((x) => x.name === other.bridge)!.mtu : null;
@@ -93,6 +93,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
       mac: cfg?.mac ?? null,
       addresses: cfg?.addresses ?? [],
       bridge: null,
+      vlan: null,
     };
   };
 
@@ -119,6 +120,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
       ...(x.metric !== undefined ? { metric: x.metric } : {}),
     })),
     sysctls: Object.entries(r.sysctls).map(([k, v]) => [k, String(v)]),
+    snat: [],
   });
 
   return {
@@ -128,5 +130,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
     nodes: Object.entries(raw.nodes).map(([n, r]) => nodeModel(n, r)),
     bridges,
     veths,
+    ovsBridges: [],
+    macvlans: [],
   };
 }

@@ -11,8 +11,10 @@ export interface EndModel {
   mtu: number | null;
   mac: string | null;
   addresses: string[];
-  /** The bridge this end is a port of, when it is a bridge-side end. */
+  /** The bridge this end is a port of, when it is a bridge-side end (a Linux or an OVS bridge). */
   bridge: string | null;
+  /** The VLAN tag of the port, when `bridge` is an Open vSwitch bridge and the port has one. */
+  vlan: number | null;
 }
 
 /** A veth pair. */
@@ -30,12 +32,51 @@ export interface BridgeModel {
   addresses: string[];
 }
 
+/** An Open vSwitch bridge (found by discovery; topology files do not declare them yet). */
+export interface OvsBridgeModel {
+  name: string;
+  /** Addresses on its internal port (the host interface of the same name). */
+  addresses: string[];
+  /** Its other internal ports (host interfaces), each with its VLAN tag and addresses. */
+  internal: Array<{ name: string; vlan: number | null; addresses: string[] }>;
+}
+
+/** A macvlan interface of a node on a parent interface of the host (found by discovery). */
+export interface MacvlanModel {
+  owner: string;
+  netns: string | null;
+  name: string;
+  mac: string | null;
+  addresses: string[];
+  /** The parent interface, in the host. */
+  parent: string;
+  /** macvlan mode (bridge, vepa, private, passthru, source). */
+  mode: string;
+}
+
 /** A node: a named netns (or, for `host`, the current namespace) with its routes and sysctls. */
 export interface NodeModel {
   name: string;
   netns: string | null;
   routes: RouteSpec[];
   sysctls: Array<[string, string]>;
+  /** Source NAT rules (MASQUERADE, SNAT) found in its iptables nat table; empty from a file. */
+  snat: SnatRule[];
+}
+
+/**
+ * A source NAT rule as read from `iptables-save -t nat` (iptables-extensions(8): MASQUERADE, SNAT):
+ * packets matching it leave with the address of their outgoing interface, or `toSource`.
+ */
+export interface SnatRule {
+  /** `-s CIDR`, with `!` when negated; null: any source. */
+  source: { cidr: string; not: boolean } | null;
+  /** `-d CIDR`, with `!` when negated. */
+  dest: { cidr: string; not: boolean } | null;
+  /** `-o IFACE` (a trailing `+` matches a prefix), with `!` when negated. */
+  out: { name: string; not: boolean } | null;
+  /** SNAT --to-source; null for MASQUERADE (the outgoing interface's address). */
+  toSource: string | null;
 }
 
 /** A whole topology, resolved. */
@@ -47,4 +88,8 @@ export interface Model {
   nodes: NodeModel[];
   bridges: BridgeModel[];
   veths: VethModel[];
+  /** Open vSwitch bridges; their ports are veth ends whose `bridge` names them. Empty from a file. */
+  ovsBridges: OvsBridgeModel[];
+  /** macvlan interfaces. Empty from a file. */
+  macvlans: MacvlanModel[];
 }

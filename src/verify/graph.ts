@@ -28,17 +28,27 @@ function nodeLines(n: NodeModel): string[] {
   return [n.name + (fwd ? ' (forwarding)' : ''), ...n.routes.map(describeRoute)];
 }
 
-/** Vertices and edges of a model, in file order; the host appears only when it has interfaces. */
+/**
+ * Vertices and edges of a model, in file order; the host appears only when it has interfaces. OVS
+ * bridges are bridges labelled `ovs NAME`, their ports' VLAN tags on the edges; a macvlan is an edge
+ * from its node to the host, labelled with its parent.
+ */
 function shape(m: Model): { vertices: Vertex[]; edges: Edge[] } {
   const vid = (e: EndModel) => (e.bridge ? `bridge:${e.bridge}` : `node:${e.owner}`);
-  const hostUsed = m.veths.some((v) => [v.a, v.b].some((e) => e.netns === null && e.bridge === null));
+  const hostUsed = m.macvlans.length > 0 || m.veths.some((v) => [v.a, v.b].some((e) => e.netns === null && e.bridge === null));
   const vertices: Vertex[] = [
     ...(hostUsed || m.host.routes.length ? [{ id: `node:${m.host.name}`, kind: 'node' as const, lines: nodeLines(m.host) }] : []),
     ...m.nodes.map((n) => ({ id: `node:${n.name}`, kind: 'node' as const, lines: nodeLines(n) })),
     ...m.bridges.map((b) => ({ id: `bridge:${b.name}`, kind: 'bridge' as const, lines: [`bridge ${b.name}`, ...b.addresses] })),
+    ...m.ovsBridges.map((b) => ({
+      id: `bridge:${b.name}`,
+      kind: 'bridge' as const,
+      lines: [`ovs ${b.name}`, ...b.addresses, ...b.internal.map((p) => [p.name, ...(p.vlan !== null ? [`tag ${p.vlan}`] : []), ...p.addresses].join(' '))],
+    })),
   ];
-  const endLines = (e: EndModel) => [e.name, ...e.addresses];
+  const endLines = (e: EndModel) => [e.vlan !== null ? `${e.name} tag ${e.vlan}` : e.name, ...e.addresses];
   const edges = m.veths.map((v) => ({ from: vid(v.a), to: vid(v.b), fromLines: endLines(v.a), toLines: endLines(v.b) }));
+  for (const x of m.macvlans) edges.push({ from: `node:${x.owner}`, to: `node:${m.host.name}`, fromLines: [`${x.name} (macvlan ${x.mode})`, ...x.addresses], toLines: [`on ${x.parent}`] });
   return { vertices, edges };
 }
 

@@ -1,6 +1,6 @@
 // What pingall expects, from the model alone: a route walk over nodes, segments, routes and ip_forward.
 import { describeRoute, type RouteSpec } from '../kernel/route.js';
-import type { Model } from '../model/types.js';
+import type { Model, SnatRule } from '../model/types.js';
 import { routeFamily } from './expect.js';
 import { addressOf, canonicalIp, inNet, parseCidr, parseIp, type IpNet, type IpValue } from './ip.js';
 
@@ -11,6 +11,10 @@ interface L3If {
   addrs: IpNet[];
   /** Layer-2 segment: interfaces joined by a veth or a bridge share one. */
   segment: string;
+  /** Its own key (`if:NODE:IFNAME`, `bridge:NAME`, `ovs:NAME:TAG`). */
+  key: string;
+  /** For a macvlan: its parent's key and its mode (the parent and a child never exchange frames). */
+  macvlan?: { parent: string; mode: string };
 }
 
 /** A node as the route walk sees it. */
@@ -20,6 +24,7 @@ interface L3Node {
   ifs: L3If[];
   routes: RouteSpec[];
   forward: { 4: boolean; 6: boolean };
+  snat: SnatRule[];
 }
 
 /** The model reduced to what reachability depends on. Build it once with {@link buildNet}. */
@@ -65,21 +70,38 @@ export function buildNet(m: Model): L3Net {
     return x;
   };
   const union = (a: string, b: string) => parent.set(find(a), find(b));
-  const keyOf = (e: { bridge: string | null; owner: string; name: string }) => (e.bridge ? `bridge:${e.bridge}` : `if:${e.owner}:${e.name}`);
+  const ovs = new Set(m.ovsBridges.map((b) => b.name));
+  // An OVS port's segment is its bridge and VLAN tag (ports with other tags do not share frames).
+  const keyOf = (e: { bridge: string | null; owner: string; name: string; vlan: number | null }) =>
+    e.bridge ? (ovs.has(e.bridge) ? `ovs:${e.bridge}:${e.vlan ?? 'untagged'}` : `bridge:${e.bridge}`) : `if:${e.owner}:${e.name}`;
   for (const v of m.veths) union(keyOf(v.a), keyOf(v.b));
+  // A macvlan is on its parent's segment (frames to the outside leave by the parent).
+  for (const x of m.macvlans) union(`if:${x.owner}:${x.name}`, `if:${m.host.name}:${x.parent}`);
 
   const nodes = new Map<string, L3Node>();
   for (const n of [m.host, ...m.nodes]) {
     const fwd = (f: 4 | 6) => n.sysctls.some(([k, v]) => FORWARD[f].includes(k) && v.trim() === '1');
-    nodes.set(n.name, { name: n.name, netns: n.netns, ifs: [], routes: n.routes, forward: { 4: fwd(4), 6: fwd(6) } });
+    nodes.set(n.name, { name: n.name, netns: n.netns, ifs: [], routes: n.routes, forward: { 4: fwd(4), 6: fwd(6) }, snat: n.snat });
   }
   for (const v of m.veths) {
     for (const e of [v.a, v.b]) {
       if (e.bridge) continue;
-      nodes.get(e.owner)!.ifs.push({ node: e.owner, ifname: e.name, addrs: e.addresses.map(parseCidr), segment: find(keyOf(e)) });
+      nodes.get(e.owner)!.ifs.push({ node: e.owner, ifname: e.name, addrs: e.addresses.map(parseCidr), segment: find(keyOf(e)), key: keyOf(e) });
     }
   }
-  for (const b of m.bridges) nodes.get(m.host.name)!.ifs.push({ node: m.host.name, ifname: b.name, addrs: b.addresses.map(parseCidr), segment: find(`bridge:${b.name}`) });
+  for (const b of m.bridges) nodes.get(m.host.name)!.ifs.push({ node: m.host.name, ifname: b.name, addrs: b.addresses.map(parseCidr), segment: find(`bridge:${b.name}`), key: `bridge:${b.name}` });
+  for (const b of m.ovsBridges) {
+    const k = `ovs:${b.name}:untagged`; // the internal port
+    nodes.get(m.host.name)!.ifs.push({ node: m.host.name, ifname: b.name, addrs: b.addresses.map(parseCidr), segment: find(k), key: k });
+    for (const p of b.internal) {
+      const pk = `ovs:${b.name}:${p.vlan ?? 'untagged'}`;
+      nodes.get(m.host.name)!.ifs.push({ node: m.host.name, ifname: p.name, addrs: p.addresses.map(parseCidr), segment: find(pk), key: `${pk}:${p.name}` });
+    }
+  }
+  for (const x of m.macvlans) {
+    const k = `if:${x.owner}:${x.name}`;
+    nodes.get(x.owner)?.ifs.push({ node: x.owner, ifname: x.name, addrs: x.addresses.map(parseCidr), segment: find(k), key: k, macvlan: { parent: `if:${m.host.name}:${x.parent}`, mode: x.mode } });
+  }
   return { nodes };
 }
 
@@ -108,7 +130,9 @@ export function pingTargets(m: Model): PingTarget[] {
       }
     }
   }
-  for (const b of m.bridges) for (const a of b.addresses) out.push({ address: canonicalIp(addressOf(a)), node: m.host.name, owner: b.name, ifname: b.name });
+  for (const x of m.macvlans) for (const a of x.addresses) out.push({ address: canonicalIp(addressOf(a)), node: x.owner, owner: x.owner, ifname: x.name });
+  for (const b of [...m.bridges, ...m.ovsBridges]) for (const a of b.addresses) out.push({ address: canonicalIp(addressOf(a)), node: m.host.name, owner: b.name, ifname: b.name });
+  for (const b of m.ovsBridges) for (const p of b.internal) for (const a of p.addresses) out.push({ address: canonicalIp(addressOf(a)), node: m.host.name, owner: b.name, ifname: p.name });
   return out.filter((t) => !/^fe[89ab][0-9a-f]:/i.test(t.address));
 }
 
@@ -145,18 +169,31 @@ function routeHop(node: L3Node, r: RouteSpec, dst: IpValue, dstText: string): Ho
   return { kind: 'out', via, nextHop: gw, nextHopText: r.via! };
 }
 
+/**
+ * macvlan's rule (macvlan(4), `ip-link(8)` modes): a parent and its children never exchange frames;
+ * children of one parent do only in bridge mode (vepa needs a hairpinning switch outside).
+ */
+function macvlanApart(a: L3If, b: L3If): boolean {
+  if (a.macvlan?.parent === b.key || b.macvlan?.parent === a.key) return true;
+  return !!a.macvlan && !!b.macvlan && a.macvlan.parent === b.macvlan.parent && (a.macvlan.mode !== 'bridge' || b.macvlan.mode !== 'bridge');
+}
+
 /** Walks from `from` to `dst`: the nodes passed, or why it stops. */
-function walk(net: L3Net, from: string, dst: IpValue, dstText: string): { ok: true; path: string[]; first: L3If | null } | { ok: false; reason: string; unknown?: boolean } {
+function walk(net: L3Net, from: string, dst: IpValue, dstText: string): { ok: true; path: string[]; first: L3If | null; outs: L3If[] } | { ok: false; reason: string; unknown?: boolean } {
   let cur = net.nodes.get(from)!;
   const path = [from];
+  const outs: L3If[] = [];
   let first: L3If | null = null;
   for (let hops = 0; hops < 64; hops++) {
     const hop = lookup(cur, dst, dstText);
-    if (hop.kind === 'local') return { ok: true, path, first };
+    if (hop.kind === 'local') return { ok: true, path, first, outs };
     if (cur.name !== from && !cur.forward[dst.family]) return { ok: false, reason: `${cur.name} does not forward (${FORWARD[dst.family][0]}=0)` };
     if (hop.kind === 'fail') return { ok: false, reason: hop.reason, ...(hop.unknown ? { unknown: true } : {}) };
     first ??= hop.via;
-    const next = [...net.nodes.values()].flatMap((n) => n.ifs).find((i) => i !== hop.via && i.segment === hop.via.segment && i.addrs.some((a) => a.family === hop.nextHop.family && a.address === hop.nextHop.value));
+    outs.push(hop.via);
+    const next = [...net.nodes.values()]
+      .flatMap((n) => n.ifs)
+      .find((i) => i !== hop.via && i.segment === hop.via.segment && !macvlanApart(hop.via, i) && i.addrs.some((a) => a.family === hop.nextHop.family && a.address === hop.nextHop.value));
     if (!next) return { ok: false, reason: `nobody on the segment of ${cur.name}:${hop.via.ifname} has ${hop.nextHopText}` };
     cur = net.nodes.get(next.node)!;
     path.push(cur.name);
@@ -184,13 +221,48 @@ export function expectReach(net: L3Net, from: string, address: string): Reach {
   const srcAddr = pick(there.first) ?? src.ifs.map(pick).find((a) => a !== undefined);
   if (!srcAddr && there.path.length > 1) return { reachable: false, reason: `${from} has no IPv${dst.family} address to send from` };
   const holder = there.path[there.path.length - 1]!;
+  const natAt: string[] = [];
   if (srcAddr && holder !== from) {
-    const srcText = formatIp(srcAddr);
-    const back = walk(net, holder, { family: srcAddr.family, value: srcAddr.address }, srcText);
-    if (!back.ok) return { reachable: back.unknown ? null : false, reason: `the reply to ${srcText} is lost: ${back.reason}` };
+    // Source NAT on the way (MASQUERADE, SNAT): the reply goes to the translated address, and the
+    // node that translated it sends it on to the address before (conntrack undoes the translation).
+    let cur: IpValue = { family: srcAddr.family, value: srcAddr.address };
+    const legs: Array<{ from: string; to: IpValue }> = [];
+    there.path.slice(0, -1).forEach((node, i) => {
+      const to = snatTo(net.nodes.get(node)!, cur, dst, there.outs[i]!);
+      if (!to) return;
+      legs.unshift({ from: node, to: cur });
+      natAt.push(node);
+      cur = to;
+    });
+    legs.unshift({ from: holder, to: cur });
+    for (const leg of legs) {
+      const text = formatIp({ ...leg.to, prefix: 0, address: leg.to.value });
+      const back = walk(net, leg.from, leg.to, text);
+      if (!back.ok) return { reachable: back.unknown ? null : false, reason: `the reply to ${text} is lost: ${back.reason}` };
+    }
   }
   const via = there.path.slice(1, -1);
-  return { reachable: true, reason: via.length ? `via ${via.join(', ')}` : holder === from ? 'its own address' : 'same segment' };
+  const nat = natAt.length ? ` (source NAT by ${natAt.join(', ')})` : '';
+  return { reachable: true, reason: (via.length ? `via ${via.join(', ')}` : holder === from ? 'its own address' : 'same segment') + nat };
+}
+
+/**
+ * The address a packet from `src` to `dst` leaving `node` by `out` is translated to by the node's
+ * first matching source NAT rule (iptables-extensions(8): MASQUERADE takes the outgoing interface's
+ * first address of the family, SNAT its --to-source); null when none matches. IPv4 only (iptables).
+ */
+function snatTo(node: L3Node, src: IpValue, dst: IpValue, out: L3If): IpValue | null {
+  if (src.family !== 4) return null;
+  const ifMatch = (pat: string) => (pat.endsWith('+') ? out.ifname.startsWith(pat.slice(0, -1)) : out.ifname === pat);
+  for (const r of node.snat) {
+    if (r.source && inNet(parseCidr(r.source.cidr), src) === r.source.not) continue;
+    if (r.dest && inNet(parseCidr(r.dest.cidr), dst) === r.dest.not) continue;
+    if (r.out && ifMatch(r.out.name) === r.out.not) continue;
+    if (r.toSource) return parseIp(r.toSource);
+    const a = out.addrs.find((x) => x.family === 4);
+    return a ? { family: 4, value: a.address } : null;
+  }
+  return null;
 }
 
 function formatIp(n: IpNet): string {
