@@ -18,6 +18,7 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
   describe: 'Ping every address of a topology from every node; compare with what its routes and ip_forward allow (exit 1 on a difference)',
   builder: (y) =>
     withFile(y)
+      .positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML), or "lab" followed by a lab id' })
       .positional('id', { type: 'string', describe: 'with "lab": the lab id; the lab must be up here (nslab lab up ID), it is read from the kernel' })
       .option('concurrency', { type: 'string', describe: 'probe processes at once (default 16)' })
       .option('tool', { type: 'string', describe: 'fping (one process per node, default when installed) or ping (one process per probe)' })

@@ -58,7 +58,8 @@ async function runYargs(argv: string[]): Promise<void> {
     .parserConfiguration({ 'populate--': false })
     .example('$0 sandbox -- sh -c "nslab up examples/star.yaml && ip netns exec h1 ping -c1 10.0.0.2"', 'build and ping, in a sandbox')
     .fail((msg, err) => {
-      process.stderr.write(`nslab: ${msg ?? err?.message}\n`);
+      // One line: yargs words some messages over several ("Invalid values:\n  Argument: ...").
+      process.stderr.write(`nslab: ${String(msg ?? err?.message).replace(/:?\s*\n\s*/g, ': ')}\n`);
       process.exit(EXIT.usage);
     })
     .help()

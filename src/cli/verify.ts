@@ -15,6 +15,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   describe: 'Compare the live kernel with a topology: one line per mismatch, exit 1 on any (reads only)',
   builder: (y) =>
     withFile(y)
+      .positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML), or "lab" followed by a lab id' })
       .example('$0 verify examples/star.yaml', 'prints e.g. "h1: eth0: address 10.0.0.1/24 missing"; exit 0 when all matches')
       .positional('id', { type: 'string', describe: 'with "lab": the lab id (nslab verify lab 08 = nslab lab verify 08)' })
       .example('$0 verify lab 08', 'check a lab built by hand (e.g. from `nslab lab script 08`)')

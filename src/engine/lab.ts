@@ -217,7 +217,7 @@ export async function check(r: Runner, e: LabExpect, pids: Pids): Promise<Checke
     const l = e.link;
     const res = await r.run({ argv: ['ip', '-j', '-d', 'link', 'show'], netns: where(l.in) }, { check: false });
     const link = (JSON.parse(res.stdout || '[]') as Array<{ ifname: string; master?: string; flags: string[]; linkinfo?: { info_kind?: string } }>).find((x) => x.ifname === l.name);
-    const text = `${l.in}: link ${l.name}${l.exists ? ' exists' : ' is gone'}${l.master ? ` on ${l.master}` : ''}${l.kind ? ` (${l.kind})` : ''}${l.up !== undefined ? (l.up ? ', up' : ', down') : ''}`;
+    const text = `${l.in}: ${l.exists ? '' : 'no '}link ${l.name}${l.exists ? ' exists' : ''}${l.master ? ` on ${l.master}` : ''}${l.kind ? ` (${l.kind})` : ''}${l.up !== undefined ? (l.up ? ', up' : ', down') : ''}`;
     if (!l.exists) return { ok: !link, text };
     const ok = !!link && (!l.master || link.master === l.master) && (!l.kind || link.linkinfo?.info_kind === l.kind) && (l.up === undefined || link.flags.includes('UP') === l.up);
     return { ok, text, ...(ok ? {} : { detail: link ? JSON.stringify({ master: link.master, kind: link.linkinfo?.info_kind, flags: link.flags }) : 'no such link' }) };
@@ -473,9 +473,10 @@ export function labNetns(lab: Lab): string[] {
  * The model of a lab as the kernel holds it (see {@link discover}), read from the netns the lab uses
  * ({@link labNetns}). With `build`, the lab is first built here (as `lab up`, quietly) and taken down
  * after the reading: for a sandbox of its own.
+ * @param o `build`: build it first; `hint`: what to suggest when it is not up
  * @throws NslabError `NOT_FOUND` when, live, none of the lab's netns exists here; `APPLY_FAILED` when it does not build
  */
-export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean }): Promise<import('../model/types.js').Model> {
+export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean; hint?: string }): Promise<import('../model/types.js').Model> {
   const { discover } = await import('../verify/discover.js');
   const { listNetns } = await import('../kernel/netns.js');
   const names = labNetns(lab);
@@ -491,7 +492,7 @@ export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean }): 
   useLabOvs();
   const here = new Set(await listNetns(r));
   if (names.length && !names.some((n) => here.has(n))) {
-    throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint: `nslab lab up ${lab.id} first (in a sandbox), or leave out --live to build it in a fresh one` });
+    throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint: o.hint ?? `nslab lab up ${lab.id} first (in a sandbox)` });
   }
   return discover(r, { name: `lab${lab.id}`, netns: names });
 }

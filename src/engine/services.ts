@@ -17,8 +17,14 @@ export async function startOvs(r: Runner, dir: string): Promise<void> {
   await r.run({ argv: ['mkdir', '-p', e.OVS_RUNDIR!, e.OVS_DBDIR!, e.OVS_LOGDIR!, e.OVS_SYSCONFDIR!] });
   await r.run({ argv: ['ovsdb-tool', 'create', `${dir}/db/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema'] });
   await r.run({ argv: ['ovsdb-server', `${dir}/db/conf.db`, `--remote=punix:${dir}/run/db.sock`, `--pidfile=${dir}/run/ovsdb-server.pid`, `--unixctl=${dir}/run/ovsdb-server.ctl`, `--log-file=${dir}/log/ovsdb-server.log`, '--detach', '--no-chdir'] });
-  await r.run({ argv: ['ovs-vsctl', '--no-wait', 'init'] });
-  await r.run({ argv: ['ovs-vswitchd', `unix:${dir}/run/db.sock`, `--pidfile=${dir}/run/ovs-vswitchd.pid`, `--unixctl=${dir}/run/ovs-vswitchd.ctl`, `--log-file=${dir}/log/ovs-vswitchd.log`, '--detach', '--no-chdir'] });
+  try {
+    await r.run({ argv: ['ovs-vsctl', '--no-wait', 'init'] });
+    await r.run({ argv: ['ovs-vswitchd', `unix:${dir}/run/db.sock`, `--pidfile=${dir}/run/ovs-vswitchd.pid`, `--unixctl=${dir}/run/ovs-vswitchd.ctl`, `--log-file=${dir}/log/ovs-vswitchd.log`, '--detach', '--no-chdir'] });
+  } catch (err) {
+    // A daemon outlives the sandbox that started it (no PID namespace): stop what did start.
+    await stopOvs(r, dir);
+    throw err;
+  }
 }
 
 /**

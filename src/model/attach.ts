@@ -86,7 +86,9 @@ export function checkIfname(what: string, v: string): string {
  */
 export function parseStaticAddress(v: string): AddressRequest {
   const [cidr, gw] = v.split('@') as [string, string | undefined];
-  if (!cidr.includes('/')) throw invalid(`address ${JSON.stringify(v)} has no prefix length: maybe you meant ${cidr}/24 ?`);
+  // pipework's own hint ("Maybe you meant $IPADDR/24 ?"), only where the text is an address.
+  if (!cidr.includes('/') && isIP(cidr)) throw invalid(`address ${JSON.stringify(v)} has no prefix length: maybe you meant ${cidr}/${isIP(cidr) === 4 ? 24 : 64} ?`);
+  if (!cidr.includes('/')) throw invalid(`address ${JSON.stringify(v)}: expected ADDRESS/LENGTH[@GATEWAY] such as 10.0.0.2/24@10.0.0.1, 0/0, dhcp, udhcpc, dhclient or dhcpcd`);
   if (!IPCIDR.isValidCIDR(cidr)) throw invalid(`address ${JSON.stringify(cidr)}: expected ADDRESS/LENGTH such as 10.0.0.2/24 or fd00::2/64`);
   if (gw !== undefined && isIP(gw) === 0) throw invalid(`gateway ${JSON.stringify(gw)}: expected an IPv4 or IPv6 address`);
   if (gw !== undefined && isIP(gw) !== isIP(cidr.split('/')[0]!)) throw invalid(`gateway ${gw} is not of the same family as ${cidr}`);

@@ -30,7 +30,11 @@ interface L3Node {
 /** The model reduced to what reachability depends on. Build it once with {@link buildNet}. */
 export interface L3Net {
   nodes: Map<string, L3Node>;
+  /** Interfaces by segment and address held (`SEGMENT FAMILY VALUE`): who answers for a next hop. */
+  holders: Map<string, L3If[]>;
 }
+
+const holderKey = (segment: string, ip: IpValue) => `${segment} ${ip.family} ${ip.value}`;
 
 /** A node pingall probes from: each node, and the host when it has interfaces of its own. */
 export interface PingSource {
@@ -102,7 +106,16 @@ export function buildNet(m: Model): L3Net {
     const k = `if:${x.owner}:${x.name}`;
     nodes.get(x.owner)?.ifs.push({ node: x.owner, ifname: x.name, addrs: x.addresses.map(parseCidr), segment: find(k), key: k, macvlan: { parent: `if:${m.host.name}:${x.parent}`, mode: x.mode } });
   }
-  return { nodes };
+  const holders = new Map<string, L3If[]>();
+  for (const n of nodes.values()) {
+    for (const i of n.ifs) {
+      for (const a of i.addrs) {
+        const k = holderKey(i.segment, a.address);
+        holders.set(k, [...(holders.get(k) ?? []), i]);
+      }
+    }
+  }
+  return { nodes, holders };
 }
 
 /** The names of a node's interfaces in the model (for the host: its own and the bridges). */
@@ -140,7 +153,7 @@ type Hop = { kind: 'local' } | { kind: 'out'; via: L3If; nextHop: IpValue; nextH
 
 /** The kernel's choice in one node: local delivery, or out of an interface to a next hop (longest prefix first). */
 function lookup(node: L3Node, dst: IpValue, dstText: string): Hop {
-  if (node.ifs.some((i) => i.addrs.some((a) => a.family === dst.family && a.address === dst.value))) return { kind: 'local' };
+  if (node.ifs.some((i) => i.addrs.some((a) => a.family === dst.family && a.address.value === dst.value))) return { kind: 'local' };
   type Cand = { prefix: number; order: number; hop: () => Hop };
   const cands: Cand[] = [];
   node.ifs.forEach((i) => {
@@ -191,9 +204,9 @@ function walk(net: L3Net, from: string, dst: IpValue, dstText: string): { ok: tr
     if (hop.kind === 'fail') return { ok: false, reason: hop.reason, ...(hop.unknown ? { unknown: true } : {}) };
     first ??= hop.via;
     outs.push(hop.via);
-    const next = [...net.nodes.values()]
-      .flatMap((n) => n.ifs)
-      .find((i) => i !== hop.via && i.segment === hop.via.segment && !macvlanApart(hop.via, i) && i.addrs.some((a) => a.family === hop.nextHop.family && a.address === hop.nextHop.value));
+    const there = (net.holders.get(holderKey(hop.via.segment, hop.nextHop)) ?? []).filter((i) => i !== hop.via);
+    const next = there.find((i) => !macvlanApart(hop.via, i));
+    if (!next && there[0]) return { ok: false, reason: `${cur.name}:${hop.via.ifname} and ${there[0].node}:${there[0].ifname} are a macvlan parent and child, or macvlans not in bridge mode: they exchange no frames` };
     if (!next) return { ok: false, reason: `nobody on the segment of ${cur.name}:${hop.via.ifname} has ${hop.nextHopText}` };
     cur = net.nodes.get(next.node)!;
     path.push(cur.name);
@@ -225,7 +238,7 @@ export function expectReach(net: L3Net, from: string, address: string): Reach {
   if (srcAddr && holder !== from) {
     // Source NAT on the way (MASQUERADE, SNAT): the reply goes to the translated address, and the
     // node that translated it sends it on to the address before (conntrack undoes the translation).
-    let cur: IpValue = { family: srcAddr.family, value: srcAddr.address };
+    let cur: IpValue = srcAddr.address;
     const legs: Array<{ from: string; to: IpValue }> = [];
     there.path.slice(0, -1).forEach((node, i) => {
       const to = snatTo(net.nodes.get(node)!, cur, dst, there.outs[i]!);
@@ -236,7 +249,7 @@ export function expectReach(net: L3Net, from: string, address: string): Reach {
     });
     legs.unshift({ from: holder, to: cur });
     for (const leg of legs) {
-      const text = formatIp({ ...leg.to, prefix: 0, address: leg.to.value });
+      const text = leg.to.text;
       const back = walk(net, leg.from, leg.to, text);
       if (!back.ok) return { reachable: back.unknown ? null : false, reason: `the reply to ${text} is lost: ${back.reason}` };
     }
@@ -260,13 +273,8 @@ function snatTo(node: L3Node, src: IpValue, dst: IpValue, out: L3If): IpValue | 
     if (r.out && ifMatch(r.out.name) === r.out.not) continue;
     if (r.toSource) return parseIp(r.toSource);
     const a = out.addrs.find((x) => x.family === 4);
-    return a ? { family: 4, value: a.address } : null;
+    return a ? a.address : null;
   }
   return null;
 }
 
-function formatIp(n: IpNet): string {
-  if (n.family === 4) return [24n, 16n, 8n, 0n].map((s) => String((n.address >> s) & 255n)).join('.');
-  const groups = Array.from({ length: 8 }, (_, i) => ((n.address >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
-  return canonicalIp(groups.join(':'));
-}

@@ -92,43 +92,46 @@ export async function startDockerd(): Promise<Dockerd> {
   const env = { DOCKER_HOST: `unix://${dir}/docker.sock`, DOCKER_CONFIG: `${dir}/cli` };
   Object.assign(process.env, env);
   const docker = async (...args: string[]) => (await runner.run({ argv: ['docker', ...args] })).stdout.trim();
-  for (let i = 0; i < 150; i++) {
-    if ((await runner.run({ argv: ['docker', 'version', '-f', '{{.Server.Version}}'] }, { check: false })).exitCode === 0) break;
-    if (child.exitCode !== null) throw new Error('dockerd exited at start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const rootfs = join(dir, 'rootfs');
-  mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  for (const d of ['etc', 'tmp', 'proc', 'sys', 'dev']) mkdirSync(join(rootfs, d), { recursive: true });
-  const { copyFileSync, symlinkSync, chmodSync } = await import('node:fs');
-  copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
-  chmodSync(join(rootfs, 'bin', 'busybox'), 0o755);
-  for (const a of (await runner.run({ argv: ['busybox', '--list'] })).stdout.split('\n').filter((x) => x && x !== 'busybox')) symlinkSync('busybox', join(rootfs, 'bin', a));
-  await runner.run({ argv: ['tar', '-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.'] });
-  await docker('import', join(dir, 'rootfs.tar'), 'nslab-busybox:1');
-  return {
-    dir,
-    docker,
-    async stop() {
-      const ids = (await runner.run({ argv: ['docker', 'ps', '-aq'] }, { check: false })).stdout.split('\n').filter(Boolean);
-      if (ids.length) await runner.run({ argv: ['docker', 'rm', '-f', ...ids] }, { check: false });
-      if (child.exitCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([gone, new Promise((r) => setTimeout(r, 15_000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
-      // containerd and shims run in dockerd's mount namespace: make sure none outlives it
-      const left = (await runner.run({ argv: ['pgrep', '-f', dir] }, { check: false })).stdout.split('\n').filter(Boolean);
-      for (const p of left) await runner.run({ argv: ['kill', '-9', p] }, { check: false });
-      for (let i = 0; i < 50; i++) {
-        const cgs = (await runner.run({ argv: ['sh', '-c', 'ls -d /sys/fs/cgroup/*/"$1" 2>/dev/null', 'sh', cg] }, { check: false })).stdout.split('\n').filter(Boolean);
-        if (!cgs.length) break;
-        await runner.run({ argv: ['find', ...cgs, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';'] }, { check: false });
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      for (const k of Object.keys(env)) delete process.env[k];
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const stop = async (): Promise<void> => {
+    const ids = (await runner.run({ argv: ['docker', 'ps', '-aq'] }, { check: false })).stdout.split('\n').filter(Boolean);
+    if (ids.length) await runner.run({ argv: ['docker', 'rm', '-f', ...ids] }, { check: false });
+    if (child.exitCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    // containerd and shims run in dockerd's mount namespace: make sure none outlives it
+    const left = (await runner.run({ argv: ['pgrep', '-f', dir] }, { check: false })).stdout.split('\n').filter(Boolean);
+    for (const p of left) await runner.run({ argv: ['kill', '-9', p] }, { check: false });
+    for (let i = 0; i < 50; i++) {
+      const cgs = (await runner.run({ argv: ['sh', '-c', 'ls -d /sys/fs/cgroup/*/"$1" 2>/dev/null', 'sh', cg] }, { check: false })).stdout.split('\n').filter(Boolean);
+      if (!cgs.length) break;
+      await runner.run({ argv: ['find', ...cgs, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';'] }, { check: false });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const k of Object.keys(env)) delete process.env[k];
+    rmSync(dir, { recursive: true, force: true });
   };
+  // A start that fails part-way stops what it started: the daemon outlives the sandbox otherwise.
+  try {
+    for (let i = 0; i < 150; i++) {
+      if ((await runner.run({ argv: ['docker', 'version', '-f', '{{.Server.Version}}'] }, { check: false })).exitCode === 0) break;
+      if (child.exitCode !== null) throw new Error('dockerd exited at start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    for (const d of ['etc', 'tmp', 'proc', 'sys', 'dev']) mkdirSync(join(rootfs, d), { recursive: true });
+    const { copyFileSync, symlinkSync, chmodSync } = await import('node:fs');
+    copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
+    chmodSync(join(rootfs, 'bin', 'busybox'), 0o755);
+    for (const a of (await runner.run({ argv: ['busybox', '--list'] })).stdout.split('\n').filter((x) => x && x !== 'busybox')) symlinkSync('busybox', join(rootfs, 'bin', a));
+    await runner.run({ argv: ['tar', '-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.'] });
+    await docker('import', join(dir, 'rootfs.tar'), 'nslab-busybox:1');
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { dir, docker, stop };
 }

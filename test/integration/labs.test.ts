@@ -12,6 +12,9 @@ import { listLabs, loadLab, type Lab } from '../../src/model/lab.js';
 import { assertSandbox, runner, snapshot } from '../helpers/kernel.js';
 
 beforeAll(assertSandbox);
+// Each replay's folder (script, outputs) goes at the end, also after a failure.
+const cleanup: string[] = [];
+afterAll(() => cleanup.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const hasDot = spawnSync('dot', ['-V']).status === 0;
 
@@ -56,6 +59,7 @@ describe.each(ids)('lab %s', (id) => {
     expect(await snapshot()).toEqual(before);
     expect(script).toMatch(/^#!\/bin\/sh\n/);
     const dir = mkdtempSync(join(tmpdir(), 'nslab-labscript-'));
+    cleanup.push(dir);
     writeFileSync(join(dir, 'lab.sh'), script);
     // A fixed driver: replay, verify, then take down what it can and stop what the script started.
     const driver = `sh "$1/lab.sh" >"$1/out" 2>"$1/err"; rc=$?
@@ -86,6 +90,5 @@ exit $rc`;
     const pa = JSON.parse(readFileSync(join(dir, 'pingall.json'), 'utf8')) as { results: unknown[]; differences: Array<{ from: string; to: string }> };
     if (labNetns(lab).length) expect(pa.results.length).toBeGreaterThan(0); // lab 11 is all on the host's own network
     expect(pa.differences.map((d) => `${d.from}>${d.to}`)).toEqual(IPTABLES_DECIDES[id] ?? []);
-    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -76,7 +76,7 @@ describe('modelFromReadings', () => {
 
   test('reachability: the host never reaches its macvlan child through the parent; OVS ports share frames only within a tag', () => {
     const net = buildNet(m);
-    expect(expectReach(net, 'host', '192.168.1.7')).toEqual({ reachable: false, reason: 'nobody on the segment of host:ens33 has 192.168.1.7' });
+    expect(expectReach(net, 'host', '192.168.1.7')).toEqual({ reachable: false, reason: 'host:ens33 and b:mv0 are a macvlan parent and child, or macvlans not in bridge mode: they exchange no frames' });
     expect(pingTargets(m).map((t) => `${t.owner}:${t.ifname} ${t.address}`)).toContain('b:mv0 192.168.1.7');
 
     const g2 = space('g2', [veth(2, 'eth1', 8, 0)], [['eth1', '10.10.0.2/24']], [[0, null]]);

@@ -46,6 +46,8 @@ const bad: Array<[string, RegExp]> = [
   ['br0', /missing guest/],
   ['br0 c1', /missing address for c1/],
   ['br0 c1 10.0.0.2', /address "10\.0\.0\.2" has no prefix length: maybe you meant 10\.0\.0\.2\/24 \?/],
+  ['br0 c1 fd00::2', /address "fd00::2" has no prefix length: maybe you meant fd00::2\/64 \?/],
+  ['br0 c1 banana', /^address "banana": expected ADDRESS\/LENGTH\[@GATEWAY\] such as 10\.0\.0\.2\/24@10\.0\.0\.1, 0\/0, dhcp, udhcpc, dhclient or dhcpcd$/],
   ['br0 c1 10.0.0.300/24', /address "10\.0\.0\.300\/24": expected ADDRESS\/LENGTH/],
   ['br0 c1 10.0.0.2/24@10.0.0', /gateway "10\.0\.0": expected an IPv4 or IPv6 address/],
   ['br0 c1 10.0.0.2/24@fd00::1', /gateway fd00::1 is not of the same family/],
