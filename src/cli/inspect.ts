@@ -9,11 +9,11 @@ interface InspectArgs {
 /** `nslab inspect [--json]` */
 export const inspectCommand: CommandModule<object, InspectArgs> = {
   command: 'inspect',
-  describe: 'List everything nslab owns here (netns and links carrying an nslab: mark), by topology (reads only)',
+  describe: 'List everything nslab owns here, found by its marks: netns (with their interfaces and processes), links, OVS ports, iptables rules, DHCP clients; by topology, network, node or attach (reads only)',
   builder: (y) =>
     y
       .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' })
-      .example('$0 inspect', 'a table: topology, netns or links, interfaces')
+      .example('$0 inspect', 'a table: owner (topology star, network nw-01, node web, attach c1), object, what it holds')
       .example('$0 sandbox -- sh -c "nslab up examples/star.yaml && nslab inspect --json"', 'the same as JSON, in a sandbox') as Argv<InspectArgs>,
   handler: async (a) => {
     try {

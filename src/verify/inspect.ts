@@ -1,11 +1,16 @@
 // inspect: everything nslab owns on this machine now, found by its marks in the kernel (no state file).
+import { existsSync } from 'node:fs';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Runner } from '../exec/runner.js';
 import { mapLimit } from '../engine/apply.js';
+import { readIptables } from '../kernel/iptables.js';
 import { readLinks, type LinkInfo } from '../kernel/link.js';
+import { NETNS_DIR } from '../exec/runner.js';
 import { listNetns } from '../kernel/netns.js';
+import { readOvsPorts } from '../kernel/ovs.js';
+import { parseMark } from '../model/marks.js';
 
-/** The prefix of every ownership mark (`nslab:TOPOLOGY`, see ownerMark in model/names.ts). */
-const MARK_PREFIX = 'nslab:';
 
 /** One interface as inspect lists it. */
 export interface OwnedLink {
@@ -17,11 +22,56 @@ export interface OwnedLink {
   up: boolean;
 }
 
-/** What one topology owns: its netns (with the interfaces inside) and its marked links in the current netns. */
+/** A process nslab started or that runs in a netns nslab owns. */
+export interface OwnedProcess {
+  pid: number;
+  /** Its command line, words joined by blanks. */
+  command: string;
+}
+
+/**
+ * What one owner holds: a topology (by its name), `network NAME`, `node NAME`, `attach GUEST` (or
+ * `attach` for bridges and host access that attaches made): its netns (with the interfaces and
+ * processes inside), its marked links in the current netns, OVS ports, iptables rules and processes
+ * (DHCP clients) elsewhere.
+ */
 export interface OwnedTopology {
   name: string;
-  netns: Array<{ name: string; links: OwnedLink[] }>;
+  netns: Array<{ name: string; links: OwnedLink[]; processes: OwnedProcess[] }>;
   links: OwnedLink[];
+  /** `PORT on BRIDGE [tag N]`, from the ports' external-ids. */
+  ovsPorts: string[];
+  /** `-t TABLE -A CHAIN ...`, rules whose comment is the owner's. */
+  iptables: string[];
+  /** Processes outside its netns (a DHCP client in a guest). */
+  processes: OwnedProcess[];
+}
+
+/** The owner a mark names (see model/marks.ts): a topology's name, or `KIND NAME` for the others. */
+export function ownerOfMark(alias: string | undefined): string | null {
+  const m = parseMark(alias);
+  if (!m) return null;
+  switch (m.kind) {
+    case 'attach':
+      return m.fields.guest ? `attach ${m.fields.guest}` : 'attach';
+    case 'bridge':
+    case 'host-access':
+    case 'vlan':
+      return 'attach';
+    case 'net':
+      return `network ${m.fields.name ?? '?'}`;
+    case 'node':
+      return `node ${m.fields.name ?? '?'}`;
+    default:
+      return m.kind; // `nslab:TOPOLOGY`
+  }
+}
+
+/** The owner an iptables comment names (engine/netplan.ts): `nslab:net=X` -> `network X`, `nslab:node=X` -> `node X`. */
+function ownerOfComment(c: string | null): string | null {
+  if (!c?.startsWith('nslab:')) return null;
+  const m = /^nslab:(net|node)=(\S+)$/.exec(c);
+  return m ? `${m[1] === 'net' ? 'network' : 'node'} ${m[2]}` : c.slice('nslab:'.length);
 }
 
 /** What {@link inspect} found. */
@@ -34,9 +84,11 @@ function owned(l: LinkInfo): OwnedLink {
 }
 
 /**
- * Finds what nslab owns by discovery: links whose alias starts with `nslab:` in the current netns,
- * and named netns whose `lo` alias does (with every interface inside them), grouped by the
- * topology named after `nslab:`. Reads only.
+ * Finds what nslab owns by discovery, never by a state file: links whose alias starts with `nslab:`
+ * in the current netns; named netns whose `lo` alias does (with every interface and process inside);
+ * OVS ports with `nslab-guest` external-ids (when an ovsdb is reachable); iptables rules with an
+ * `nslab:` comment; DHCP clients running nslab's udhcpc script. Grouped by owner (see
+ * {@link OwnedTopology}). Reads only: `ip -j -d link`, `ovs-vsctl`, `iptables-save`, /proc.
  * @param r the runner
  * @param concurrency how many netns are read at once
  * @returns topologies sorted by name, their netns and links in kernel order
@@ -44,22 +96,65 @@ function owned(l: LinkInfo): OwnedLink {
 export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport> {
   const byName = new Map<string, OwnedTopology>();
   const topo = (name: string) => {
-    const t = byName.get(name) ?? { name, netns: [], links: [] };
+    const t = byName.get(name) ?? { name, netns: [], links: [], ovsPorts: [], iptables: [], processes: [] };
     byName.set(name, t);
     return t;
   };
   for (const l of await readLinks(r, null)) {
-    if (l.ifalias?.startsWith(MARK_PREFIX)) topo(l.ifalias.slice(MARK_PREFIX.length)).links.push(owned(l));
+    const o = ownerOfMark(l.ifalias);
+    if (o) topo(o).links.push(owned(l));
   }
   const names = await listNetns(r);
   // A netns can vanish between the listing and the reading: it then owns nothing any more.
   const inside = await mapLimit(names, concurrency, (ns) => readLinks(r, ns).catch(() => [] as LinkInfo[]));
+  const procs = await processes();
+  const ino = new Map<number, string>();
+  for (const ns of names) {
+    const st = await stat(join(NETNS_DIR, ns)).catch(() => null);
+    if (st) ino.set(st.ino, ns);
+  }
   names.forEach((ns, i) => {
     const links = inside[i]!;
-    const mark = links.find((l) => l.ifname === 'lo')?.ifalias;
-    if (mark?.startsWith(MARK_PREFIX)) topo(mark.slice(MARK_PREFIX.length)).netns.push({ name: ns, links: links.filter((l) => l.ifname !== 'lo').map(owned) });
+    const o = ownerOfMark(links.find((l) => l.ifname === 'lo')?.ifalias);
+    if (!o) return;
+    const here = procs.filter((p) => ino.get(p.netnsIno) === ns).map(({ pid, command }) => ({ pid, command }));
+    topo(o).netns.push({ name: ns, links: links.filter((l) => l.ifname !== 'lo').map(owned), processes: here });
   });
+  // DHCP clients run nslab's udhcpc script; their guest is in `-x hostname:GUEST`.
+  for (const p of procs) {
+    if (!/\budhcpc\b/.test(p.command) || !p.command.includes('/share/udhcpc.sh')) continue;
+    const guest = /-x hostname:(\S+)/.exec(p.command)?.[1];
+    topo(guest ? `attach ${guest}` : 'attach').processes.push({ pid: p.pid, command: p.command });
+  }
+  const ovsRun = process.env.OVS_RUNDIR || '/var/run/openvswitch';
+  if (existsSync(join(ovsRun, 'db.sock'))) {
+    for (const p of await readOvsPorts(r).catch(() => [])) {
+      const guest = p.externalIds['nslab-guest'];
+      if (guest) topo(`attach ${guest}`).ovsPorts.push(`${p.name} on ${p.bridge}${p.tag !== null ? ` tag ${p.tag}` : ''}`);
+    }
+  }
+  const saved = await readIptables(r).catch(() => new Map() as Awaited<ReturnType<typeof readIptables>>);
+  for (const [table, t] of saved) {
+    for (const rule of t.rules) {
+      const o = ownerOfComment(rule.comment);
+      if (o) topo(o).iptables.push(`-t ${table} -A ${rule.chain} ${rule.text}`);
+    }
+  }
   return { topologies: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)) };
+}
+
+/** Every process with its command line and the inode of its netns (/proc; kernel threads left out). */
+async function processes(): Promise<Array<OwnedProcess & { netnsIno: number }>> {
+  const out: Array<OwnedProcess & { netnsIno: number }> = [];
+  for (const d of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    const cmd = (await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
+    if (!cmd) continue;
+    const link = await readlink(`/proc/${d}/ns/net`).catch(() => '');
+    const m = /net:\[(\d+)\]/.exec(link);
+    if (m) out.push({ pid: Number(d), command: cmd, netnsIno: Number(m[1]) });
+  }
+  return out;
 }
 
 /**
@@ -71,10 +166,16 @@ export async function formatInspect(rep: InspectReport): Promise<string> {
   const { default: Table } = await import('cli-table3');
   const t = new Table({ head: ['topology', 'object', 'interfaces'], style: { head: [], border: [] } });
   const desc = (l: OwnedLink) => `${l.ifname} (${[l.kind, ...(l.master ? [`port of ${l.master}`] : []), ...(l.up ? [] : ['down'])].join(', ')})`;
+  const proc = (p: OwnedProcess) => `pid ${p.pid}: ${p.command.length > 60 ? `${p.command.slice(0, 57)}...` : p.command}`;
   for (const topo of rep.topologies) {
-    for (const n of topo.netns) t.push([topo.name, `netns ${n.name}`, n.links.map(desc).join('\n') || '(only lo)']);
+    for (const n of topo.netns) t.push([topo.name, `netns ${n.name}`, [...n.links.map(desc), ...n.processes.map(proc)].join('\n') || '(only lo)']);
     if (topo.links.length) t.push([topo.name, 'links in this netns', topo.links.map(desc).join('\n')]);
+    if (topo.ovsPorts.length) t.push([topo.name, 'OVS ports', topo.ovsPorts.join('\n')]);
+    if (topo.iptables.length) t.push([topo.name, 'iptables rules', topo.iptables.join('\n')]);
+    if (topo.processes.length) t.push([topo.name, 'processes', topo.processes.map(proc).join('\n')]);
   }
-  const summary = rep.topologies.map((x) => `${x.name}: ${x.netns.length} netns, ${x.links.length} links`).join('; ');
+  const extra = (x: OwnedTopology) =>
+    [x.ovsPorts.length ? `, ${x.ovsPorts.length} OVS ports` : '', x.iptables.length ? `, ${x.iptables.length} iptables rules` : '', x.processes.length ? `, ${x.processes.length} processes` : ''].join('');
+  const summary = rep.topologies.map((x) => `${x.name}: ${x.netns.length} netns, ${x.links.length} links${extra(x)}`).join('; ');
   return `${t.toString()}\n${summary}\n`;
 }

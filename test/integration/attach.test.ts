@@ -10,6 +10,7 @@ import { readRoutes } from '../../src/kernel/route.js';
 import { parsePipework } from '../../src/model/pipework.js';
 import type { AttachRequest } from '../../src/model/attach.js';
 import { pidNetnsInode } from '../../src/kernel/netns.js';
+import { inspect } from '../../src/verify/inspect.js';
 import { assertSandbox, ping, runner, snapshot } from '../helpers/kernel.js';
 import { startDnsmasq, startDockerd, startOvs } from '../helpers/daemons.js';
 
@@ -228,6 +229,13 @@ describe('Open vSwitch (userspace datapath, chosen by itself) with VLAN tags', (
       expect(await ping('g1', '10.10.0.2', 3)).toBe(true);
       expect(await ping('g1', '10.10.0.3', 2)).toBe(false);
       expect(await ping('g3', '10.10.0.2', 2)).toBe(false);
+      // inspect finds each attach by its marks: the host end's alias and the OVS port's external-ids
+      const owned = (await inspect(runner)).topologies.filter((t) => t.name.startsWith('attach g'));
+      expect(owned.map((t) => `${t.name}: ${t.links.map((l) => l.ifname).join(',')}; ${t.ovsPorts.join(',')}`)).toEqual([
+        'attach g1: g1-eth1; g1-eth1 on ovs-br0 tag 10',
+        'attach g2: g2-eth1; g2-eth1 on ovs-br0 tag 10',
+        'attach g3: g3-eth1; g3-eth1 on ovs-br0 tag 20',
+      ]);
       for (const g of ['g1', 'g2', 'g3']) expect((await nslab('detach', g, 'eth1')).exitCode).toBe(0);
       expect((await sh('ovs-vsctl', 'list-br')).stdout.trim()).toBe('');
       expect(await snapshot()).toEqual(before);
@@ -272,6 +280,10 @@ describe('DHCP', () => {
       expect(dns.leases()).toContain(ip);
       const pids = (await runner.run({ argv: ['pgrep', '-f', 'udhcpc -i eth1'] }, { check: false })).stdout.trim();
       expect(pids).not.toBe('');
+      // inspect finds the DHCP client by its command line (nslab's script, hostname:GUEST)
+      const dh = (await inspect(runner)).topologies.find((t) => t.name === 'attach dh1')!;
+      expect(dh.processes.map((p) => p.pid)).toEqual([Number(pids.split('\n')[0])]);
+      expect(dh.processes[0]!.command).toMatch(/^busybox udhcpc -i eth1 -s \S+\/share\/udhcpc\.sh /);
       await detach(runner, 'dh1', 'eth1');
       expect((await runner.run({ argv: ['pgrep', '-f', 'udhcpc -i eth1'] }, { check: false })).stdout.trim()).toBe('');
     } finally {

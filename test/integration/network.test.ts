@@ -377,6 +377,16 @@ describe('published ports', () => {
       { HostIp: '0.0.0.0', HostPort: '49001' },
       { HostIp: '127.0.0.1', HostPort: '8082' },
     ]);
+    // nslab inspect finds the node by discovery: its netns (lo's mark) with httpd inside, its iptables
+    // rules by their comment; the default network by its bridge's mark and its own rules.
+    const owned = JSON.parse(await ok('inspect', '--json')) as { topologies: Array<{ name: string; netns: Array<{ name: string; processes: Array<{ command: string }> }>; links: Array<{ ifname: string }>; iptables: string[] }> };
+    const web = owned.topologies.find((t) => t.name === 'node web')!;
+    expect(web.netns.map((n) => n.name)).toEqual(['web']);
+    expect(web.netns[0]!.processes.map((p) => p.command)).toContainEqual(expect.stringMatching(/busybox httpd -f -p 80 /));
+    expect(web.iptables.some((l) => /--dport 8080 .*-j DNAT --to-destination 172\.17\.0\.2:80/.test(l))).toBe(true);
+    const net = owned.topologies.find((t) => t.name === 'network bridge')!;
+    expect(net.links.map((l) => l.ifname)).toEqual(['nslab0']);
+    expect(net.iptables.some((l) => /-t nat -A POSTROUTING -s 172\.17\.0\.0\/16 ! -o nslab0 .*-j MASQUERADE/.test(l))).toBe(true);
     const hello = 'hello from web\n';
     expect(await fetchFrom('client', 'http://10.99.0.1:8080/')).toBe(hello); // hostPort:containerPort
     expect(await fetchFrom('client', 'http://10.98.0.1:8080/')).toBe(hello); // ... on every host address

@@ -329,6 +329,7 @@ describe('inspect, graph and pingall through the CLI', () => {
       const star = rep.topologies[1]!;
       expect(star.netns.map((x) => x.name).sort()).toEqual(['h1', 'h2', 'h3']);
       expect(star.netns[0]!.links).toEqual([{ ifname: 'eth0', kind: 'veth', master: null, up: true }]);
+      expect(star.netns[0]!.processes).toEqual([]);
       expect(star.links.map((l) => `${l.ifname} ${l.kind} ${l.master ?? '-'}`)).toEqual(['br0 bridge -', 'h1-eth0 veth br0', 'h2-eth0 veth br0', 'h3-eth0 veth br0']);
       expect(rep.topologies[0]!.netns.find((x) => x.name === 'r')!.links.map((l) => l.ifname)).toEqual(['eth0', 'eth1']);
       const cli = await nslab('inspect');

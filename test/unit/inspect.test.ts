@@ -20,14 +20,17 @@ test('marked links and netns are grouped by topology; unmarked or foreign-marked
   const rep = await inspect(r);
   expect(rep).toEqual({
     topologies: [
-      { name: 'chain', netns: [{ name: 'a', links: [] }], links: [] },
+      { name: 'chain', netns: [{ name: 'a', links: [], processes: [] }], links: [], ovsPorts: [], iptables: [], processes: [] },
       {
         name: 'star',
-        netns: [{ name: 'h1', links: [{ ifname: 'eth0', kind: 'veth', master: null, up: false }] }],
+        netns: [{ name: 'h1', links: [{ ifname: 'eth0', kind: 'veth', master: null, up: false }], processes: [] }],
         links: [
           { ifname: 'br0', kind: 'bridge', master: null, up: true },
           { ifname: 'h1-eth0', kind: 'veth', master: 'br0', up: true },
         ],
+        ovsPorts: [],
+        iptables: [],
+        processes: [],
       },
     ],
   });
@@ -37,4 +40,43 @@ test('marked links and netns are grouped by topology; unmarked or foreign-marked
   expect(text).toContain('(only lo)');
   expect(text.trimEnd().split('\n').pop()).toBe('chain: 1 netns, 0 links; star: 1 netns, 2 links');
   expect(await formatInspect({ topologies: [] })).toBe('nslab owns nothing here (no link or netns carries an nslab: mark)\n');
+});
+
+test('every kind of owner: attaches (links, OVS ports), networks and nodes (iptables rules by comment); their names', async () => {
+  const r = new RecordingRunner((argv, netns) => {
+    const cmd = argv.join(' ');
+    if (cmd === 'ip -j netns list') return { stdout: JSON.stringify([{ name: 'web' }]) };
+    if (cmd === 'iptables-save')
+      return {
+        stdout: [
+          '*nat',
+          ':POSTROUTING ACCEPT [0:0]',
+          '-A POSTROUTING -s 172.18.0.0/16 ! -o br-abc -m comment --comment "nslab:net=nw-01" -j MASQUERADE',
+          '-A POSTROUTING -s 10.0.0.0/8 -j MASQUERADE',
+          'COMMIT',
+          '*filter',
+          ':FORWARD ACCEPT [0:0]',
+          '-A FORWARD -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment "nslab:node=web" -j ACCEPT',
+          'COMMIT',
+        ].join('\n'),
+      };
+    if (cmd !== 'ip -j -d link show') return undefined;
+    const by: Record<string, unknown[]> = {
+      '': [
+        link('br0', { ifalias: 'nslab:bridge' }),
+        link('c1-eth1', { ifalias: 'nslab:attach guest=c1 if=eth1', master: 'br0' }),
+        link('br-abc', { ifalias: 'nslab:net name=nw-01', linkinfo: { info_kind: 'bridge' } }),
+      ],
+      web: [link('lo', { ifalias: 'nslab:node name=web' })],
+    };
+    return { stdout: JSON.stringify(by[netns ?? '']) };
+  });
+  const rep = await inspect(r);
+  expect(rep.topologies.map((t) => `${t.name}: ${[...t.links.map((l) => l.ifname), ...t.netns.map((n) => `netns ${n.name}`), ...t.iptables].join(' | ')}`)).toEqual([
+    'attach: br0',
+    'attach c1: c1-eth1',
+    'network nw-01: br-abc | -t nat -A POSTROUTING -s 172.18.0.0/16 ! -o br-abc -m comment --comment "nslab:net=nw-01" -j MASQUERADE',
+    'node web: netns web | -t filter -A FORWARD -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment "nslab:node=web" -j ACCEPT',
+  ]);
+  expect(await formatInspect(rep)).toContain('node web: 1 netns, 0 links, 1 iptables rules');
 });
