@@ -103,11 +103,16 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
     if (seen.has(k)) throw invalid(`${k} is attached twice in one batch`);
     seen.add(k);
   }
-  const rootLinks = await readLinks(r, null);
-  const taken = new Set(rootLinks.map((l) => l.ifname));
   const ctxs: AttachContext[] = [];
-  // Reads run at once; each picks its host-side name synchronously after them, so names stay unique.
-  ctxs.push(...(await mapLimit(reqs, 8, (q) => resolveAttach(r, q, { rootLinks, taken }))));
+  if (reqs.length === 1) {
+    // One attach (a pipework call): its host and guest reads run at once inside resolveAttach.
+    ctxs.push(await resolveAttach(r, reqs[0]!));
+  } else {
+    const rootLinks = await readLinks(r, null);
+    const taken = new Set(rootLinks.map((l) => l.ifname));
+    // Reads run at once; each picks its host-side name synchronously after them, so names stay unique.
+    ctxs.push(...(await mapLimit(reqs, 8, (q) => resolveAttach(r, q, { rootLinks, taken }))));
+  }
   const plans = ctxs.map((c) => planAttach(c, { announce: opts.announce !== false }));
   const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
   const w: Runner = opts.dryRun ? new RecordingRunner() : r;
