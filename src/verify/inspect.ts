@@ -140,6 +140,15 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
       if (o) topo(o).iptables.push(`-t ${table} -A ${rule.chain} ${rule.text}`);
     }
   }
+  // A node's veth is made by the attach engine (mark `attach guest=NODE`): it belongs to the node.
+  for (const [name, t] of byName) {
+    const node = byName.get(`node ${name.slice('attach '.length)}`);
+    if (!name.startsWith('attach ') || !node) continue;
+    node.links.push(...t.links);
+    node.ovsPorts.push(...t.ovsPorts);
+    node.processes.push(...t.processes);
+    byName.delete(name);
+  }
   return { topologies: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
@@ -164,7 +173,7 @@ async function processes(): Promise<Array<OwnedProcess & { netnsIno: number }>> 
 export async function formatInspect(rep: InspectReport): Promise<string> {
   if (rep.topologies.length === 0) return 'nslab owns nothing here (no link or netns carries an nslab: mark)\n';
   const { default: Table } = await import('cli-table3');
-  const t = new Table({ head: ['topology', 'object', 'interfaces'], style: { head: [], border: [] } });
+  const t = new Table({ head: ['owner', 'object', 'holds'], style: { head: [], border: [] } });
   const desc = (l: OwnedLink) => `${l.ifname} (${[l.kind, ...(l.master ? [`port of ${l.master}`] : []), ...(l.up ? [] : ['down'])].join(', ')})`;
   const proc = (p: OwnedProcess) => `pid ${p.pid}: ${p.command.length > 60 ? `${p.command.slice(0, 57)}...` : p.command}`;
   for (const topo of rep.topologies) {

@@ -382,6 +382,8 @@ describe('published ports', () => {
     const owned = JSON.parse(await ok('inspect', '--json')) as { topologies: Array<{ name: string; netns: Array<{ name: string; processes: Array<{ command: string }> }>; links: Array<{ ifname: string }>; iptables: string[] }> };
     const web = owned.topologies.find((t) => t.name === 'node web')!;
     expect(web.netns.map((n) => n.name)).toEqual(['web']);
+    expect(web.links.map((l) => l.ifname)).toEqual(['web-eth0']); // its veth's host end (an attach mark)
+    expect(owned.topologies.some((t) => t.name === 'attach web')).toBe(false);
     expect(web.netns[0]!.processes.map((p) => p.command)).toContainEqual(expect.stringMatching(/busybox httpd -f -p 80 /));
     expect(web.iptables.some((l) => /--dport 8080 .*-j DNAT --to-destination 172\.17\.0\.2:80/.test(l))).toBe(true);
     const net = owned.topologies.find((t) => t.name === 'network bridge')!;

@@ -334,7 +334,7 @@ describe('inspect, graph and pingall through the CLI', () => {
       expect(rep.topologies[0]!.netns.find((x) => x.name === 'r')!.links.map((l) => l.ifname)).toEqual(['eth0', 'eth1']);
       const cli = await nslab('inspect');
       expect(cli.exitCode).toBe(0);
-      expect(cli.stdout).toContain('│ star     │ netns h1');
+      expect(cli.stdout).toMatch(/│ star\s+│ netns h1\s+│ eth0 \(veth\)/);
       expect(cli.stdout).not.toMatch(/stranger|foo0/);
       expect(cli.stdout.split('\n').pop()).toBe('chain: 3 netns, 0 links; star: 3 netns, 4 links');
     } finally {
