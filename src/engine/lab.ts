@@ -386,6 +386,12 @@ export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
 /** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations). */
 export async function labVerify(r: Runner, lab: Lab): Promise<Checked[]> {
   useLabOvs();
+  const names = labNetns(lab);
+  const { listNetns } = await import('../kernel/netns.js');
+  const here = new Set(await listNetns(r));
+  if (names.length && !names.some((n) => here.has(n))) {
+    throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint: `nslab lab up ${lab.id} first (in a sandbox), or replay its script: nslab lab script ${lab.id}` });
+  }
   const pids = loadLabState(lab.id);
   const list = lab.verify ?? lab.steps[lab.steps.length - 1]!.expect;
   const out: Checked[] = [];

@@ -60,7 +60,7 @@ export async function loadYaml<S extends z.ZodType>(file: string, schema: S): Pr
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new NslabError('INVALID_INPUT', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)}`, { cause: err });
+    throw new NslabError('INVALID_INPUT', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a directory; expected a topology file (YAML)' : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)}`, { cause: err });
   }
   return parseSpec(text, file, schema);
 }

@@ -116,7 +116,12 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
   names.forEach((ns, i) => {
     const links = inside[i]!;
     const o = ownerOfMark(links.find((l) => l.ifname === 'lo')?.ifalias);
-    if (!o) return;
+    if (!o) {
+      // A guest nslab attached (not its netns): the guest ends carry the attach mark.
+      const marked = links.filter((l) => ownerOfMark(l.ifalias)?.startsWith('attach'));
+      if (marked.length) topo(`attach ${ns}`).netns.push({ name: ns, links: marked.map(owned), processes: [] });
+      return;
+    }
     const here = procs.filter((p) => ino.get(p.netnsIno) === ns).map(({ pid, command }) => ({ pid, command }));
     topo(o).netns.push({ name: ns, links: links.filter((l) => l.ifname !== 'lo').map(owned), processes: here });
   });

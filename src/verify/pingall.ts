@@ -351,9 +351,10 @@ const MATRIX_MAX_COLUMNS = 16;
 /**
  * The report as text: a matrix (rows: sources; columns: nodes and bridges holding addresses; a cell
  * is reached/probed, `!` when a probe in it went against the model, `·` for the node itself), or a
- * per-source table past 16 columns; then one line per difference and a summary line.
+ * per-source table past 16 columns; a legend; then one line per difference and a summary line.
+ * @param opts `live`: the model was read from the kernel (pingall lab), which the summary says
  */
-export async function formatPingall(rep: PingallReport): Promise<string> {
+export async function formatPingall(rep: PingallReport, opts: { live?: boolean } = {}): Promise<string> {
   const { default: Table } = await import('cli-table3');
   const owners = [...new Set(rep.targets.map((t) => t.owner))];
   let table;
@@ -378,8 +379,13 @@ export async function formatPingall(rep: PingallReport): Promise<string> {
     }
   }
   const how = rep.neighbours === 'seeded' ? `, ${rep.seeded} neighbour entries seeded` : rep.rounds > 1 ? `, ${rep.rounds} rounds` : '';
-  const summary = `pingall ${rep.topology}: ${rep.results.length} probes from ${rep.sources.length} nodes in ${(rep.ms / 1000).toFixed(2)} s (${rep.tool}${how}); ${
-    rep.differences.length ? `${rep.differences.length} differ from the topology` : 'all as the topology expects'
-  }`;
-  return [table.toString(), ...rep.differences.map(describeProbe), summary].join('\n') + '\n';
+  // Read from the kernel (pingall lab), the expectation is what the network as built allows, not a file.
+  const verdict = rep.differences.length
+    ? `${rep.differences.length} differ from ${opts.live ? 'what its routes, bridges and forwarding (read from the kernel) allow' : 'the topology'}`
+    : opts.live
+      ? 'all as its routes, bridges and forwarding (read from the kernel) allow'
+      : 'all as the topology expects';
+  const summary = `pingall ${rep.topology}: ${rep.results.length} probes from ${rep.sources.length} nodes in ${(rep.ms / 1000).toFixed(2)} s (${rep.tool}${how}); ${verdict}`;
+  const legend = owners.length <= MATRIX_MAX_COLUMNS ? ['cells: probes answered/probes sent from the row to the addresses of the column; ! = a probe went against the model'] : [];
+  return [table.toString(), ...legend, ...rep.differences.map(describeProbe), summary].join('\n') + '\n';
 }

@@ -255,7 +255,7 @@ export function expectReach(net: L3Net, from: string, address: string): Reach {
     }
   }
   const via = there.path.slice(1, -1);
-  const nat = natAt.length ? ` (source NAT by ${natAt.join(', ')})` : '';
+  const nat = natAt.length ? `, source NAT by ${natAt.join(', ')}` : '';
   return { reachable: true, reason: (via.length ? `via ${via.join(', ')}` : holder === from ? 'its own address' : 'same segment') + nat };
 }
 

@@ -364,6 +364,7 @@ describe('inspect, graph and pingall through the CLI', () => {
       for (const [flag, value, msg] of [
         ['--tool', 'nmap', 'nslab: --tool "nmap": expected one of fping, ping'],
         ['--concurrency', '0', 'nslab: --concurrency "0": expected a whole number from 1 to 256'],
+        ['--neighbours', 'bogus', 'nslab: --neighbours "bogus": expected one of auto, resolve, seed'],
       ]) {
         const res = await nslab('pingall', example('chain'), flag!, value!);
         expect(res.exitCode).toBe(2);
@@ -373,6 +374,11 @@ describe('inspect, graph and pingall through the CLI', () => {
       await nslab('down', example('chain'));
     }
     expect(await snapshot()).toEqual(before);
+    // Not up: one line naming what is missing, not a matrix of lost probes from netns that are not there.
+    const notUp = await nslab('pingall', example('chain'));
+    expect([notUp.exitCode, notUp.stderr.split('\n')[0]]).toEqual([1, 'nslab: topology chain is not up here: none of its netns (a, r, b) exists']);
+    const dir = await nslab('verify', process.cwd());
+    expect([dir.exitCode, dir.stderr.trim()]).toEqual([2, `nslab: cannot read ${process.cwd()}: it is a directory; expected a topology file (YAML)`]);
   });
 
   test('graph: svg through graphviz, or one line saying to install it; an unknown format is exit 2', async () => {
