@@ -147,7 +147,9 @@ async function runNslab(args: string[], tee: TeeRunner | null): Promise<{ exitCo
 
 /** Undoes one action; already-gone is fine. Returns error lines. */
 async function undoAction(r: Runner, a: LabAction, pids: Pids): Promise<string[]> {
-  if ('run' in a) return a.undo ? runUndo(r, [cmdOp(words(a.undo, pids), where(a.in))]) : [];
+  // An undo that puts something back which is there already (the step was skipped by hand, or undone
+  // twice) has nothing to do: "Address already assigned", "File exists".
+  if ('run' in a) return a.undo ? (await runUndo(r, [cmdOp(words(a.undo, pids), where(a.in))])).filter((e) => !/already assigned|File exists/i.test(e)) : [];
   if ('spawn' in a) {
     const pid = pids[a.as];
     if (pid) {
