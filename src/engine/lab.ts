@@ -387,13 +387,7 @@ export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
 
 /** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations). */
 export async function labVerify(r: Runner, lab: Lab): Promise<Checked[]> {
-  useLabOvs();
-  const names = labNetns(lab);
-  const { listNetns } = await import('../kernel/netns.js');
-  const here = new Set(await listNetns(r));
-  if (names.length && !names.some((n) => here.has(n))) {
-    throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint: `nslab lab up ${lab.id} first (in a sandbox), or replay its script: nslab lab script ${lab.id}` });
-  }
+  await useLiveLab(r, lab, `nslab lab up ${lab.id} first (in a sandbox), or replay its script: nslab lab script ${lab.id}`);
   const pids = loadLabState(lab.id);
   const list = lab.verify ?? lab.steps[lab.steps.length - 1]!.expect;
   const out: Checked[] = [];
@@ -486,7 +480,6 @@ export function labNetns(lab: Lab): string[] {
  */
 export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean; hint?: string }): Promise<import('../model/types.js').Model> {
   const { discover } = await import('../verify/discover.js');
-  const { listNetns } = await import('../kernel/netns.js');
   const names = labNetns(lab);
   if (o.build) {
     const rep = await runLab(r, lab, { keep: true });
@@ -497,10 +490,19 @@ export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean; hin
       await labDown(r, lab);
     }
   }
-  useLabOvs();
-  const here = new Set(await listNetns(r));
-  if (names.length && !names.some((n) => here.has(n))) {
-    throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint: o.hint ?? `nslab lab up ${lab.id} first (in a sandbox)` });
-  }
+  await useLiveLab(r, lab, o.hint ?? `nslab lab up ${lab.id} first (in a sandbox)`);
   return discover(r, { name: `lab${lab.id}`, netns: names });
+}
+
+/**
+ * Before reading a lab that is up (built in an earlier process): points ovs-vsctl at its OVS, and
+ * refuses when none of its netns exists here.
+ * @throws NslabError `NOT_FOUND` with `hint`
+ */
+async function useLiveLab(r: Runner, lab: Lab, hint: string): Promise<void> {
+  useLabOvs();
+  const names = labNetns(lab);
+  const { listNetns } = await import('../kernel/netns.js');
+  const here = new Set(await listNetns(r));
+  if (names.length && !names.some((n) => here.has(n))) throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint });
 }
