@@ -31,42 +31,26 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
       .example('$0 pingall lab 04', 'lab 04 as it is up here: expected from its routes, bridges and forwarding as read') as Argv<PingallArgs>,
   handler: async (a) => {
     try {
-      const { pingall, formatPingall, parseCount, NEIGHBOUR_MODES, PROBE_TOOLS } = await import('../verify/pingall.js');
-      // Bad flags first: one line, exit 2, before anything is read.
-      const { invalid } = await import('../errors.js');
-      if (a.tool !== undefined && !(PROBE_TOOLS as readonly string[]).includes(a.tool)) throw invalid(`--tool ${JSON.stringify(a.tool)}: expected one of ${PROBE_TOOLS.join(', ')}`);
-      if (a.neighbours !== undefined && !(NEIGHBOUR_MODES as readonly string[]).includes(a.neighbours)) throw invalid(`--neighbours ${JSON.stringify(a.neighbours)}: expected one of ${NEIGHBOUR_MODES.join(', ')}`);
-      if (a.concurrency !== undefined) parseCount('--concurrency', a.concurrency, 1, 256);
+      const { pingall, formatPingall, parsePingallFlags, requireUp } = await import('../verify/pingall.js');
+      const opts = parsePingallFlags(a); // bad flags first: one line, exit 2, before anything is read
+      const { ExecRunner } = await import('../exec/runner.js');
+      const r = new ExecRunner();
       let m;
       if (a.file === 'lab') {
+        const { invalid } = await import('../errors.js');
         if (!a.id) throw invalid('pingall lab needs a lab id: nslab pingall lab 04 (nslab lab ls)');
         const { loadLab } = await import('../model/lab.js');
         const lab = await loadLab(a.id);
         requireRoot();
-        const { ExecRunner } = await import('../exec/runner.js');
         const { readLabModel } = await import('../engine/lab.js');
-        m = await readLabModel(new ExecRunner(), lab, { build: false });
+        m = await readLabModel(r, lab, { build: false });
       } else {
         const { loadTopology } = await import('../engine/topology.js');
         m = await loadTopology(a.file);
         requireRoot();
-        // Probing from a netns that is not there says nothing useful: name what is missing instead.
-        const { ExecRunner } = await import('../exec/runner.js');
-        const { listNetns } = await import('../kernel/netns.js');
-        const here = new Set(await listNetns(new ExecRunner()));
-        const missing = m.nodes.filter((n) => n.netns !== null && !here.has(n.netns)).map((n) => n.name);
-        if (missing.length) {
-          const { NslabError } = await import('../errors.js');
-          const what = missing.length === m.nodes.length ? `topology ${m.name} is not up here: none of its netns (${missing.join(', ')}) exists` : `topology ${m.name}: netns ${missing.join(', ')} missing`;
-          throw new NslabError('NOT_FOUND', what, { hint: `nslab up ${a.file} first, or nslab verify ${a.file} to see what differs` });
-        }
+        await requireUp(r, m, `nslab up ${a.file} first, or nslab verify ${a.file} to see what differs`);
       }
-      const concurrency = a.concurrency === undefined ? undefined : parseCount('--concurrency', a.concurrency, 1, 256);
-      const tool = a.tool as 'fping' | 'ping' | undefined;
-      const neighbours = a.neighbours as 'auto' | 'resolve' | 'seed' | undefined;
-      requireRoot();
-      const { ExecRunner } = await import('../exec/runner.js');
-      const rep = await pingall(new ExecRunner(), m, { concurrency, tool, neighbours });
+      const rep = await pingall(r, m, opts);
       if (a.json) printJson(rep);
       else process.stdout.write(await formatPingall(rep, { live: a.file === 'lab' }));
       if (!rep.ok) process.exitCode = EXIT.failed;

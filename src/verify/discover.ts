@@ -75,8 +75,9 @@ export async function discover(r: Runner, opts: DiscoverOptions): Promise<Model>
 }
 
 async function readSpace(r: Runner, netns: string | null): Promise<SpaceReading> {
-  const [links, addrs, ids] = await queryJson(r, netns, [['link', 'show'], ['addr', 'show'], ['netns', 'list-id']], ['-d']);
-  const routes = [...(await readRoutes(r, netns, 4)), ...(await readRoutes(r, netns, 6))];
+  // One process for links, addresses, IPv4 routes and nsids; IPv6 routes need -6, refused in a batch.
+  const [links, addrs, ids, routes4] = await queryJson(r, netns, [['link', 'show'], ['addr', 'show'], ['netns', 'list-id'], ['route', 'show']], ['-d']);
+  const routes = [...(routes4 as RouteInfo[]), ...(await readRoutes(r, netns, 6))];
   const fw = await r.run({ argv: ['sysctl', '-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'], netns }, { check: false });
   const [f4 = '0', f6 = '0'] = fw.stdout.trim().split('\n');
   const nsids = new Map(((ids ?? []) as Array<{ nsid: number; name?: string }>).map((x) => [x.nsid, x.name ?? null]));

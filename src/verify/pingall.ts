@@ -3,6 +3,7 @@ import type { Runner } from '../exec/runner.js';
 import { commandError } from '../exec/runner.js';
 import { mapLimit } from '../engine/apply.js';
 import { invalid, NslabError } from '../errors.js';
+import { listNetns } from '../kernel/netns.js';
 import type { Model } from '../model/types.js';
 import { inNet, parseCidr, parseIp } from './ip.js';
 import { buildNet, expectReach, interfacesOf, pingSources, pingTargets, type PingSource, type PingTarget } from './reach.js';
@@ -280,9 +281,7 @@ async function removeSeeds(r: Runner, netns: string | null): Promise<void> {
 export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): Promise<PingallReport> {
   const t0 = performance.now();
   const concurrency = opts.concurrency ?? 16;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw invalid(`--concurrency ${JSON.stringify(opts.concurrency)}: expected a whole number from 1 to 256`);
-  if (opts.tool !== undefined && !PROBE_TOOLS.includes(opts.tool)) throw invalid(`--tool ${JSON.stringify(opts.tool)}: expected one of ${PROBE_TOOLS.join(', ')}`);
-  if (opts.neighbours !== undefined && !NEIGHBOUR_MODES.includes(opts.neighbours)) throw invalid(`--neighbours ${JSON.stringify(opts.neighbours)}: expected one of ${NEIGHBOUR_MODES.join(', ')}`);
+  checkPingallOptions(opts);
   const tool = opts.tool ?? (await detectTool(r));
   if (opts.tool === 'fping' && (await detectTool(r)) !== 'fping') throw new NslabError('MISSING_TOOL', 'pingall --tool fping needs fping, which is not installed: apt-get install fping (or use --tool ping)');
 
@@ -326,6 +325,46 @@ export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): P
   );
   const differences = results.filter((x) => x.expected !== null && x.expected !== x.reached);
   return { topology: m.name, ok: differences.length === 0, tool, sources: sources.map((s) => s.name), targets, results, differences, rounds: rounds.length, neighbours: seed ? 'seeded' : 'resolved', seeded, ms: performance.now() - t0 };
+}
+
+/**
+ * Refuses bad options in one line each (the CLI's flag names): concurrency 1..256, a known tool and
+ * neighbour mode.
+ * @throws NslabError `INVALID_INPUT`
+ */
+export function checkPingallOptions(opts: PingallOptions): void {
+  const c = opts.concurrency;
+  if (c !== undefined && (!Number.isInteger(c) || c < 1 || c > 256)) throw invalid(`--concurrency ${JSON.stringify(c)}: expected a whole number from 1 to 256`);
+  if (opts.tool !== undefined && !PROBE_TOOLS.includes(opts.tool)) throw invalid(`--tool ${JSON.stringify(opts.tool)}: expected one of ${PROBE_TOOLS.join(', ')}`);
+  if (opts.neighbours !== undefined && !NEIGHBOUR_MODES.includes(opts.neighbours)) throw invalid(`--neighbours ${JSON.stringify(opts.neighbours)}: expected one of ${NEIGHBOUR_MODES.join(', ')}`);
+}
+
+/**
+ * pingall's options from the CLI's text flags, checked (see {@link checkPingallOptions}).
+ * @throws NslabError `INVALID_INPUT` naming the flag and the bad value
+ */
+export function parsePingallFlags(f: { concurrency?: string; tool?: string; neighbours?: string }): PingallOptions {
+  const o: PingallOptions = {
+    ...(f.concurrency !== undefined ? { concurrency: parseCount('--concurrency', f.concurrency, 1, 256) } : {}),
+    ...(f.tool !== undefined ? { tool: f.tool as ProbeTool } : {}),
+    ...(f.neighbours !== undefined ? { neighbours: f.neighbours as NeighbourMode } : {}),
+  };
+  checkPingallOptions(o);
+  return o;
+}
+
+/**
+ * Refuses to probe a topology whose netns are not there (a matrix of lost probes from netns that do
+ * not exist says nothing): names the missing ones.
+ * @param hint what to suggest (e.g. `nslab up FILE first`)
+ * @throws NslabError `NOT_FOUND`
+ */
+export async function requireUp(r: Runner, m: Model, hint: string): Promise<void> {
+  const here = new Set(await listNetns(r));
+  const missing = m.nodes.filter((n) => n.netns !== null && !here.has(n.netns)).map((n) => n.name);
+  if (!missing.length) return;
+  const what = missing.length === m.nodes.length ? `topology ${m.name} is not up here: none of its netns (${missing.join(', ')}) exists` : `topology ${m.name}: netns ${missing.join(', ')} missing`;
+  throw new NslabError('NOT_FOUND', what, { hint });
 }
 
 /**
