@@ -125,9 +125,12 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
     const here = procs.filter((p) => ino.get(p.netnsIno) === ns).map(({ pid, command }) => ({ pid, command }));
     topo(o).netns.push({ name: ns, links: links.filter((l) => l.ifname !== 'lo').map(owned), processes: here });
   });
-  // DHCP clients run nslab's udhcpc script; their guest is in `-x hostname:GUEST`.
+  // DHCP clients run nslab's udhcpc script; their guest is in `-x hostname:GUEST`. /proc shows every
+  // process of the machine: only those in this mount namespace are this nslab's (nsenter --net keeps
+  // it; another sandbox has its own).
+  const myMnt = await readlink('/proc/self/ns/mnt').catch(() => '');
   for (const p of procs) {
-    if (!/\budhcpc\b/.test(p.command) || !p.command.includes('/share/udhcpc.sh')) continue;
+    if (!/\budhcpc\b/.test(p.command) || !p.command.includes('/share/udhcpc.sh') || p.mnt !== myMnt) continue;
     const guest = /-x hostname:(\S+)/.exec(p.command)?.[1];
     topo(guest ? `attach ${guest}` : 'attach').processes.push({ pid: p.pid, command: p.command });
   }
@@ -157,16 +160,16 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
   return { topologies: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
-/** Every process with its command line and the inode of its netns (/proc; kernel threads left out). */
-async function processes(): Promise<Array<OwnedProcess & { netnsIno: number }>> {
-  const out: Array<OwnedProcess & { netnsIno: number }> = [];
+/** Every process with its command line, its netns inode and mount namespace (/proc; kernel threads left out). */
+async function processes(): Promise<Array<OwnedProcess & { netnsIno: number; mnt: string }>> {
+  const out: Array<OwnedProcess & { netnsIno: number; mnt: string }> = [];
   for (const d of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     const cmd = (await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
     if (!cmd) continue;
     const link = await readlink(`/proc/${d}/ns/net`).catch(() => '');
     const m = /net:\[(\d+)\]/.exec(link);
-    if (m) out.push({ pid: Number(d), command: cmd, netnsIno: Number(m[1]) });
+    if (m) out.push({ pid: Number(d), command: cmd, netnsIno: Number(m[1]), mnt: await readlink(`/proc/${d}/ns/mnt`).catch(() => '') });
   }
   return out;
 }
