@@ -1,8 +1,9 @@
-// `npm run bundle`: the CLI as ESM chunks loaded on demand (dist/bundle), and its pipework path as one
-// CommonJS file frozen into a V8 startup snapshot for this node (dist/snapshot), which bin/nslab starts
-// `nslab pipework` from (bin/pipework too).
+// `npm run bundle`: the CLI as ESM chunks loaded on demand (dist/bundle), and its attach commands as
+// CommonJS files frozen into V8 startup snapshots for this node (dist/snapshot: pipework.blob for
+// `pipework`, attach.blob for `attach` and `detach`), which bin/nslab starts them from.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 rmSync('dist/bundle', { recursive: true, force: true });
@@ -17,23 +18,43 @@ await build({
   outExtension: { '.js': '.mjs' },
   banner: { js: "import { createRequire as __nslabRequire } from 'module'; const require = __nslabRequire(import.meta.url);" },
 });
-await build({
-  ...common,
-  entryPoints: ['src/cli/pipework-main.ts'],
-  format: 'cjs',
-  outfile: 'dist/snapshot/pipework.cjs',
-  define: { 'import.meta.url': '__nslabUrl' },
-  banner: { js: "var __nslabUrl = require('url').pathToFileURL(__filename).href;" },
-});
-// Node warns that child_process and tty are "not yet fully verified" in snapshots; the integration
-// tests run every pipework call through bin/nslab, so through the snapshot. Without one, bin/nslab
-// runs pipework from dist/bundle/main.mjs.
+// string-width (under yargs' cliui and wrap-ansi) makes an Intl.Segmenter when it loads; V8 cannot put
+// one in a startup snapshot ("global handle not serialized: Foreign", the build aborts). In the
+// snapshot's copy it is made on first use instead.
+const lazySegmenter = {
+  name: 'lazy-intl-segmenter',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]string-width[\\/]index\.js$/ }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const lazy = 'let nslabSegmenter; const segmenter = { segment: (s) => (nslabSegmenter ??= new Intl.Segmenter()).segment(s) };';
+      // Older copies (cli-table3's string-width 4) have no segmenter: left as they are.
+      return { contents: src.replace('const segmenter = new Intl.Segmenter();', lazy), loader: 'js' };
+    });
+  },
+};
+// One snapshot per entry: pipework's (called once per guest: small and quick to load) and the attach
+// commands' (yargs, YAML). Node warns that child_process and tty are "not yet fully verified" in
+// snapshots; the integration tests run every attach, detach and pipework call through bin/nslab, so
+// through them. Without a blob, bin/nslab runs the command from dist/bundle/main.mjs.
 mkdirSync('dist/snapshot', { recursive: true });
-const snap = spawnSync(process.execPath, ['--snapshot-blob', 'dist/snapshot/pipework.blob', '--build-snapshot', 'dist/snapshot/pipework.cjs'], { encoding: 'utf8' });
+let snapshots = 0;
+for (const name of ['pipework', 'attach']) {
+  await build({
+    ...common,
+    plugins: [lazySegmenter],
+    entryPoints: [`src/cli/${name}-main.ts`],
+    format: 'cjs',
+    outfile: `dist/snapshot/${name}.cjs`,
+    define: { 'import.meta.url': '__nslabUrl' },
+    banner: { js: "var __nslabUrl = require('url').pathToFileURL(__filename).href;" },
+  });
+  const snap = spawnSync(process.execPath, ['--snapshot-blob', `dist/snapshot/${name}.blob`, '--build-snapshot', `dist/snapshot/${name}.cjs`], { encoding: 'utf8' });
+  if (snap.status === 0) snapshots++;
+  else {
+    rmSync(`dist/snapshot/${name}.blob`, { force: true });
+    process.stderr.write(`bundle: no ${name} startup snapshot (node ${process.version}); bin/nslab will run dist/bundle/main.mjs:\n${snap.stderr}\n`);
+  }
+}
 // bin/nslab uses the blob only with this node binary (same path, not changed since): a blob from
 // another node version is refused by node.
-if (snap.status === 0) writeFileSync('dist/snapshot/node-path', process.execPath + '\n');
-else {
-  rmSync('dist/snapshot/pipework.blob', { force: true });
-  process.stderr.write(`bundle: no startup snapshot (node ${process.version}); bin/nslab will run dist/bundle/main.mjs:\n${snap.stderr}\n`);
-}
+if (snapshots > 0) writeFileSync('dist/snapshot/node-path', process.execPath + '\n');

@@ -5,7 +5,9 @@ import type { AttachRequest } from './attach.js';
 import { requestFromFlags } from './attach-flags.js';
 import { NslabError, invalid } from '../errors.js';
 
-const Entry = z.strictObject({
+// Built on first use, not when the module loads: the V8 startup snapshot (dist/snapshot) that holds
+// this module together with yargs aborts when a zod schema already exists at build time.
+const entry = () => z.strictObject({
   guest: z.union([z.string(), z.number()]).transform(String),
   to: z.string(),
   ip: z.union([z.string(), z.array(z.string())]).optional(),
@@ -20,8 +22,10 @@ const Entry = z.strictObject({
   'host-access': z.boolean().default(false),
 });
 
-/** The file: a list of attaches. */
-export const AttachFile = z.array(Entry).min(1, { message: 'expected a list of attaches, e.g. - { guest: g1, to: br0, ip: 10.0.0.1/24 }' });
+/** The file's schema: a list of attaches. */
+export function attachFileSchema() {
+  return z.array(entry()).min(1, { message: 'expected a list of attaches, e.g. - { guest: g1, to: br0, ip: 10.0.0.1/24 }' });
+}
 
 /**
  * Reads an attach file: `- { guest: c1, to: br0, ip: 172.17.2.24/24@172.17.2.1 }` per line, keys as
@@ -29,7 +33,7 @@ export const AttachFile = z.array(Entry).min(1, { message: 'expected a list of a
  * @throws NslabError INVALID_INPUT, one line `FILE:LINE: [N].key: problem`
  */
 export async function loadAttachFile(file: string): Promise<AttachRequest[]> {
-  const { value, where } = await loadYaml(file, AttachFile);
+  const { value, where } = await loadYaml(file, attachFileSchema());
   return value.map((e, i) => {
     const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
     try {
