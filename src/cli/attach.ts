@@ -49,6 +49,7 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
         if (a.guest !== undefined || a.to !== undefined) throw invalid('-f FILE takes the guests from the file: give no GUEST or --to with it');
         const { loadAttachFile } = await import('../model/attach-file.js');
         reqs = await loadAttachFile(a.file);
+        (await import('../exec/runner.js')).traceMark(`read ${reqs.length} attaches from ${a.file}`);
       } else {
         if (a.guest === undefined || a.to === undefined) throw invalid('attach needs GUEST and --to HOSTIF (or -f FILE): nslab attach c1 --to br0 --ip 10.0.0.2/24');
         const { requestFromFlags } = await import('../model/attach-flags.js');

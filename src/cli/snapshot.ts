@@ -3,7 +3,7 @@
 // Node's module loading, most of a short call's cost. Two blobs, not one: each MB of snapshot costs
 // ~3 ms to load here, and pipework's path (called once per guest) needs neither yargs nor YAML.
 import v8 from 'node:v8';
-import { ExecRunner } from '../exec/runner.js';
+import { ExecRunner, traceMark } from '../exec/runner.js';
 
 /**
  * Runs `main` with the command line: at once when this file runs as a script, or, while a snapshot is
@@ -12,7 +12,10 @@ import { ExecRunner } from '../exec/runner.js';
  */
 export function startFromSnapshot(main: (args: string[]) => Promise<void>): void {
   if (v8.startupSnapshot?.isBuildingSnapshot()) {
-    v8.startupSnapshot.setDeserializeMainFunction(() => void main(process.argv.slice(1)));
+    v8.startupSnapshot.setDeserializeMainFunction(() => {
+      traceMark('main (from the startup snapshot)');
+      void main(process.argv.slice(1));
+    });
     // The runner's first spawn costs ~15 ms more than later ones (lazy set-up): pay it here, once.
     void new ExecRunner().run({ argv: ['true'] });
   } else void main(process.argv.slice(2));

@@ -1,7 +1,9 @@
 // apply: the only place steps reach the kernel. Batches per netns, runs independent netns at once,
 // and on the first failure undoes everything already applied, in reverse order.
+import type { BatchResult, SysctlWrite } from '../exec/command.js';
 import type { Runner } from '../exec/runner.js';
 import { NslabError } from '../errors.js';
+import { sysctlWriteOf } from '../kernel/sysctl.js';
 import { ipOp, opArgv, type Op, type Step } from '../kernel/step.js';
 
 /** Options of {@link applySteps}. */
@@ -51,7 +53,19 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
       const key = laneOf(work[i]!);
       lanes.set(key, [...(lanes.get(key) ?? []), { i, step: work[i]! }]);
     }
-    const results = await mapLimit([...lanes.values()], opts.concurrency ?? 4, (lane) => runLane(r, lane, captured));
+    // Lanes that are one ip batch in a netns (sysctls first at most) run in one process, one after
+    // another (Runner.batchEach): a process per netns cost more here than the kernel's own work. The
+    // others run as before, a few at once.
+    const all = [...lanes.values()];
+    const single = all.map((lane) => singleBatch(lane));
+    const each = all.flatMap((lane, k) => (single[k] ? [{ lane, g: single[k]! }] : []));
+    const results: LaneResult[] = [];
+    if (each.length >= 2) {
+      const outs = await r.batchEach(each.map(({ g }) => ({ netns: g.netns!, lines: g.lines, sysctls: g.sysctls })));
+      each.forEach(({ g }, k) => results.push(batchApplied(g, outs[k]!)));
+    }
+    const rest = each.length >= 2 ? all.filter((_, k) => !single[k]) : all;
+    results.push(...(await mapLimit(rest, opts.concurrency ?? 4, (lane) => runLane(r, lane, captured))));
     const failures = results.flatMap((x) => (x.failure ? [x.failure] : []));
     // Applied steps of this phase, in plan order, so that the reverse is a valid undo order.
     const applied = results.flatMap((x) => x.applied).sort((x, y) => x.i - y.i);
@@ -113,7 +127,68 @@ export async function runUndo(r: Runner, ops: Op[]): Promise<string[]> {
   return errors;
 }
 
-type Group = { kind: 'batch'; netns: string | null; batchKey: string | undefined; lines: string[][]; steps: Indexed[] } | { kind: 'cmd'; op: Extract<Op, { tool: 'cmd' }>; steps: Indexed[] };
+type BatchGroup = {
+  kind: 'batch';
+  netns: string | null;
+  batchKey: string | undefined;
+  lines: string[][];
+  steps: Indexed[];
+  /** Sysctl steps just before the lines, in the same netns: written by the batch's own process. */
+  sysctls: SysctlWrite[];
+  pre: Indexed[];
+};
+type Group = BatchGroup | { kind: 'cmd'; op: Extract<Op, { tool: 'cmd' }>; steps: Indexed[] };
+type LaneResult = { applied: Indexed[]; failure?: Failure };
+
+/** The lane as one ip batch in a netns (its sysctls folded in), when it is exactly that; else null. */
+function singleBatch(lane: Indexed[]): BatchGroup | null {
+  if (lane.some((x) => x.step.capture)) return null;
+  const groups = foldSysctls(groupOps(lane.map((x) => x.step.do), lane));
+  const g = groups[0];
+  return groups.length === 1 && g?.kind === 'batch' && g.netns !== null ? g : null;
+}
+
+/** Merges sysctl writes (kernel/sysctl.ts writeSysctlOp) into the ip batch that follows them in their netns. */
+function foldSysctls(groups: Group[]): Group[] {
+  const out: Group[] = [];
+  let held: Array<{ w: SysctlWrite; x: Indexed; netns: string | null }> = [];
+  const release = () => {
+    for (const h of held) out.push({ kind: 'cmd', op: h.x.step.do as Extract<Op, { tool: 'cmd' }>, steps: [h.x] });
+    held = [];
+  };
+  for (const g of groups) {
+    const w = g.kind === 'cmd' && g.steps.length === 1 ? sysctlWriteOf(g.op) : null;
+    if (w && g.kind === 'cmd') {
+      const netns = g.op.cmd.netns ?? null;
+      if (held.length && held[0]!.netns !== netns) release();
+      held.push({ w, x: g.steps[0]!, netns });
+      continue;
+    }
+    if (g.kind === 'batch' && held.length && held[0]!.netns === g.netns) {
+      out.push({ ...g, sysctls: held.map((h) => h.w), pre: held.map((h) => h.x) });
+      held = [];
+      continue;
+    }
+    release();
+    out.push(g);
+  }
+  release();
+  return out;
+}
+
+/** Which steps of a batch group were applied, and the failure if one was not. */
+function batchApplied(g: BatchGroup, res: BatchResult): LaneResult {
+  if (res.sysctlFailed) {
+    const k = Math.max(0, g.pre.findIndex((x) => sysctlWriteOf(x.step.do)?.key === res.sysctlFailed!.key));
+    const s = g.pre[k]!;
+    return { applied: g.pre.slice(0, k), failure: { index: s.i, step: s.step, message: res.sysctlFailed.message, argv: opArgv(s.step.do) } };
+  }
+  const bad = res.failed[0];
+  const applied = [...g.pre, ...(bad ? g.steps.slice(0, bad.index) : g.steps)];
+  if (!bad) return { applied };
+  const s = g.steps[bad.index]!;
+  return { applied, failure: { index: s.i, step: s.step, message: bad.message, argv: opArgv(s.step.do) } };
+}
 
 /** Groups consecutive `ip` ops with the same netns and batch key into one batch. */
 function groupOps(ops: Op[], owners: Indexed[] = []): Group[] {
@@ -129,28 +204,23 @@ function groupOps(ops: Op[], owners: Indexed[] = []): Group[] {
       last.lines.push(op.args);
       last.steps.push(...owner);
     } else {
-      out.push({ kind: 'batch', netns: op.netns, batchKey: op.batchKey, lines: [op.args], steps: owner });
+      out.push({ kind: 'batch', netns: op.netns, batchKey: op.batchKey, lines: [op.args], steps: owner, sysctls: [], pre: [] });
     }
   });
   return out;
 }
 
 /** Runs one lane (the steps of one netns in one phase) in order; stops at the first failure. */
-async function runLane(r: Runner, lane: Indexed[], captured: Map<Step, Op[]>): Promise<{ applied: Indexed[]; failure?: Failure }> {
+async function runLane(r: Runner, lane: Indexed[], captured: Map<Step, Op[]>): Promise<LaneResult> {
   const applied: Indexed[] = [];
   // Split the lane where a step needs a capture first, so the read happens right before its change.
   let pending: Indexed[] = [];
   const flush = async (): Promise<Failure | undefined> => {
-    for (const g of groupOps(pending.map((x) => x.step.do), pending)) {
+    for (const g of foldSysctls(groupOps(pending.map((x) => x.step.do), pending))) {
       if (g.kind === 'batch') {
-        const res = await r.batch('ip', g.netns, g.lines);
-        const bad = res.failed[0];
-        const ok = bad ? g.steps.slice(0, bad.index) : g.steps;
-        applied.push(...ok);
-        if (bad) {
-          const s = g.steps[bad.index]!;
-          return { index: s.i, step: s.step, message: bad.message, argv: opArgv(s.step.do) };
-        }
+        const out = batchApplied(g, await r.batch('ip', g.netns, g.lines, g.sysctls.length ? { sysctls: g.sysctls } : {}));
+        applied.push(...out.applied);
+        if (out.failure) return out.failure;
       } else {
         const s = g.steps[0]!;
         const res = await r.run(g.op.cmd, { check: false });

@@ -14,6 +14,7 @@ import { readLinks, setAlias, setUp, type LinkInfo } from '../kernel/link.js';
 import { addMacvlan, addVlanLink } from '../kernel/macvlan.js';
 import { addOvsBridge, addOvsPort, ovsBridgeExists, ovsKernelDatapath, vsctl } from '../kernel/ovs.js';
 import { addRoute } from '../kernel/route.js';
+import { writeSysctlOp } from '../kernel/sysctl.js';
 import { cmdOp, ipOp, linkKey, type Op, type Step } from '../kernel/step.js';
 import { addVeth } from '../kernel/veth.js';
 import { addPort } from '../kernel/bridge.js';
@@ -44,6 +45,12 @@ export interface AttachContext {
   prevDefault: { 4?: string; 6?: string };
   /** Host access (macvlan): the host's addresses and routes on the parent, to move to the host macvlan. */
   hostAccess?: { name: string; addrs: string[]; routes: string[][] };
+  /**
+   * The guest was read (its interfaces and default routes): false when planned without reading it,
+   * as a guest without `req.ifname` and without default routes; the gateway is then added, not
+   * replaced, so that a default route already there fails ("File exists") instead of being lost.
+   */
+  guestRead: boolean;
 }
 
 /** What {@link attach} did. */
@@ -65,6 +72,7 @@ export interface AttachOptions {
   dryRun?: boolean;
   /** Fault injection at step K (tests). */
   faultAt?: number;
+
   /**
    * Announce new IPv4 addresses by gratuitous ARP (the kernel's arp_notify, where pipework runs
    * `arping -c 1 -A`); default true. Network modes turn it off: their MACs derive from the address
@@ -90,9 +98,9 @@ export async function attach(r: Runner, req: AttachRequest, opts: AttachOptions 
 }
 
 /**
- * Attaches many guests in one go (`nslab attach -f FILE`): the kernel is read once, all plans are
- * merged by phase, so the host side is one `ip -batch` and each guest one more, whatever the count.
- * All or nothing: a failure undoes every attach of the batch.
+ * Attaches many guests in one go (`nslab attach -f FILE`): the host is read once, all plans are
+ * merged by phase, so the host side is one `ip -batch` and the guests' sides one process in all
+ * (Runner.batchEach), whatever the count. All or nothing: a failure undoes every attach of the batch.
  * @throws NslabError INVALID_INPUT (nothing changed: also for two requests on one guest interface), APPLY_FAILED
  */
 export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachOptions = {}): Promise<AttachReport[]> {
@@ -103,15 +111,37 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
     if (seen.has(k)) throw invalid(`${k} is attached twice in one batch`);
     seen.add(k);
   }
+  // First without reading the guests (a process per guest, as much as the attach itself): planned as
+  // for a guest without that interface and without a default route, which is what the kernel then
+  // checks ("File exists" from the veth's or the default route's creation). Such a failure is rolled
+  // back and the attach planned again from what the guests hold. A dry run reads them: it prints the
+  // exact commands.
+  const readGuests = opts.dryRun === true;
+  try {
+    return await attachPlanned(r, reqs, opts, readGuests, t0);
+  } catch (err) {
+    if (readGuests || !isConflict(err)) throw err;
+    return attachPlanned(r, reqs, opts, true, t0);
+  }
+}
+
+/** An attach failed on something that exists already and was rolled back cleanly: worth a second plan. */
+function isConflict(err: unknown): boolean {
+  if (!(err instanceof NslabError) || err.code !== 'APPLY_FAILED') return false;
+  const rb = (err.details as { rollbackErrors?: string[] } | undefined)?.rollbackErrors ?? [];
+  return /File exists/.test(err.message) && rb.length === 0;
+}
+
+async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptions, readGuest: boolean, t0: number): Promise<AttachReport[]> {
   const ctxs: AttachContext[] = [];
   if (reqs.length === 1) {
     // One attach (a pipework call): its host and guest reads run at once inside resolveAttach.
-    ctxs.push(await resolveAttach(r, reqs[0]!));
+    ctxs.push(await resolveAttach(r, reqs[0]!, undefined, { readGuest }));
   } else {
     const rootLinks = await readLinks(r, null);
     const taken = new Set(rootLinks.map((l) => l.ifname));
     // Reads run at once; each picks its host-side name synchronously after them, so names stay unique.
-    ctxs.push(...(await mapLimit(reqs, 8, (q) => resolveAttach(r, q, { rootLinks, taken }))));
+    ctxs.push(...(await mapLimit(reqs, 8, (q) => resolveAttach(r, q, { rootLinks, taken }, { readGuest }))));
   }
   const plans = ctxs.map((c) => planAttach(c, { announce: opts.announce !== false }));
   const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
@@ -142,9 +172,10 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
 }
 
 /** Reads what the plan depends on: the guest, the host interface, names in use, current defaults. */
-export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { rootLinks: LinkInfo[]; taken: Set<string> }): Promise<AttachContext> {
+export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { rootLinks: LinkInfo[]; taken: Set<string> }, o: { readGuest?: boolean } = {}): Promise<AttachContext> {
+  const readGuest = o.readGuest !== false;
   // The host's links and the guest (found, then read by one process in its netns) are read at once.
-  const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: await queryJson(r, guest.netns, [['link', 'show'], ['route', 'show', 'default']], ['-d']) }));
+  const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['link', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
   const [rootRes, guestRes] = await Promise.allSettled([shared?.rootLinks ?? readLinks(r, null), guestRead]);
   if (rootRes.status === 'rejected') throw rootRes.reason;
   const rootLinks = rootRes.value;
@@ -181,7 +212,7 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
   if (host.kind !== 'phys') taken.add(local);
 
   const prevDefault: AttachContext['prevDefault'] = {};
-  for (const fam of [4, 6] as const) {
+  for (const fam of readGuest ? ([4, 6] as const) : []) {
     if (!req.addresses.some((a) => a.kind === 'static' && a.gateway && isIP(a.gateway) === fam)) continue;
     const routes = fam === 4 ? gr : JSON.parse((await r.run({ argv: ['ip', '-j', '-6', 'route', 'show', 'default'], netns: guest.netns })).stdout || '[]');
     const d = (routes as Array<{ gateway?: string; dev?: string }>)[0];
@@ -204,7 +235,7 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
       hostAccess = { name, addrs, routes };
     }
   }
-  return { req, guest, host, local, existing, prevDefault, ...(hostAccess ? { hostAccess } : {}) };
+  return { req, guest, host, local, existing, prevDefault, guestRead: readGuest, ...(hostAccess ? { hostAccess } : {}) };
 }
 
 /**
@@ -241,8 +272,8 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
     if (req.vlan !== undefined && host.kind === 'phys') fields.vlan = c.local;
     // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
     // `arping -c 1 -A`, which waits a second before it exits. First, so the guest's lane is one
-    // sysctl and then one ip -batch.
-    if (o.announce !== false) steps.push({ describe: `announce ${req.ifname}'s addresses by gratuitous ARP when it comes up`, do: cmdOp(['sysctl', '-q', '-w', `net.ipv4.conf.${req.ifname}.arp_notify=1`], g), undo: [], parent: linkKey(g, req.ifname) });
+    // ip -batch whose process writes the sysctl first (apply.ts folds it in).
+    if (o.announce !== false) steps.push({ describe: `announce ${req.ifname}'s addresses by gratuitous ARP when it comes up`, do: writeSysctlOp(g, `net/ipv4/conf/${req.ifname}/arp_notify`, '1'), undo: [], parent: linkKey(g, req.ifname) });
     steps.push(setAlias(g, req.ifname, mark('attach', fields)));
     if (host.kind === 'ovs' && host.netdev) {
       // The userspace datapath drops TCP/UDP from veth guests with offloaded checksums (seen here): compute them in the guest.
@@ -251,7 +282,7 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
   }
   for (const a of req.addresses) if (a.kind === 'static') steps.push(addAddr(g, req.ifname, a.cidr));
   if (!c.existing) steps.push(setUp(g, req.ifname));
-  for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault));
+  for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault, c.guestRead));
   for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
   for (const a of req.addresses) {
     if (a.kind !== 'dhcp') continue;
@@ -286,8 +317,12 @@ function phaseOf(s: Step, guestNetns: string): number {
   return s.do.tool === 'cmd' && s.do.cmd.argv.includes('udhcpc') ? 3 : 2;
 }
 
-/** `ip route replace default via GW dev IF [onlink]`; undo removes it and puts the previous default back. */
-function gatewayStep(netns: string, ifname: string, a: Extract<AddressRequest, { kind: 'static' }>, prev: AttachContext['prevDefault']): Step {
+/**
+ * `ip route replace default via GW dev IF [onlink]` (pipework replaces the default route); undo removes
+ * it and puts the previous default back. Planned without reading the guest: `ip route add`, which the
+ * kernel refuses when a default route exists (then the attach is planned again, reading it).
+ */
+function gatewayStep(netns: string, ifname: string, a: Extract<AddressRequest, { kind: 'static' }>, prev: AttachContext['prevDefault'], guestRead: boolean): Step {
   const gw = a.gateway!;
   const fam = isIP(gw) as 4 | 6;
   // A gateway outside the subnet is reachable on the link (pipework adds GW/32 dev IF for it): onlink.
@@ -295,7 +330,7 @@ function gatewayStep(netns: string, ifname: string, a: Extract<AddressRequest, {
   const before = prev[fam];
   return {
     describe: `set default route via ${gw} on ${ifname}`,
-    do: ipOp(netns, ['route', 'replace', 'default', 'via', gw, 'dev', ifname, ...(onlink ? ['onlink'] : [])]),
+    do: ipOp(netns, ['route', guestRead ? 'replace' : 'add', 'default', 'via', gw, 'dev', ifname, ...(onlink ? ['onlink'] : [])]),
     undo: [ipOp(netns, ['route', 'del', 'default', 'via', gw, 'dev', ifname]), ...(before ? [restoreDefault(netns, fam, before)] : [])],
     parent: linkKey(netns, ifname),
   };
@@ -417,13 +452,19 @@ async function ensureBridge(r: Runner, host: Extract<HostSide, { kind: 'bridge' 
     if (s.do.tool === 'cmd') await r.run(s.do.cmd);
     return true;
   }
-  const res = await r.batch('ip', null, [['link', 'add', 'name', host.name, 'type', 'bridge']]);
-  if (res.failed.length) {
+  // One process: add, mark, up. A batch stops at its first failed line, so losing the race to create
+  // it stops at the add, leaving the other creator's bridge alone.
+  const res = await r.batch('ip', null, [['link', 'add', 'name', host.name, 'type', 'bridge'], ['link', 'set', 'dev', host.name, 'alias', mark('bridge')], ['link', 'set', 'dev', host.name, 'up']]);
+  const bad = res.failed[0];
+  if (bad?.index === 0) {
     const kind = (await readLinks(r, null)).find((l) => l.ifname === host.name)?.linkinfo?.info_kind;
-    if (/File exists/.test(res.failed[0]!.message) && kind === 'bridge') return false;
-    throw new NslabError('COMMAND_FAILED', `ip link add name ${host.name} type bridge: ${res.failed[0]!.message}`);
+    if (/File exists/.test(bad.message) && kind === 'bridge') return false;
+    throw new NslabError('COMMAND_FAILED', `ip link add name ${host.name} type bridge: ${bad.message}`);
   }
-  await r.batch('ip', null, [['link', 'set', 'dev', host.name, 'alias', mark('bridge')], ['link', 'set', 'dev', host.name, 'up']]);
+  if (bad) {
+    await runUndo(r, [ipOp(null, ['link', 'del', 'dev', host.name])]);
+    throw new NslabError('COMMAND_FAILED', `bridge ${host.name}: ${bad.message}`);
+  }
   return true;
 }
 
@@ -443,11 +484,16 @@ async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; na
   return true;
 }
 
+/** DHCP clients found installed, so that 50 DHCP guests ask once. */
+const dhcpClientsFound = new Set<string>();
+
 async function checkDhcpClient(r: Runner, client: string): Promise<void> {
   const bin = client === 'dhcp' || client === 'udhcpc' ? 'busybox' : client;
+  if (dhcpClientsFound.has(bin)) return;
   const pkg = { busybox: 'busybox-static', dhclient: 'isc-dhcp-client', dhcpcd: 'dhcpcd5' }[bin] ?? bin;
   const res = await r.run({ argv: ['sh', '-c', 'command -v "$1"', 'sh', bin] }, { check: false }).catch(() => null);
   if (!res || res.exitCode !== 0) throw new NslabError('MISSING_TOOL', `DHCP client ${client} needs ${bin}, which is not installed`, { hint: `apt-get install ${pkg}` });
+  dhcpClientsFound.add(bin);
 }
 
 /** What {@link detach} did. */

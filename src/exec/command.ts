@@ -32,10 +32,29 @@ export interface BatchLineError {
   message: string;
 }
 
+/**
+ * A sysctl written inside a batch's netns just before its lines, by the same process: KEY in slash
+ * form (`net/ipv4/conf/eth1/arp_notify`, which sysctl(8) accepts too and which keeps an interface name
+ * with a dot whole), VALUE as written to /proc/sys/KEY.
+ */
+export interface SysctlWrite {
+  key: string;
+  value: string;
+}
+
 /** Outcome of a batch: the lines that failed (with `-force`, possibly several; without it, at most one). */
 export interface BatchResult {
   failed: BatchLineError[];
   stderr: string;
+  /** A sysctl of the batch could not be written: then no line ran. */
+  sysctlFailed?: { key: string; message: string };
+}
+
+/** One `ip -batch` of {@link Runner.batchEach}: its netns (name or path), lines, and sysctls first. */
+export interface BatchJob {
+  netns: string;
+  lines: string[][];
+  sysctls?: SysctlWrite[];
 }
 
 /**

@@ -1,5 +1,5 @@
 // A runner that records instead of running: for unit tests, `nslab plan` and `--dry-run`.
-import { displayArgv, type BatchResult, type BatchTool, type Command, type Result } from './command.js';
+import { displayArgv, type BatchJob, type BatchResult, type BatchTool, type Command, type Result } from './command.js';
 import type { BatchOptions, RunOptions, Runner } from './runner.js';
 import { commandError } from './runner.js';
 
@@ -30,6 +30,14 @@ export class RecordingRunner implements Runner {
   }
 
   async batch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions = {}): Promise<BatchResult> {
+    // Sysctls written by the batch's own process show as the `sysctl -w` a person would type.
+    for (const w of opts.sysctls ?? []) {
+      const argv = ['sysctl', '-q', '-w', `${w.key}=${w.value}`];
+      this.calls.push({ type: 'run', cmd: { argv, netns } });
+      const r = this.respond(argv, netns);
+      if (r?.error !== undefined) return { failed: [], stderr: r.error, sysctlFailed: { key: w.key, message: r.error } };
+    }
+    if (lines.length === 0) return { failed: [], stderr: '' };
     this.calls.push({ type: 'batch', tool, netns, lines, force: opts.force ?? false });
     const failed = [];
     for (const [index, line] of lines.entries()) {
@@ -40,6 +48,12 @@ export class RecordingRunner implements Runner {
       }
     }
     return { failed, stderr: failed.map((f) => `${f.message}\nCommand failed -:${f.index + 1}`).join('\n') };
+  }
+
+  async batchEach(jobs: BatchJob[]): Promise<BatchResult[]> {
+    const out: BatchResult[] = [];
+    for (const j of jobs) out.push(await this.batch('ip', j.netns, j.lines, { sysctls: j.sysctls ?? [] }));
+    return out;
   }
 
   /** Every recorded command flattened to plain argv lists (batch lines expanded), as the shell printer shows them. */

@@ -1,13 +1,15 @@
 // The one runner: every external command nslab runs goes through here, as an argv array.
 import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
-import { appendFileSync } from 'node:fs';
+import { availableParallelism, constants as osConstants, tmpdir } from 'node:os';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { isQuery } from './tee.js';
-import type { BatchResult, BatchTool, Command, Result } from './command.js';
+import type { BatchJob, BatchResult, BatchTool, Command, Result, SysctlWrite } from './command.js';
 import { NslabError } from '../errors.js';
 import { hintFor } from './hints.js';
 import { batchLine, parseBatchErrors } from './batch.js';
+import { packageRoot } from '../paths.js';
 
 /**
  * A netns is named by its name under NETNS_DIR, or by an absolute path (`/proc/PID/ns/net`).
@@ -24,6 +26,8 @@ export interface RunOptions {
 export interface BatchOptions {
   /** `-force`: go on after a failed line and report every failure (used for undo). */
   force?: boolean;
+  /** Sysctls to write in the netns first, by the same process (`ip` without `-force` only). */
+  sysctls?: SysctlWrite[];
 }
 
 /**
@@ -38,13 +42,41 @@ export interface Runner {
    * inside `netns` when given. Failed lines are returned, not thrown; a failure to start throws.
    */
   batch(tool: BatchTool, netns: string | null, lines: string[][], opts?: BatchOptions): Promise<BatchResult>;
+  /**
+   * Runs one `ip -batch` (sysctls first) in each of many netns, in turn, as if by {@link batch} each:
+   * one result per job, in order; a job that could not start (its netns is gone) fails at its first
+   * line. For the real runner this is one process in all, not one per netns.
+   */
+  batchEach(jobs: BatchJob[]): Promise<BatchResult[]>;
+}
+
+/** The script that writes sysctls and runs `ip -batch` inside netns, job after job (share/netns-batch.sh). */
+export function netnsBatchScript(): string {
+  return join(packageRoot(), 'share', 'netns-batch.sh');
+}
+
+/** The sysctls of a batch as netns-batch.sh takes them: `KEY=VALUE KEY=VALUE`. */
+function sysctlArg(sysctls: SysctlWrite[] = []): string {
+  for (const w of sysctls) {
+    if (!/^[A-Za-z0-9_./@+-]+$/.test(w.key) || !/^[A-Za-z0-9_.:-]*$/.test(w.value)) throw new NslabError('INVALID_INPUT', `sysctl ${w.key}=${w.value}: a key or value netns-batch.sh cannot carry (blanks or shell characters)`);
+  }
+  return sysctls.map((w) => `${w.key}=${w.value}`).join(' ');
+}
+
+/** A netns as a path nsenter opens: `/run/netns/NAME`, or the path itself. */
+export function netnsPath(netns: string): string {
+  return netns.startsWith('/') ? netns : `${NETNS_DIR}/${netns}`;
 }
 
 /** The argv that runs `cmd` inside its netns: `nsenter --net=/run/netns/NS -- ...` (linear cost, unlike `ip -n`). */
 export function netnsArgv(cmd: Command): string[] {
   if (!cmd.netns) return cmd.argv;
-  const path = cmd.netns.startsWith('/') ? cmd.netns : `${NETNS_DIR}/${cmd.netns}`;
-  return ['nsenter', `--net=${path}`, '--', ...cmd.argv];
+  return ['nsenter', `--net=${netnsPath(cmd.netns)}`, '--', ...cmd.argv];
+}
+
+/** With NSLAB_TRACE set, prints `nslab-trace at Tms LABEL` (ms since the process started): for finding where a call's time goes. */
+export function traceMark(label: string): void {
+  if (process.env.NSLAB_TRACE) process.stderr.write(`nslab-trace at ${performance.now().toFixed(0)}ms ${label}\n`);
 }
 
 /** Builds the `COMMAND_FAILED` error for a command: names the command, its exit code and stderr, with a hint. */
@@ -79,7 +111,7 @@ export class ExecRunner implements Runner {
     if (res.failed && res.exitCode === undefined) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${res.shortMessage}`, { hint: 'run `nslab doctor` to see what to install' });
     }
-    if (process.env.NSLAB_TRACE) process.stderr.write(`nslab-trace at ${t0.toFixed(0)}ms took ${(performance.now() - t0).toFixed(1)}ms exit=${res.exitCode} ${file} ${args.join(' ')}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.slice(0, 200))}` : ''}\n`);
+    if (process.env.NSLAB_TRACE) process.stderr.write(`nslab-trace at ${t0.toFixed(0)}ms took ${(performance.now() - t0).toFixed(1)}ms exit=${res.exitCode} ${file} ${args.join(' ').slice(0, 300)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.slice(0, 200))}` : ''}\n`);
     const logged = cmd.logFile && res.exitCode !== 0 ? await readTail(cmd.logFile) : '';
     const result: Result = { stdout: String(res.stdout ?? ''), stderr: logged || String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
     if (result.exitCode !== 0 && opts.check !== false) throw commandError(cmd, result.exitCode, result.stderr);
@@ -87,18 +119,85 @@ export class ExecRunner implements Runner {
   }
 
   async batch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions = {}): Promise<BatchResult> {
-    if (lines.length === 0) return { failed: [], stderr: '' };
-    if (process.env.NSLAB_RECORD) record({ type: 'batch', tool, netns, lines, force: opts.force ?? false });
-    const argv = [tool, ...(opts.force ? ['-force'] : []), '-batch', '-'];
+    const sysctls = opts.sysctls ?? [];
+    if (lines.length === 0 && sysctls.length === 0) return { failed: [], stderr: '' };
+    if (sysctls.length > 0 && (tool !== 'ip' || opts.force)) throw new Error('runner: sysctls go only with a plain ip batch');
+    recordBatch(tool, netns, lines, opts);
     const input = lines.map(batchLine).join('\n') + '\n';
+    // With sysctls, one process writes them and becomes ip (share/netns-batch.sh), not two.
+    const argv = sysctls.length ? ['sh', netnsBatchScript(), 'in', sysctlArg(sysctls)] : [tool, ...(opts.force ? ['-force'] : []), '-batch', '-'];
     const res = await this.exec({ argv, netns, input }, { check: false });
-    const failed = parseBatchErrors(res.stderr);
-    if (res.exitCode !== 0 && failed.length === 0) {
+    const out = batchOutcome(res.exitCode, res.stderr);
+    if (out === null) {
       // The tool failed before reading any line (bad netns, missing tool): nothing was applied.
       throw commandError({ argv, netns }, res.exitCode, res.stderr);
     }
-    return { failed, stderr: res.stderr };
+    return out;
   }
+
+  async batchEach(jobs: BatchJob[]): Promise<BatchResult[]> {
+    if (jobs.length === 0) return [];
+    for (const j of jobs) recordBatch('ip', j.netns, j.lines, { sysctls: j.sysctls ?? [] });
+    const dir = mkdtempSync(join(tmpdir(), 'nslab-batch-'));
+    try {
+      const files = jobs.map((j, k) => {
+        const file = join(dir, String(k));
+        writeFileSync(file, j.lines.map(batchLine).join('\n') + '\n');
+        return file;
+      });
+      // One process per core, each taking every n-th job: a job is mostly starting processes (CPU),
+      // which two cores halve (50 guests: 92 against 155-188 ms here); the kernel's part is small.
+      const n = Math.min(availableParallelism(), jobs.length);
+      const lanes = Array.from({ length: n }, (_, l) => jobs.map((_, k) => k).filter((k) => k % n === l));
+      const out = new Array<BatchResult>(jobs.length);
+      await Promise.all(
+        lanes.map(async (ks) => {
+          const args = ks.flatMap((k) => [netnsPath(jobs[k]!.netns), files[k]!, sysctlArg(jobs[k]!.sysctls)]);
+          const res = await this.exec({ argv: ['sh', netnsBatchScript(), 'each', ...args] }, { check: false });
+          splitJobs(res.stderr, ks.length, res.exitCode).forEach((r, i) => (out[ks[i]!] = r));
+        }),
+      );
+      return out;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Splits the stderr of `netns-batch.sh each` (each job's messages, then `nslab-job-end EXIT`) into results. */
+function splitJobs(stderr: string, count: number, exitCode: number): BatchResult[] {
+  const parts: Array<{ exit: number; stderr: string }> = [];
+  let buf: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^nslab-job-end (\d+)$/.exec(line);
+    if (m) {
+      parts.push({ exit: Number(m[1]), stderr: buf.join('\n') });
+      buf = [];
+    } else if (line) buf.push(line);
+  }
+  return Array.from({ length: count }, (_, k) => {
+    const p = parts[k] ?? { exit: 1, stderr: buf.join('\n') || `netns-batch.sh stopped before this job (exit ${exitCode})` };
+    // Could not start (netns gone): nothing of it ran, as if its first line had failed.
+    return batchOutcome(p.exit, p.stderr) ?? { failed: [{ index: 0, message: p.stderr.trim().split('\n').slice(-1)[0] || `exit code ${p.exit}` }], stderr: p.stderr };
+  });
+}
+
+/** What a batch's exit code and stderr say: failed lines, a sysctl that failed, or null when nothing ran. */
+function batchOutcome(exitCode: number, stderr: string): BatchResult | null {
+  if (exitCode === 3) {
+    const m = /^cannot set sysctl (\S+): (.*)$/m.exec(stderr);
+    if (m) return { failed: [], stderr, sysctlFailed: { key: m[1]!, message: m[0] } };
+  }
+  const failed = parseBatchErrors(stderr);
+  if (exitCode !== 0 && failed.length === 0) return null;
+  return { failed, stderr };
+}
+
+/** With NSLAB_RECORD, a batch is recorded as its sysctls (one `sysctl -q -w` each) and its lines. */
+function recordBatch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions): void {
+  if (!process.env.NSLAB_RECORD) return;
+  for (const w of opts.sysctls ?? []) record({ type: 'run', cmd: { argv: ['sysctl', '-q', '-w', `${w.key}=${w.value}`], netns } });
+  if (lines.length) record({ type: 'batch', tool, netns, lines, force: opts.force ?? false });
 }
 
 /**

@@ -1,6 +1,6 @@
 // A runner that runs for real and records what it changed (not what it only read): for labs, which
 // show each command as it runs and print the whole lab as a plain script.
-import type { BatchResult, BatchTool, Command, Result } from './command.js';
+import type { BatchJob, BatchResult, BatchTool, Command, Result } from './command.js';
 import type { Recorded } from './recorder.js';
 import type { BatchOptions, RunOptions, Runner } from './runner.js';
 
@@ -31,8 +31,19 @@ export class TeeRunner implements Runner {
   }
 
   async batch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions = {}): Promise<BatchResult> {
-    this.record({ type: 'batch', tool, netns, lines, force: opts.force ?? false });
+    this.recordBatch(tool, netns, lines, opts);
     return this.inner.batch(tool, netns, lines, opts);
+  }
+
+  async batchEach(jobs: BatchJob[]): Promise<BatchResult[]> {
+    for (const j of jobs) this.recordBatch('ip', j.netns, j.lines, { sysctls: j.sysctls ?? [] });
+    return this.inner.batchEach(jobs);
+  }
+
+  /** A batch as a person would type it: its sysctls (`sysctl -q -w`), then its lines. */
+  private recordBatch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions): void {
+    for (const w of opts.sysctls ?? []) this.record({ type: 'run', cmd: { argv: ['sysctl', '-q', '-w', `${w.key}=${w.value}`], netns } });
+    if (lines.length) this.record({ type: 'batch', tool, netns, lines, force: opts.force ?? false });
   }
 
   /** Runs and records `cmd` even when it only reads (a lab shows `ip netns list` as it runs it). */

@@ -1,9 +1,10 @@
 // attach / detach / pipework for real: bridges, PIDs, rollback, races, macvlan + host access, OVS VLANs, DHCP.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { attach, detach, planAttach, resolveAttach } from '../../src/engine/attach.js';
+import { attach, attachMany, detach, planAttach, resolveAttach } from '../../src/engine/attach.js';
 import { NslabError } from '../../src/errors.js';
 import { readLinks } from '../../src/kernel/link.js';
 import { readRoutes } from '../../src/kernel/route.js';
@@ -157,6 +158,88 @@ describe('Linux bridge', () => {
       expect(await snapshot()).toEqual(before);
     } finally {
       await netnsDel('c5');
+    }
+  });
+});
+
+describe('many guests at once (attach -f): one process for all guest sides', () => {
+  test('named netns and a PID from one file: all reach each other; a guest with a default route already is planned again and keeps it for detach', async () => {
+    await netnsAdd('fa', 'fb', 'fd');
+    const pidGuest: ChildProcess = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'nslab-attachf-'));
+    try {
+      const self = await pidNetnsInode('self');
+      for (let i = 0; i < 50 && (await pidNetnsInode(pidGuest.pid!).catch(() => self)) === self; i++) await new Promise((r) => setTimeout(r, 20));
+      // fd has a default route of its own (over a veth inside it): the attach must replace it and
+      // detach put it back, which the first, unread plan cannot know.
+      await sh('ip', '-n', 'fd', 'link', 'add', 'old0', 'type', 'veth', 'peer', 'name', 'old1');
+      await sh('ip', '-n', 'fd', 'link', 'set', 'old0', 'up');
+      await sh('ip', '-n', 'fd', 'addr', 'add', '10.98.0.2/24', 'dev', 'old0');
+      await sh('ip', '-n', 'fd', 'route', 'add', 'default', 'via', '10.98.0.1');
+      const before = await snapshot();
+      const file = join(dir, 'guests.yaml');
+      writeFileSync(file, ['- { guest: fa, to: br-many, ip: 10.7.0.1/24@10.7.0.254 }', '- { guest: fb, to: br-many, ip: [10.7.0.2/24, "fd00:7::2/64"] }', `- { guest: ${pidGuest.pid}, to: br-many, ip: 10.7.0.3/24, ifname: eth5 }`, '- { guest: fd, to: br-many, ip: 10.7.0.4/24@10.7.0.254 }'].join('\n') + '\n');
+      const res = await nslab('attach', '-f', file);
+      expect(res.stderr).toBe('');
+      expect(res.exitCode).toBe(0);
+      expect(res.stdout.trim().split('\n')).toHaveLength(4);
+      for (const dst of ['10.7.0.2', '10.7.0.3', '10.7.0.4']) expect(await ping('fa', dst)).toBe(true);
+      // The gratuitous ARP setting was written in each guest by the same process as its ip batch.
+      for (const [ns, ifname] of [['fa', 'eth1'], ['fd', 'eth1'], [`/proc/${pidGuest.pid}/ns/net`, 'eth5']] as const) {
+        expect((await runner.run({ argv: ['sysctl', '-n', `net/ipv4/conf/${ifname}/arp_notify`], netns: ns })).stdout.trim()).toBe('1');
+      }
+      expect(await readRoutes(runner, 'fd', 4)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: '10.7.0.254', dev: 'eth1' })]));
+      for (const [g, i] of [['fa', 'eth1'], ['fb', 'eth1'], [String(pidGuest.pid), 'eth5'], ['fd', 'eth1']]) expect((await nslab('detach', g!, i!)).exitCode).toBe(0);
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      pidGuest.kill();
+      rmSync(dir, { recursive: true, force: true });
+      await netnsDel('fa', 'fb', 'fd');
+    }
+  });
+
+  test('a fault at every step of a three-guest batch is rolled back', async () => {
+    await netnsAdd('fx', 'fy', 'fz');
+    const reqs = [req('br8 fx 10.8.0.1/24@10.8.0.254'), req('br8 fy 10.8.0.2/24'), req('br8 -i eth3 fz 10.8.0.3/24 U:fz')];
+    try {
+      const before = await snapshot();
+      const rootLinks = await readLinks(runner, null);
+      const taken = new Set(rootLinks.map((l) => l.ifname));
+      const n = (await Promise.all(reqs.map((q) => resolveAttach(runner, q, { rootLinks, taken })))).reduce((k, c) => k + planAttach(c).length, 0);
+      expect(n).toBeGreaterThan(15);
+      for (let k = 0; k < n; k++) {
+        const err = await attachMany(runner, reqs, { faultAt: k }).then(() => null, (e: unknown) => e);
+        expect(err).toBeInstanceOf(NslabError);
+        expect((err as NslabError).message).toMatch(new RegExp(`^step ${k + 1}/${n} `));
+        expect((err as NslabError).hint).not.toMatch(/rollback left/);
+        expect(await snapshot()).toEqual(before);
+      }
+    } finally {
+      await netnsDel('fx', 'fy', 'fz');
+    }
+  });
+
+  test('Runner.batchEach: each job its own result (ok, a failed line, a sysctl it cannot write, a netns that is gone)', async () => {
+    await netnsAdd('ja', 'jb', 'jc');
+    try {
+      const out = await runner.batchEach([
+        { netns: 'ja', lines: [['link', 'set', 'dev', 'lo', 'mtu', '60000'], ['addr', 'add', '10.6.0.1/32', 'dev', 'lo']], sysctls: [{ key: 'net/ipv4/conf/lo/arp_notify', value: '1' }] },
+        { netns: 'jb', lines: [['addr', 'add', '10.6.0.2/32', 'dev', 'lo'], ['link', 'set', 'dev', 'nosuch0', 'up'], ['addr', 'add', '10.6.0.3/32', 'dev', 'lo']] },
+        { netns: 'jc', lines: [['addr', 'add', '10.6.0.4/32', 'dev', 'lo']], sysctls: [{ key: 'net/ipv4/conf/nosuch0/arp_notify', value: '1' }] },
+        { netns: 'jgone', lines: [['addr', 'add', '10.6.0.5/32', 'dev', 'lo']] },
+      ]);
+      expect(out[0]).toMatchObject({ failed: [] });
+      expect(out[0]!.sysctlFailed).toBeUndefined();
+      expect((await runner.run({ argv: ['sysctl', '-n', 'net.ipv4.conf.lo.arp_notify'], netns: 'ja' })).stdout.trim()).toBe('1');
+      expect(out[1]!.failed).toEqual([{ index: 1, message: expect.stringMatching(/Cannot find device "nosuch0"/) }]);
+      const jb = (await runner.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', 'lo'], netns: 'jb' })).stdout;
+      expect(jb).toContain('10.6.0.2');
+      expect(jb).not.toContain('10.6.0.3');
+      expect(out[2]).toMatchObject({ failed: [], sysctlFailed: { key: 'net/ipv4/conf/nosuch0/arp_notify' } });
+      expect((await runner.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', 'lo'], netns: 'jc' })).stdout).not.toContain('10.6.0.4');
+      expect(out[3]!.failed).toEqual([{ index: 0, message: expect.stringMatching(/jgone/) }]);
+    } finally {
+      await netnsDel('ja', 'jb', 'jc');
     }
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createNetwork, removeNetwork } from '../../src/engine/network.js';
 import { readNetState } from '../../src/engine/netstate.js';
 import { removeNodes, runNode } from '../../src/engine/node.js';
-import type { BatchResult, BatchTool, Command, Result } from '../../src/exec/command.js';
+import type { BatchJob, BatchResult, BatchTool, Command, Result } from '../../src/exec/command.js';
 import { commandError, type BatchOptions, type RunOptions, type Runner } from '../../src/exec/runner.js';
 import { NslabError } from '../../src/errors.js';
 import { assertSandbox, iptablesSave, netSnapshot, ping, runner } from '../helpers/kernel.js';
@@ -459,6 +459,11 @@ class FaultRunner implements Runner {
   async batch(tool: BatchTool, netns: string | null, lines: string[][], opts: BatchOptions = {}): Promise<BatchResult> {
     if (this.count++ === this.at) return { failed: [{ index: 0, message: 'injected fault' }], stderr: 'injected fault\nCommand failed -:1' };
     return runner.batch(tool, netns, lines, opts);
+  }
+  async batchEach(jobs: BatchJob[]): Promise<BatchResult[]> {
+    const out: BatchResult[] = [];
+    for (const j of jobs) out.push(await this.batch('ip', j.netns, j.lines, { sysctls: j.sysctls ?? [] }));
+    return out;
   }
 }
 

@@ -59,6 +59,7 @@ describe('graph', () => {
         throw new NslabError('MISSING_TOOL', 'cannot run dot: spawn dot ENOENT');
       },
       batch: async () => ({ failed: [], stderr: '' }),
+      batchEach: async () => [],
     };
     const err = await renderGraph(missing, await loadTopology(example('star')), 'svg').catch((e: unknown) => e as NslabError);
     expect(err).toMatchObject({ code: 'MISSING_TOOL' });

@@ -4,7 +4,9 @@ import { planUp } from '../../src/engine/plan.js';
 import { down, plan, up } from '../../src/engine/topology.js';
 import { RecordingRunner } from '../../src/exec/recorder.js';
 import { NslabError } from '../../src/errors.js';
-import { opArgv } from '../../src/kernel/step.js';
+import { ipOp, opArgv, type Step } from '../../src/kernel/step.js';
+import { writeSysctlOp } from '../../src/kernel/sysctl.js';
+import { jest } from '@jest/globals';
 import { example, model } from '../helpers/topo.js';
 import { loadTopology } from '../../src/engine/topology.js';
 
@@ -99,6 +101,35 @@ describe('apply (recording runner)', () => {
     const r = new RecordingRunner((argv) => (argv[0] === 'sysctl' && argv[1] === '-n' ? { stdout: '0\n' } : undefined));
     const { undo } = await applySteps(r, planUp(m));
     expect(undo.map(opArgv)).toEqual([['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']]);
+  });
+});
+
+describe('apply: sysctl writes ride in the ip batch that follows them in their netns', () => {
+  const g = (ns: string): Step[] => [
+    { describe: `add veth ${ns}`, do: ipOp(null, ['link', 'add', `${ns}-e`, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns]), undo: [ipOp(null, ['link', 'del', 'dev', `${ns}-e`])], phase: 1 },
+    { describe: `arp_notify ${ns}`, do: writeSysctlOp(ns, 'net/ipv4/conf/eth1/arp_notify', '1'), undo: [], phase: 2 },
+    { describe: `addr ${ns}`, do: ipOp(ns, ['addr', 'add', '10.0.0.1/24', 'dev', 'eth1']), undo: [], phase: 2 },
+  ];
+
+  test('many netns: one batchEach call, each job with its sysctl, printed as sysctl -w then ip', async () => {
+    const r = new RecordingRunner();
+    const each = jest.spyOn(r, 'batchEach');
+    await applySteps(r, [...g('a'), ...g('b')].sort((x, y) => x.phase! - y.phase!));
+    expect(each).toHaveBeenCalledTimes(1);
+    expect(each.mock.calls[0]![0]).toEqual([
+      { netns: 'a', lines: [['addr', 'add', '10.0.0.1/24', 'dev', 'eth1']], sysctls: [{ key: 'net/ipv4/conf/eth1/arp_notify', value: '1' }] },
+      { netns: 'b', lines: [['addr', 'add', '10.0.0.1/24', 'dev', 'eth1']], sysctls: [{ key: 'net/ipv4/conf/eth1/arp_notify', value: '1' }] },
+    ]);
+    expect(r.argvs().map((a) => a.join(' '))).toContain('ip netns exec a sysctl -q -w net/ipv4/conf/eth1/arp_notify=1');
+  });
+
+  test('a sysctl that cannot be written fails its own step and rolls back the rest', async () => {
+    const r = new RecordingRunner((argv, netns) => (argv[0] === 'sysctl' && netns === 'b' ? { error: 'cannot set sysctl net/ipv4/conf/eth1/arp_notify: no writable /proc/sys/net/ipv4/conf/eth1/arp_notify in this netns' } : undefined));
+    const err = (await applySteps(r, [...g('a'), ...g('b')].sort((x, y) => x.phase! - y.phase!)).then(() => null, (e: unknown) => e)) as NslabError;
+    expect(err).toBeInstanceOf(NslabError);
+    expect(err.message).toMatch(/^step 5\/6 "arp_notify b" failed: ip netns exec b sysctl -q -w net\/ipv4\/conf\/eth1\/arp_notify=1: cannot set sysctl/);
+    const undone = r.calls.filter((c) => c.type === 'batch' && c.force).flatMap((c) => (c.type === 'batch' ? c.lines.map((l) => l.join(' ')) : []));
+    expect(undone).toEqual(['link del dev b-e', 'link del dev a-e']);
   });
 });
 
