@@ -72,6 +72,11 @@ export interface AttachOptions {
   dryRun?: boolean;
   /** Fault injection at step K (tests). */
   faultAt?: number;
+  /**
+   * Read each guest before planning (default: only on a conflict, see {@link attachMany}): for
+   * recorded scripts (labs, NSLAB_RECORD), which must replay as printed, without a rolled-back try.
+   */
+  readGuests?: boolean;
 
   /**
    * Announce new IPv4 addresses by gratuitous ARP (the kernel's arp_notify, where pipework runs
@@ -114,9 +119,9 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
   // First without reading the guests (a process per guest, as much as the attach itself): planned as
   // for a guest without that interface and without a default route, which is what the kernel then
   // checks ("File exists" from the veth's or the default route's creation). Such a failure is rolled
-  // back and the attach planned again from what the guests hold. A dry run reads them: it prints the
-  // exact commands.
-  const readGuests = opts.dryRun === true;
+  // back and the attach planned again from what the guests hold. A dry run and a recorded run read
+  // them: they print the exact commands.
+  const readGuests = opts.dryRun === true || opts.readGuests === true || Boolean(process.env.NSLAB_RECORD);
   try {
     return await attachPlanned(r, reqs, opts, readGuests, t0);
   } catch (err) {
@@ -207,7 +212,7 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
   const taken = shared?.taken ?? new Set(rootLinks.map((l) => l.ifname));
   let local = req.localIfname ?? '';
   if (host.kind === 'phys') local = req.vlan !== undefined ? vlanIfName(host.name, req.vlan) : host.name;
-  else if (!local) local = hostEndName(guest, req.ifname, taken);
+  else if (!local) local = (existing ? markedHostEnd(rootLinks, guest.ref, req.ifname)?.ifname : undefined) ?? hostEndName(guest, req.ifname, taken);
   else if (taken.has(local) && !existing) throw invalid(`host interface name ${local} (-l) is already in use`);
   if (host.kind !== 'phys') taken.add(local);
 
@@ -405,6 +410,14 @@ function planHostAccess(parent: string, ha: NonNullable<AttachContext['hostAcces
   return steps;
 }
 
+/** The host end nslab made for (guest, ifname), found by its mark `nslab:attach guest=REF if=IFNAME`. */
+function markedHostEnd(links: LinkInfo[], guestRef: string, ifname: string): LinkInfo | undefined {
+  return links.find((l) => {
+    const m = parseMark(l.ifalias);
+    return m?.kind === 'attach' && m.fields.guest === guestRef && m.fields.if === ifname;
+  });
+}
+
 /**
  * The host end of a guest's veth: `GUEST-IFNAME` when it fits in 15 bytes and is free, else `nv` +
  * 10 hex of a hash of (guest, ifname). pipework's `v${IF}pl${PID}` overflowed IFNAMSIZ (pipework#58).
@@ -513,10 +526,7 @@ export interface DetachReport {
 export async function detach(r: Runner, guestRef: string, ifname: string): Promise<DetachReport> {
   const removed: string[] = [];
   const rootLinks = await readLinks(r, null);
-  const hostEnd = rootLinks.find((l) => {
-    const m = parseMark(l.ifalias);
-    return m?.kind === 'attach' && m.fields.guest === guestRef && m.fields.if === ifname;
-  });
+  const hostEnd = markedHostEnd(rootLinks, guestRef, ifname);
   let guest: Guest | null = null;
   try {
     guest = await resolveGuest(r, guestRef);

@@ -97,7 +97,8 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
   if ('attach' in a) {
     const c = parsePipework(words(a.attach, pids));
     if (c.kind !== 'attach') throw new NslabError('INVALID_INPUT', `attach ${a.attach}: expected pipework's attach form`);
-    await attach(r, c.request);
+    // Read the guest first: the lab's script must replay as printed, without a rolled-back first try.
+    await attach(r, c.request, { readGuests: true });
     return [];
   }
   if (a.service === 'ovs') {

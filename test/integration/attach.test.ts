@@ -12,6 +12,7 @@ import { parsePipework } from '../../src/model/pipework.js';
 import type { AttachRequest } from '../../src/model/attach.js';
 import { pidNetnsInode } from '../../src/kernel/netns.js';
 import { inspect } from '../../src/verify/inspect.js';
+import { TeeRunner } from '../../src/exec/tee.js';
 import { assertSandbox, ping, runner, snapshot } from '../helpers/kernel.js';
 import { startDnsmasq, startDockerd, startOvs } from '../helpers/daemons.js';
 
@@ -94,7 +95,8 @@ describe('Linux bridge', () => {
     await netnsAdd('c3');
     try {
       await attach(runner, req('br0 c3 10.1.0.2/24@10.1.0.1'));
-      await attach(runner, req('br0 c3 fd00:1::2/64@fd00:1::1'));
+      const again = await attach(runner, req('br0 c3 fd00:1::2/64@fd00:1::1'));
+      expect(again.local).toBe('c3-eth1');
       const addrs = (await runner.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', 'eth1'], netns: 'c3' })).stdout;
       expect(addrs).toContain('10.1.0.2');
       expect(addrs).toContain('fd00:1::2');
@@ -195,6 +197,34 @@ describe('many guests at once (attach -f): one process for all guest sides', () 
       pidGuest.kill();
       rmSync(dir, { recursive: true, force: true });
       await netnsDel('fa', 'fb', 'fd');
+    }
+  });
+
+  test('a default route already in the guest: the unread plan is refused by the kernel and redone from a read; a recorded run reads first', async () => {
+    await netnsAdd('fr');
+    try {
+      await sh('ip', '-n', 'fr', 'link', 'add', 'old0', 'type', 'veth', 'peer', 'name', 'old1');
+      await sh('ip', '-n', 'fr', 'link', 'set', 'old0', 'up');
+      await sh('ip', '-n', 'fr', 'addr', 'add', '10.97.0.2/24', 'dev', 'old0');
+      await sh('ip', '-n', 'fr', 'route', 'add', 'default', 'via', '10.97.0.1');
+      const before = await snapshot();
+      const lines = (t: TeeRunner) => t.calls.flatMap((c) => (c.type === 'batch' ? c.lines.map((l) => l.join(' ')) : []));
+      const first = new TeeRunner(runner);
+      await attach(first, req('br9 fr 10.9.9.2/24@10.9.9.1'));
+      // The first plan added the default route, the kernel said File exists, all of it was undone,
+      // and the second plan, from a read, replaced it (and marked the old one for detach).
+      expect(lines(first)).toEqual(expect.arrayContaining(['route add default via 10.9.9.1 dev eth1', 'route replace default via 10.9.9.1 dev eth1']));
+      expect((await readLinks(runner, 'fr')).find((l) => l.ifname === 'eth1')?.ifalias).toBe('nslab:attach host=br9 gw4=10.97.0.1@old0');
+      await detach(runner, 'fr', 'eth1');
+      expect(await snapshot()).toEqual(before);
+      const recorded = new TeeRunner(runner);
+      await attach(recorded, req('br9 fr 10.9.9.2/24@10.9.9.1'), { readGuests: true });
+      expect(lines(recorded)).toContain('route replace default via 10.9.9.1 dev eth1');
+      expect(lines(recorded)).not.toContain('route add default via 10.9.9.1 dev eth1');
+      await detach(runner, 'fr', 'eth1');
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await netnsDel('fr');
     }
   });
 
