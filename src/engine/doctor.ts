@@ -37,7 +37,7 @@ const TOOLS: Array<{ name: string; argv: string[]; pkg: string; required: boolea
   { name: 'graphviz (graph --format svg)', argv: ['dot', '-V'], pkg: 'graphviz', required: false },
   { name: 'Open vSwitch (ovs-vsctl)', argv: ['ovs-vsctl', '--version'], pkg: 'openvswitch-switch', required: false },
   { name: 'dnsmasq', argv: ['dnsmasq', '--version'], pkg: 'dnsmasq-base', required: false },
-  { name: 'busybox (udhcpc, httpd)', argv: ['busybox'], pkg: 'busybox-static', required: false },
+  { name: 'busybox (udhcpc, httpd; faster attach -f and up)', argv: ['busybox'], pkg: 'busybox-static', required: false },
   { name: 'docker', argv: ['docker', '--version'], pkg: 'docker.io', required: false },
   { name: 'tc', argv: ['tc', '-V'], pkg: 'iproute2', required: false },
 ];
