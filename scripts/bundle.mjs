@@ -48,6 +48,13 @@ for (const name of ['pipework', 'attach']) {
     define: { 'import.meta.url': '__nslabUrl' },
     banner: { js: "var __nslabUrl = require('url').pathToFileURL(__filename).href;" },
   });
+  // A process started from a snapshot has no dynamic import(): `await import('node:fs')` there fails
+  // at run time ("A dynamic import callback was not specified"), so the build refuses one.
+  const dyn = (await readFile(`dist/snapshot/${name}.cjs`, 'utf8')).match(/\bimport\(\s*["'][^"']+["']\s*\)/g);
+  if (dyn) {
+    process.stderr.write(`bundle: the ${name} snapshot's code keeps a dynamic import, which fails when started from a snapshot: ${[...new Set(dyn)].join(', ')}; import it statically\n`);
+    process.exit(1);
+  }
   const snap = spawnSync(process.execPath, ['--snapshot-blob', `dist/snapshot/${name}.blob`, '--build-snapshot', `dist/snapshot/${name}.cjs`], { encoding: 'utf8' });
   if (snap.status === 0) snapshots++;
   else {

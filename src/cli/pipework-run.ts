@@ -1,4 +1,5 @@
 // Runs a parsed pipework command line (shared by `nslab pipework` and the `pipework` bin).
+import { existsSync } from 'node:fs';
 import { reportError, requireRoot } from './output.js';
 
 /**
@@ -13,7 +14,6 @@ export async function runPipework(argv: string[]): Promise<number> {
     const r = new ExecRunner();
     if (cmd.kind === 'wait') {
       // pipework --wait: inside a guest, block until the interface shows up.
-      const { existsSync } = await import('node:fs');
       while (!existsSync(`/sys/class/net/${cmd.ifname}`)) await new Promise((res) => setTimeout(res, 100));
       return 0;
     }

@@ -1,6 +1,6 @@
 // attach / detach: pipework's job (a guest onto a bridge, an OVS bridge or a macvlan), with
 // rollback, exact detach, ownership marks and names that always fit in 15 bytes.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
@@ -41,8 +41,13 @@ export interface AttachContext {
   local: string;
   /** The guest already has `req.ifname`, attached by nslab to the same host side: add to it. */
   existing: boolean;
-  /** Default routes in the guest before the attach, per family: `GW@DEV`, restored by detach. */
+  /**
+   * Default routes in the guest before the attach, per family: `GW@DEV`. Put back if the attach is
+   * rolled back; recorded in the guest end's mark for detach unless DEV is that interface itself.
+   */
   prevDefault: { 4?: string; 6?: string };
+  /** With `existing`: the fields of that interface's mark now (`host`, `gw4`, ...). */
+  existingMark?: Record<string, string>;
   /** Host access (macvlan): the host's addresses and routes on the parent, to move to the host macvlan. */
   hostAccess?: { name: string; addrs: string[]; routes: string[][] };
   /**
@@ -160,6 +165,8 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
     await applySteps(w, steps, { faultAt: opts.faultAt });
   } catch (err) {
     for (const h of created) await removeBridgeIfEmpty(w, h);
+    // A DHCP client that failed left its log (read for the error) and no client: remove the log.
+    if (!opts.dryRun) for (const c of ctxs) if (c.req.addresses.some((x) => x.kind === 'dhcp')) removeDhcpFiles(c.guest.ref, c.req.ifname, { onlyLog: true });
     throw err;
   }
   const script = w instanceof RecordingRunner ? toShellScript(w.calls) : undefined;
@@ -203,9 +210,13 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
   const guestLinks = gl as LinkInfo[];
   const have = guestLinks.find((l) => l.ifname === req.ifname);
   let existing = false;
+  let existingMark: Record<string, string> | undefined;
   if (have) {
     const m = parseMark(have.ifalias);
-    if (m?.kind === 'attach' && m.fields.host === host.name) existing = true;
+    if (m?.kind === 'attach' && m.fields.host === host.name) {
+      existing = true;
+      existingMark = m.fields;
+    }
     else throw invalid(`guest ${req.guest} already has an interface ${req.ifname}${m ? ` (attached to ${m.fields.host})` : ''}: choose another name with -i/--ifname`);
   }
 
@@ -221,7 +232,7 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
     if (!req.addresses.some((a) => a.kind === 'static' && a.gateway && isIP(a.gateway) === fam)) continue;
     const routes = fam === 4 ? gr : JSON.parse((await r.run({ argv: ['ip', '-j', '-6', 'route', 'show', 'default'], netns: guest.netns })).stdout || '[]');
     const d = (routes as Array<{ gateway?: string; dev?: string }>)[0];
-    if (d?.gateway && d.dev && d.dev !== req.ifname) prevDefault[fam] = `${d.gateway}@${d.dev}`;
+    if (d?.gateway && d.dev) prevDefault[fam] = `${d.gateway}@${d.dev}`;
   }
 
   let hostAccess: AttachContext['hostAccess'];
@@ -240,7 +251,7 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
       hostAccess = { name, addrs, routes };
     }
   }
-  return { req, guest, host, local, existing, prevDefault, guestRead: readGuest, ...(hostAccess ? { hostAccess } : {}) };
+  return { req, guest, host, local, existing, prevDefault, guestRead: readGuest, ...(existingMark ? { existingMark } : {}), ...(hostAccess ? { hostAccess } : {}) };
 }
 
 /**
@@ -270,9 +281,7 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       } else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
       steps.push(setUp(null, c.local));
     }
-    const fields: Record<string, string> = { host: host.name };
-    if (c.prevDefault[4]) fields.gw4 = c.prevDefault[4];
-    if (c.prevDefault[6]) fields.gw6 = c.prevDefault[6];
+    const fields: Record<string, string> = { host: host.name, ...defaultsToRestore(c) };
     if (c.hostAccess) fields.ha = c.hostAccess.name;
     if (req.vlan !== undefined && host.kind === 'phys') fields.vlan = c.local;
     // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
@@ -283,6 +292,16 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
     if (host.kind === 'ovs' && host.netdev) {
       // The userspace datapath drops TCP/UDP from veth guests with offloaded checksums (seen here): compute them in the guest.
       steps.push({ describe: `compute checksums in software on ${req.ifname} (OVS userspace datapath)`, do: cmdOp(['ethtool', '-K', req.ifname, 'tx', 'off'], g), undo: [], parent: linkKey(g, req.ifname) });
+    }
+  }
+  if (c.existing && c.existingMark) {
+    // A re-attach that replaces a default route of another family (pipework#124: IPv6 after IPv4)
+    // records it beside the first one's, so that detach puts both back.
+    const before = mark('attach', c.existingMark);
+    const added = Object.entries(defaultsToRestore(c)).filter(([k]) => !(k in c.existingMark!));
+    const after = mark('attach', { ...c.existingMark, ...Object.fromEntries(added) });
+    if (after !== before) {
+      steps.push({ describe: `mark ${req.ifname} in ${g} as ${after}`, do: ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', after]), undo: [ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', before])], parent: linkKey(g, req.ifname) });
     }
   }
   for (const a of req.addresses) if (a.kind === 'static') steps.push(addAddr(g, req.ifname, a.cidr));
@@ -299,6 +318,16 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
   // within a phase the engine runs different netns at once, so a guest step must never share one
   // with the host-side step that creates its interface.
   return steps.map((s) => ({ ...s, phase: phaseOf(s, g) }));
+}
+
+/** The `gw4`/`gw6` mark fields: default routes the attach replaces that detach must put back (not those on the attached interface itself). */
+function defaultsToRestore(c: AttachContext): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const fam of [4, 6] as const) {
+    const d = c.prevDefault[fam];
+    if (d && d.split('@')[1] !== c.req.ifname) out[`gw${fam}`] = d;
+  }
+  return out;
 }
 
 /**
@@ -350,6 +379,21 @@ function restoreDefault(netns: string, fam: 4 | 6, spec: string): Op {
 /** The file where the DHCP client of (guest, ifname) keeps its PID. */
 export function dhcpPidFile(guestRef: string, ifname: string): string {
   return join(stateDir(), 'dhcp', `${guestRef.replace(/[^A-Za-z0-9_.-]/g, '_')}-${ifname}.pid`);
+}
+
+/**
+ * Removes a DHCP client's log (with `onlyLog`, when no client runs: no pid file) and the pid folder
+ * once it is empty, so that nothing of a finished attach stays in the state folder.
+ */
+function removeDhcpFiles(guestRef: string, ifname: string, o: { onlyLog: boolean }): void {
+  const pid = dhcpPidFile(guestRef, ifname);
+  if (o.onlyLog && existsSync(pid)) return;
+  rmSync(`${pid}.log`, { force: true });
+  try {
+    rmdirSync(dirname(pid));
+  } catch {
+    // not empty (another guest's client) or already gone
+  }
 }
 
 /**
@@ -545,6 +589,7 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
       hostName = m.fields.host;
       const pidFile = dhcpPidFile(guestRef, ifname);
       if (existsSync(pidFile)) ops.push(cmdOp(['pkill', '-F', pidFile]), cmdOp(['rm', '-f', pidFile, `${pidFile}.log`]));
+      else removeDhcpFiles(guestRef, ifname, { onlyLog: true });
       ops.push(ipOp(guest.netns, ['link', 'del', 'dev', ifname]));
       removed.push(`${guestRef}:${ifname}`);
       for (const fam of [4, 6] as const) {
@@ -589,6 +634,7 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
   if (ops.length === 0 || removed.length === 0) throw new NslabError('NOT_FOUND', `nothing attached by nslab as ${guestRef}:${ifname} (no marked interface, host end or OVS port)`);
   const errors = await runUndo(r, ops);
   if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${guestRef} ${ifname}: ${errors[0]}`, { details: { errors } });
+  removeDhcpFiles(guestRef, ifname, { onlyLog: false });
   if (hostName) {
     const isOvs = ovsUp && (await ovsBridgeExists(r, hostName));
     if (await removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name: hostName })) removed.push(`bridge ${hostName}`);

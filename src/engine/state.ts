@@ -1,6 +1,6 @@
 // The little state nslab keeps on disk: only what the kernel cannot tell afterwards (a sysctl's value
 // before nslab changed it). Ownership is never read from here: it is discovered from marks.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The state directory: `$NSLAB_STATE_DIR`, else `/run/nslab` (tmpfs: gone at reboot, as the objects are). */
@@ -29,7 +29,6 @@ export async function readState(name: string): Promise<TopologyState | null> {
 /** Saves a topology's state (write to a temporary file, then rename). */
 export async function writeState(name: string, st: TopologyState): Promise<void> {
   await mkdir(join(stateDir(), 'topologies'), { recursive: true });
-  const { rename } = await import('node:fs/promises');
   const tmp = `${file(name)}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(st, null, 2));
   await rename(tmp, file(name));

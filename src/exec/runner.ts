@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism, constants as osConstants, tmpdir } from 'node:os';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { isQuery } from './tee.js';
@@ -235,7 +236,6 @@ function record(c: unknown): void {
 }
 
 async function readTail(file: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.trim().split('\n').slice(-5).join('\n');
 }

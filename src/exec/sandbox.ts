@@ -1,5 +1,7 @@
 // The private sandbox: a new network + mount namespace with its own /run/netns, so nothing touches the host.
+import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
+import { readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,7 +43,6 @@ export function sandboxArgv(cmd: string[]): string[] {
 export async function inSandbox(): Promise<boolean> {
   const id = process.env.NSLAB_SANDBOX;
   if (!id) return false;
-  const { readlink } = await import('node:fs/promises');
   return (await readlink('/proc/self/ns/net')) === id;
 }
 
@@ -50,7 +51,6 @@ export async function inSandbox(): Promise<boolean> {
  * @returns the command's exit code (128 + 1 when a signal ended it)
  */
 export async function runInSandbox(cmd: string[]): Promise<number> {
-  const { spawn } = await import('node:child_process');
   const [file, ...args] = sandboxArgv(cmd);
   const env = { ...process.env, PATH: `${binDir()}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
   const child = spawn(file!, args, { stdio: 'inherit', env });
