@@ -20,14 +20,14 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
   builder: (y) =>
     y
       .positional('guest', { type: 'string', describe: 'netns name, PID, Docker container name or ID' })
-      .option('file', { alias: 'f', type: 'string', describe: 'attach every entry of a YAML list (keys as these flags) in one batch' })
+      .option('file', { alias: 'f', type: 'string', describe: 'attach every entry of a YAML list in one batch: - { guest: g1, to: br0, ip: 10.0.0.1/24 }; keys: guest, to, ip, gw, ifname, local, mac, mtu, vlan, dhcp, route, host-access' })
       .option('to', { type: 'string', describe: 'host side: Linux bridge, OVS bridge, any other interface (macvlan), or mac:MAC; a missing br*/ovs* name creates that bridge' })
       .option('ip', { type: 'string', array: true, describe: 'ADDR/LEN[@GATEWAY], repeatable (v4 and v6); 0/0 for no address' })
       .option('gw', { type: 'string', describe: 'default gateway (for the --ip of its family)' })
       .option('ifname', { alias: 'i', type: 'string', default: 'eth1', describe: 'interface name in the guest' })
       .option('local', { alias: 'l', type: 'string', describe: 'host-side interface name (default derived, <= 15 bytes)' })
       .option('mac', { type: 'string', describe: 'MAC of the guest interface, or U:STRING for one derived from STRING' })
-      .option('mtu', { type: 'number', describe: 'MTU in bytes (default: the host interface\'s)' })
+      .option('mtu', { type: 'string', describe: 'MTU in bytes (default: the host interface\'s)' })
       .option('vlan', { type: 'string', describe: 'VLAN tag 1-4094 (OVS access port, or 802.1q sub-interface of a macvlan parent)' })
       .option('dhcp', { type: 'string', describe: 'get the address by DHCP: --dhcp (busybox udhcpc, kept running), --dhcp=udhcpc|dhclient|dhcpcd' })
       .option('route', { type: 'string', array: true, describe: 'NET[@GW] routed over this interface, repeatable' })
@@ -45,6 +45,11 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
     try {
       const { invalid } = await import('../errors.js');
       let reqs;
+      // yargs gives a flag typed twice as a list: these take one value.
+      for (const k of ['file', 'to', 'gw', 'ifname', 'local', 'mac', 'mtu', 'vlan', 'dhcp'] as const) {
+        const v: unknown = a[k];
+        if (Array.isArray(v)) throw invalid(`--${k} given ${v.length} times (${v.join(', ')}): give it once`);
+      }
       if (a.file !== undefined) {
         if (a.guest !== undefined || a.to !== undefined) throw invalid('-f FILE takes the guests from the file: give no GUEST or --to with it');
         const { loadAttachFile } = await import('../model/attach-file.js');
@@ -98,7 +103,12 @@ export const pipeworkCommand: CommandModule<object, { args?: string[]; _: Array<
   describe: 'Drop-in for jpetazzo/pipework: same arguments, with rollback, detach and 15-byte-safe names',
   builder: (y) =>
     y
-      .positional('args', { type: 'string', array: true })
+      .positional('args', {
+        type: 'string',
+        array: true,
+        describe:
+          "pipework's: [--wait|--direct-phys] HOSTIF|mac:MAC|route|rule|tc [-i GUEST_IF] [-l HOST_IF] [-a 4|6] GUEST ADDR/LEN[@GW]|0/0|dhcp[:OPTS]|udhcpc[-f][:OPTS]|dhclient[-f][:OPTS]|dhcpcd[:OPTS] [MAC|U:STRING][@VLAN]; GUEST: netns, PID, Docker container or nslab node",
+      })
       .strict(false)
       .parserConfiguration({ 'unknown-options-as-args': true })
       .example('$0 pipework br0 c1 172.17.2.24/24@172.17.2.1', 'veth into c1 on br0, default route via .1')

@@ -19,7 +19,8 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
     .demandCommand(1, 'name a command: nslab --help lists them')
     .strict()
     .parserConfiguration({ 'populate--': false })
-    .example('$0 sandbox -- sh -c "nslab up examples/star.yaml && ip netns exec h1 ping -c1 10.0.0.2"', 'build and ping, in a sandbox')
+    .example('$0 sandbox -- nslab lab run 07', 'run a lab in a private sandbox')
+    .example('$0 sandbox -- sh -c "nslab up examples/star.yaml && nslab pingall examples/star.yaml"', 'build a topology, ping all pairs')
     .fail((msg, err) => {
       // One line: yargs words some messages over several ("Invalid values:\n  Argument: ...").
       process.stderr.write(`nslab: ${String(msg ?? err?.message).replace(/:?\s*\n\s*/g, ': ')}\n`);

@@ -74,7 +74,7 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
       const f = failures.sort((x, y) => x.index - y.index)[0]!;
       const rollbackErrors = await runUndo(r, undoOps(done, captured));
       throw new NslabError('APPLY_FAILED', `step ${f.index + 1}/${steps.length} "${steps[f.index]!.describe}" failed: ${f.argv.join(' ')}: ${f.message}`, {
-        hint: rollbackErrors.length ? `rollback left ${rollbackErrors.length} problem(s): ${rollbackErrors.join('; ')}` : `the ${done.length} step(s) already applied were undone`,
+        hint: rollbackErrors.length ? `rollback left ${rollbackErrors.length} problem(s): ${rollbackErrors.join('; ')}` : `every step that had been applied (${done.length}) was undone`,
         details: { failedStep: f.index, rollbackErrors },
       });
     }

@@ -183,8 +183,23 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   }));
 }
 
-/** Reads what the plan depends on: the guest, the host interface, names in use, current defaults. */
+/**
+ * Reads what the plan depends on: the guest, the host interface, names in use, current defaults.
+ * @param shared the host's links and the names taken so far, when many attaches are resolved at once
+ * @param o.readGuest read the guest's interfaces and default routes (default true)
+ * @throws NslabError INVALID_INPUT, one line, after the request's origin (`FILE:LINE: [N]`) when it has
+ *   one: also for a guest or host interface that does not exist (bad input, nothing changed)
+ */
 export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { rootLinks: LinkInfo[]; taken: Set<string> }, o: { readGuest?: boolean } = {}): Promise<AttachContext> {
+  try {
+    return await readAttach(r, req, shared, o);
+  } catch (err) {
+    if (err instanceof NslabError && (err.code === 'INVALID_INPUT' || err.code === 'NOT_FOUND')) throw invalid(req.origin ? `${req.origin}: ${err.message}` : err.message);
+    throw err;
+  }
+}
+
+async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: LinkInfo[]; taken: Set<string> } | undefined, o: { readGuest?: boolean }): Promise<AttachContext> {
   const readGuest = o.readGuest !== false;
   // The host's links and the guest (found, then read by one process in its netns) are read at once.
   const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['link', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));

@@ -24,7 +24,8 @@ const entry = () => z.strictObject({
 
 /** The file's schema: a list of attaches. */
 export function attachFileSchema() {
-  return z.array(entry()).min(1, { message: 'expected a list of attaches, e.g. - { guest: g1, to: br0, ip: 10.0.0.1/24 }' });
+  const expected = 'expected a list of attaches, e.g. - { guest: g1, to: br0, ip: 10.0.0.1/24 }';
+  return z.array(entry(), { error: expected }).min(1, { message: expected });
 }
 
 /**
@@ -35,6 +36,7 @@ export function attachFileSchema() {
 export async function loadAttachFile(file: string): Promise<AttachRequest[]> {
   const { value, where } = await loadYaml(file, attachFileSchema());
   return value.map((e, i) => {
+    const origin = `${where([i])}: [${i}]`;
     const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
     try {
       return requestFromFlags({
@@ -51,7 +53,7 @@ export async function loadAttachFile(file: string): Promise<AttachRequest[]> {
         route: list(e.route),
         'host-access': e['host-access'],
         'direct-phys': false,
-      });
+      }, origin);
     } catch (err) {
       if (err instanceof NslabError) throw invalid(`${where([i])}: [${i}]: ${err.message}`);
       throw err;

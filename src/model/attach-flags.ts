@@ -12,7 +12,8 @@ export interface AttachFlags {
   ifname: string;
   local?: string;
   mac?: string;
-  mtu?: number;
+  /** Bytes; a string as typed on the command line (checked here, so the message shows it as typed). */
+  mtu?: number | string;
   vlan?: string;
   dhcp?: string;
   route?: string[];
@@ -25,7 +26,7 @@ export interface AttachFlags {
  * means busybox udhcpc kept running; MTU from 68 to 65535 bytes.
  * @throws NslabError INVALID_INPUT naming the flag and value
  */
-export function requestFromFlags(f: AttachFlags): AttachRequest {
+export function requestFromFlags(f: AttachFlags, origin?: string): AttachRequest {
   checkIfname('--ifname', f.ifname);
   if (f.local !== undefined) checkIfname('--local', f.local);
   if (!f.to.startsWith('mac:')) checkIfname('--to', f.to);
@@ -43,7 +44,8 @@ export function requestFromFlags(f: AttachFlags): AttachRequest {
     if (!d) throw invalid(`--dhcp=${f.dhcp}: expected udhcpc, udhcpc-f, dhclient, dhcpcd (or nothing)`);
     addresses.push(d);
   }
-  if (f.mtu !== undefined && (!Number.isInteger(f.mtu) || f.mtu < 68 || f.mtu > 65535)) throw invalid(`--mtu ${f.mtu}: expected a whole number of bytes from 68 to 65535`);
+  const mtu = typeof f.mtu === 'string' ? (/^\d+$/.test(f.mtu) ? Number(f.mtu) : NaN) : f.mtu;
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)) throw invalid(`--mtu ${Number.isNaN(mtu) ? JSON.stringify(f.mtu) : f.mtu}: expected a whole number of bytes from 68 to 65535`);
   return {
     guest: f.guest,
     hostIf: f.to,
@@ -54,7 +56,8 @@ export function requestFromFlags(f: AttachFlags): AttachRequest {
     direct: f['direct-phys'],
     ...(f.local ? { localIfname: f.local } : {}),
     ...(f.mac ? { mac: parseMac(f.mac) } : {}),
-    ...(f.mtu !== undefined ? { mtu: f.mtu } : {}),
+    ...(mtu !== undefined ? { mtu } : {}),
     ...(f.vlan !== undefined ? { vlan: parseVlan(f.vlan) } : {}),
+    ...(origin ? { origin } : {}),
   };
 }

@@ -44,6 +44,8 @@ export interface AttachRequest {
   direct: boolean;
   /** Linux bridge only: hairpin mode on the host end (a guest reaching itself through the host, by DNAT). */
   hairpin?: boolean;
+  /** Where the request was written (`FILE:LINE: [N]` for `attach -f`): put before its errors. */
+  origin?: string;
 }
 
 /**

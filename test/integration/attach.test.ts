@@ -152,24 +152,35 @@ describe('Linux bridge', () => {
     }
   });
 
-  test('bad input changes nothing and says what is wrong in one line', async () => {
+  test('bad input changes nothing and says what is wrong in one line, exit 2', async () => {
     await netnsAdd('c5');
+    const dir = mkdtempSync(join(tmpdir(), 'nslab-bad-'));
+    const file = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
     const before = await snapshot();
     try {
       for (const [args, re] of [
         [['pipework', 'br0', 'c5', '10.0.0.1'], /no prefix length: maybe you meant 10\.0\.0\.1\/24 \?/],
         [['attach', 'c5', '--to', 'br0', '--ip', '10.0.0.1/24', '--vlan', '10'], /VLAN 10 on Linux bridge br0/],
-        [['attach', 'nosuchguest', '--to', 'br0', '--ip', '10.0.0.1/24'], /guest "nosuchguest": no netns of that name/],
-        [['attach', 'c5', '--to', 'eth99', '--ip', '10.0.0.1/24'], /host interface "eth99" does not exist/],
+        [['attach', 'nosuchguest', '--to', 'br0', '--ip', '10.0.0.1/24'], /^nslab: guest "nosuchguest": no netns of that name/],
+        [['attach', 'c5', '--to', 'eth99', '--ip', '10.0.0.1/24'], /^nslab: host interface "eth99" does not exist/],
         [['attach', 'c5', '--to', 'br0', '--mtu', '20'], /--mtu 20: expected a whole number of bytes from 68 to 65535/],
+        [['attach', 'c5', '--to', 'br0', '--mtu', 'abc'], /^nslab: --mtu "abc": expected a whole number of bytes from 68 to 65535$/],
         [['attach', 'c5', '--to', 'br0', '--gw', '10.0.0.1'], /--gw 10\.0\.0\.1: no --ip of the same IP version/],
+        [['attach', 'c5', '--to', 'br0', '--to', 'br1'], /^nslab: --to given 2 times \(br0, br1\): give it once$/],
+        [['attach', 'c5', '--to', 'br0', '-i', 'eth2', '-i', 'eth3'], /^nslab: --ifname given 2 times \(eth2, eth3\): give it once$/],
+        [['attach', '-f', file('guests.yaml', '- { guest: c5, to: br0, ip: 10.0.0.1/24 }\n- { guest: nosuch, to: br0, ip: 10.0.0.2/24 }\n')], /^nslab: \S+guests\.yaml:2: \[1\]: guest "nosuch": no netns of that name/],
+        [['attach', '-f', file('map.yaml', 'guest: c5\nto: br0\n')], /^nslab: \S+map\.yaml:1: \(top level\): expected a list of attaches, e\.g\. - \{ guest: g1, to: br0, ip: 10\.0\.0\.1\/24 \}, got \{/],
       ] as Array<[string[], RegExp]>) {
         const res = await nslab(...args);
-        expect(res.exitCode).not.toBe(0);
-        expect(res.stderr.trim().split('\n')[0]).toMatch(re);
+        expect([args.join(' '), res.exitCode]).toEqual([args.join(' '), 2]);
+        expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(re)]);
       }
       expect(await snapshot()).toEqual(before);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
       await netnsDel('c5');
     }
   });
