@@ -48,6 +48,8 @@ export interface AttachContext {
   prevDefault: { 4?: string; 6?: string };
   /** With `existing`: the fields of that interface's mark now (`host`, `gw4`, ...). */
   existingMark?: Record<string, string>;
+  /** With `existing`: its addresses now (`ADDR/LEN`), which an attach run again does not add twice. */
+  existingAddrs?: string[];
   /** Host access (macvlan): the host's addresses and routes on the parent, to move to the host macvlan. */
   hostAccess?: { name: string; addrs: string[]; routes: string[][] };
   /**
@@ -202,7 +204,7 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
 async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: LinkInfo[]; taken: Set<string> } | undefined, o: { readGuest?: boolean }): Promise<AttachContext> {
   const readGuest = o.readGuest !== false;
   // The host's links and the guest (found, then read by one process in its netns) are read at once.
-  const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['link', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
+  const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['addr', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
   const [rootRes, guestRes] = await Promise.allSettled([shared?.rootLinks ?? readLinks(r, null), guestRead]);
   if (rootRes.status === 'rejected') throw rootRes.reason;
   const rootLinks = rootRes.value;
@@ -222,15 +224,18 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
   if (req.mtu !== undefined && host.kind === 'phys' && req.mtu > host.mtu) throw invalid(`MTU ${req.mtu} is above the MTU of ${host.name} (${host.mtu}): a macvlan cannot exceed its parent's MTU`);
   for (const a of req.addresses) if (a.kind === 'dhcp') await checkDhcpClient(r, a.client);
 
-  const guestLinks = gl as LinkInfo[];
+  // `ip -j -d addr show`: each link as `link show -d` gives it, with its addresses.
+  const guestLinks = gl as Array<LinkInfo & { addr_info?: Array<{ local: string; prefixlen: number }> }>;
   const have = guestLinks.find((l) => l.ifname === req.ifname);
   let existing = false;
   let existingMark: Record<string, string> | undefined;
+  let existingAddrs: string[] | undefined;
   if (have) {
     const m = parseMark(have.ifalias);
     if (m?.kind === 'attach' && m.fields.host === host.name) {
       existing = true;
       existingMark = m.fields;
+      existingAddrs = (have.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
     }
     else throw invalid(`guest ${req.guest} already has an interface ${req.ifname}${m ? ` (attached to ${m.fields.host})` : ''}: choose another name with -i/--ifname`);
   }
@@ -266,7 +271,7 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
       hostAccess = { name, addrs, routes };
     }
   }
-  return { req, guest, host, local, existing, prevDefault, guestRead: readGuest, ...(existingMark ? { existingMark } : {}), ...(hostAccess ? { hostAccess } : {}) };
+  return { req, guest, host, local, existing, prevDefault, guestRead: readGuest, ...(existingMark ? { existingMark, existingAddrs: existingAddrs ?? [] } : {}), ...(hostAccess ? { hostAccess } : {}) };
 }
 
 /**
@@ -319,7 +324,7 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       steps.push({ describe: `mark ${req.ifname} in ${g} as ${after}`, do: ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', after]), undo: [ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', before])], parent: linkKey(g, req.ifname) });
     }
   }
-  for (const a of req.addresses) if (a.kind === 'static') steps.push(addAddr(g, req.ifname, a.cidr));
+  for (const a of req.addresses) if (a.kind === 'static' && !hasAddress(c.existingAddrs, a.cidr)) steps.push(addAddr(g, req.ifname, a.cidr));
   if (!c.existing) steps.push(setUp(g, req.ifname));
   for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault, c.guestRead));
   for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
@@ -333,6 +338,16 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
   // within a phase the engine runs different netns at once, so a guest step must never share one
   // with the host-side step that creates its interface.
   return steps.map((s) => ({ ...s, phase: phaseOf(s, g) }));
+}
+
+/** True when `cidr` is among `addrs` (`ADDR/LEN`, IPv6 compared in canonical form). */
+function hasAddress(addrs: string[] | undefined, cidr: string): boolean {
+  if (!addrs?.length) return false;
+  const canon = (x: string) => {
+    const [ip, len] = x.split('/') as [string, string];
+    return `${isIP(ip) === 6 ? new IPCIDR(`${ip}/128`).start() : ip}/${len}`;
+  };
+  return addrs.map(canon).includes(canon(cidr));
 }
 
 /** The `gw4`/`gw6` mark fields: default routes the attach replaces that detach must put back (not those on the attached interface itself). */
@@ -646,7 +661,11 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
     ops.push(ipOp(null, ['link', 'del', 'dev', fields.vlan]));
     removed.push(fields.vlan);
   }
-  if (ops.length === 0 || removed.length === 0) throw new NslabError('NOT_FOUND', `nothing attached by nslab as ${guestRef}:${ifname} (no marked interface, host end or OVS port)`);
+  if (ops.length === 0 || removed.length === 0) {
+    // The guest's netns gone took both veth ends with it: a bridge nslab made may be left empty.
+    const empty = rootLinks.filter((l) => parseMark(l.ifalias)?.kind === 'bridge' && !rootLinks.some((p) => p.master === l.ifname)).map((l) => l.ifname);
+    throw new NslabError('NOT_FOUND', `nothing attached by nslab as ${guestRef}:${ifname} (no marked interface, host end or OVS port)`, empty.length ? { hint: `bridges nslab made that have no port left: ${empty.join(', ')} (ip link del dev NAME removes one)` } : {});
+  }
   const errors = await runUndo(r, ops);
   if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${guestRef} ${ifname}: ${errors[0]}`, { details: { errors } });
   removeDhcpFiles(guestRef, ifname, { onlyLog: false });

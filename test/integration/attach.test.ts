@@ -138,6 +138,20 @@ describe('Linux bridge', () => {
     }
   });
 
+  test('guest netns deleted first: detach finds nothing and names the bridge nslab made that is now empty', async () => {
+    await netnsAdd('p1');
+    try {
+      expect((await nslab('pipework', 'br9', 'p1', '10.80.0.1/24')).exitCode).toBe(0);
+      await netnsDel('p1');
+      for (let i = 0; i < 50 && (await readLinks(runner, null)).some((l) => l.master === 'br9'); i++) await new Promise((r) => setTimeout(r, 20));
+      const res = await nslab('detach', 'p1', 'eth1');
+      expect(res.exitCode).toBe(1);
+      expect(res.stderr.trim().split('\n')).toEqual(['nslab: nothing attached by nslab as p1:eth1 (no marked interface, host end or OVS port)', '  hint: bridges nslab made that have no port left: br9 (ip link del dev NAME removes one)']);
+    } finally {
+      await sh('ip', 'link', 'del', 'dev', 'br9').catch(() => undefined);
+    }
+  });
+
   test('two attaches creating the same bridge at once both succeed (no "File exists" race)', async () => {
     await netnsAdd('r1', 'r2');
     try {
@@ -213,6 +227,11 @@ describe('many guests at once (attach -f): one process for all guest sides', () 
         expect((await runner.run({ argv: ['sysctl', '-n', `net/ipv4/conf/${ifname}/arp_notify`], netns: ns })).stdout.trim()).toBe('1');
       }
       expect(await readRoutes(runner, 'fd', 4)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: '10.7.0.254', dev: 'eth1' })]));
+      // The same file again: everything is there already, nothing changes, no error.
+      const attached = await snapshot();
+      const again = await nslab('attach', '-f', file);
+      expect([again.exitCode, again.stderr]).toEqual([0, '']);
+      expect(await snapshot()).toEqual(attached);
       for (const [g, i] of [['fa', 'eth1'], ['fb', 'eth1'], [String(pidGuest.pid), 'eth5'], ['fd', 'eth1']]) expect((await nslab('detach', g!, i!)).exitCode).toBe(0);
       expect(await snapshot()).toEqual(before);
     } finally {
