@@ -1,10 +1,9 @@
 // The one runner: every external command nslab runs goes through here, as an argv array.
 import { spawn } from 'node:child_process';
 import { availableParallelism, constants as osConstants, tmpdir } from 'node:os';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { isQuery } from './tee.js';
 import type { BatchJob, BatchResult, BatchTool, Command, Result, SysctlWrite } from './command.js';
 import { NslabError } from '../errors.js';
@@ -90,7 +89,7 @@ export function commandError(cmd: Command, exitCode: number, stderr: string): Ns
   });
 }
 
-/** The real runner: spawns each command with execa (no shell). */
+/** The real runner: spawns each command with node's spawn (an argv, no shell). */
 export class ExecRunner implements Runner {
   async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
     if (process.env.NSLAB_RECORD && !isQuery(cmd.argv)) record(asRecorded(cmd));
@@ -103,9 +102,7 @@ export class ExecRunner implements Runner {
     const t0 = performance.now();
     let res;
     try {
-      res = cmd.logFile
-        ? await execa(file!, args, { input: cmd.input ?? '', reject: false, stdout: { file: cmd.logFile, append: true }, stderr: { file: cmd.logFile, append: true } })
-        : await spawnCollect(file!, args, cmd.input ?? '');
+      res = await spawnCollect(file!, args, cmd.input ?? '', cmd.logFile);
     } catch (err) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${(err as Error).message}`, { cause: err, hint: 'run `nslab doctor` to see what to install' });
     }
@@ -241,28 +238,31 @@ async function readTail(file: string): Promise<string> {
 }
 
 /**
- * Spawns a short command, feeds it `input` and collects its output: node's own spawn, not execa, on
- * this path. Measured here (`ip -j link show`, 2 cores): execa 6-10 ms a call (4-6 ms of it blocking
- * the event loop) against 3-4 ms, and attach/pipework run 3-5 such commands per guest. execa stays for
- * commands whose output goes to a log file (daemonizing clients such as udhcpc).
+ * Spawns a command, feeds it `input` and collects its output: node's own spawn. Measured here (`ip -j
+ * link show`, 2 cores): execa took 6-10 ms a call (4-6 ms of it blocking the event loop) against 3-4
+ * ms, and its 250 KB made both startup snapshots slower to load. With `logFile`, stdout and stderr go
+ * to that file (appended) instead: a daemonizing client (busybox udhcpc) keeps them open after its
+ * foreground process exits, so the command ends at that exit, not when its output closes.
  * @returns stdout, stderr and the exit code (128 + signal number when killed); `failed` without an
  *   exit code when the program could not be started (ENOENT)
  */
-function spawnCollect(file: string, args: string[], input: string): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string }> {
+function spawnCollect(file: string, args: string[], input: string, logFile?: string): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string }> {
   return new Promise((resolve) => {
+    const log = logFile === undefined ? undefined : openSync(logFile, 'a');
     // env given explicitly: node's own default is the real process.env, which differs from the
     // `process.env` a module sees under a test runner's VM context (jest copies it).
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
+    const child = spawn(file, args, { stdio: ['pipe', log ?? 'pipe', log ?? 'pipe'], env: process.env });
+    if (log !== undefined) closeSync(log); // the child has its own copy
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.stdin.on('error', () => {}); // EPIPE: the tool exited without reading its input
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    child.stdin!.on('error', () => {}); // EPIPE: the tool exited without reading its input
     child.on('error', (e) => resolve({ stdout: '', stderr: '', failed: true, shortMessage: e.message }));
-    child.on('close', (code, signal) => {
+    child.on(log === undefined ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
       const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
       resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode, failed: exitCode !== 0 });
     });
-    child.stdin.end(input);
+    child.stdin!.end(input);
   });
 }

@@ -470,8 +470,8 @@ describe('paths that run only when started from a startup snapshot', () => {
 
   test('pipework --wait returns once the interface shows up in the guest', async () => {
     await netnsAdd('w1');
+    const waiting = execa('ip', ['netns', 'exec', 'w1', LAUNCHER, 'pipework', '--wait', '-i', 'eth7'], { reject: false });
     try {
-      const waiting = execa('ip', ['netns', 'exec', 'w1', LAUNCHER, 'pipework', '--wait', '-i', 'eth7'], { reject: false });
       await new Promise((r) => setTimeout(r, 300));
       expect(waiting.exitCode).toBeNull(); // still waiting
       await sh('ip', '-n', 'w1', 'link', 'add', 'eth7', 'type', 'veth', 'peer', 'name', 'eth8');
@@ -479,6 +479,7 @@ describe('paths that run only when started from a startup snapshot', () => {
       expect(res.stderr).toBe('');
       expect(res.exitCode).toBe(0);
     } finally {
+      waiting.kill(); // when the test failed before the interface was made: not left waiting
       await netnsDel('w1');
     }
   });
