@@ -327,7 +327,9 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
   for (const a of req.addresses) if (a.kind === 'static' && !hasAddress(c.existingAddrs, a.cidr)) steps.push(addAddr(g, req.ifname, a.cidr));
   if (!c.existing) steps.push(setUp(g, req.ifname));
   for (const a of req.addresses) if (a.kind === 'static' && a.gateway) steps.push(gatewayStep(g, req.ifname, a, c.prevDefault, c.guestRead));
-  for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via } : {}) }));
+  // A route's gateway outside the interface's subnets is on the link, as the default gateway is.
+  const subnets = [...req.addresses.flatMap((a) => (a.kind === 'static' ? [a.cidr] : [])), ...(c.existingAddrs ?? [])];
+  for (const rt of req.routes) steps.push(addRoute(g, { to: rt.to, dev: req.ifname, type: 'unicast', ...(rt.via ? { via: rt.via, ...(offLink(rt.via, subnets) ? { onlink: true } : {}) } : {}) }));
   for (const a of req.addresses) {
     if (a.kind !== 'dhcp') continue;
     // The pid file's folder, made by a step so a printed script (a lab's) makes it too.
@@ -338,6 +340,12 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
   // within a phase the engine runs different netns at once, so a guest step must never share one
   // with the host-side step that creates its interface.
   return steps.map((s) => ({ ...s, phase: phaseOf(s, g) }));
+}
+
+/** True for an IPv4 gateway in none of `subnets` (`ADDR/LEN`): the kernel reaches it only `onlink`. IPv6 gateways are link-local or on-link by RA: left as given. */
+function offLink(gw: string, subnets: string[]): boolean {
+  if (isIP(gw) !== 4) return false;
+  return !subnets.some((c) => isIP(c.split('/')[0]!) === 4 && new IPCIDR(c).contains(gw));
 }
 
 /** True when `cidr` is among `addrs` (`ADDR/LEN`, IPv6 compared in canonical form). */
@@ -390,7 +398,7 @@ function gatewayStep(netns: string, ifname: string, a: Extract<AddressRequest, {
   const gw = a.gateway!;
   const fam = isIP(gw) as 4 | 6;
   // A gateway outside the subnet is reachable on the link (pipework adds GW/32 dev IF for it): onlink.
-  const onlink = fam === 4 && !new IPCIDR(a.cidr.replace(/\/\d+$/, '') + '/' + a.cidr.split('/')[1]).contains(gw);
+  const onlink = fam === 4 && offLink(gw, [a.cidr]);
   const before = prev[fam];
   return {
     describe: `set default route via ${gw} on ${ifname}`,

@@ -15,6 +15,8 @@ export interface RouteSpec {
   dev?: string;
   type: RouteType;
   metric?: number;
+  /** The gateway is on the link though outside the device's subnets (ip-route(8) `onlink`). */
+  onlink?: boolean;
 }
 
 /** The `ip route` arguments after `add`/`del` for a route (ip-route(8) order: TYPE PREFIX via GW dev DEV). */
@@ -28,6 +30,7 @@ export function routeArgs(r: RouteSpec): string[] {
     ...(r.via ? ['via', r.via] : []),
     ...(r.dev ? ['dev', r.dev] : []),
     ...(r.metric !== undefined ? ['metric', String(r.metric)] : []),
+    ...(r.onlink ? ['onlink'] : []),
   ];
 }
 

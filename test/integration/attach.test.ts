@@ -152,6 +152,25 @@ describe('Linux bridge', () => {
     }
   });
 
+  test('a gateway outside the subnet is on the link (onlink), for the default route and for --route alike', async () => {
+    await netnsAdd('o1');
+    const before = await snapshot();
+    try {
+      const res = await nslab('attach', 'o1', '--to', 'br-on', '--ip', '10.50.0.1/24@10.99.0.1', '--route', '10.60.0.0/16@10.99.0.1', '--route', '10.70.0.0/16@10.50.0.254');
+      expect([res.exitCode, res.stderr]).toEqual([0, '']);
+      const routes = JSON.parse((await runner.run({ argv: ['ip', '-j', 'route', 'show'], netns: 'o1' })).stdout) as Array<{ dst: string; gateway?: string; flags: string[] }>;
+      expect(routes).toEqual(expect.arrayContaining([
+        expect.objectContaining({ dst: 'default', gateway: '10.99.0.1', flags: ['onlink'] }),
+        expect.objectContaining({ dst: '10.60.0.0/16', gateway: '10.99.0.1', flags: ['onlink'] }),
+        expect.objectContaining({ dst: '10.70.0.0/16', gateway: '10.50.0.254', flags: [] }),
+      ]));
+      await detach(runner, 'o1', 'eth1');
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await netnsDel('o1');
+    }
+  });
+
   test('two attaches creating the same bridge at once both succeed (no "File exists" race)', async () => {
     await netnsAdd('r1', 'r2');
     try {
