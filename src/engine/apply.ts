@@ -184,6 +184,11 @@ function batchApplied(g: BatchGroup, res: BatchResult): LaneResult {
     return { applied: g.pre.slice(0, k), failure: { index: s.i, step: s.step, message: res.sysctlFailed.message, argv: opArgv(s.step.do) } };
   }
   const bad = res.failed[0];
+  // index -1: the batch did not start, so not even its sysctls were written.
+  if (bad?.index === -1) {
+    const s = g.pre[0] ?? g.steps[0]!;
+    return { applied: [], failure: { index: s.i, step: s.step, message: bad.message, argv: opArgv(s.step.do) } };
+  }
   const applied = [...g.pre, ...(bad ? g.steps.slice(0, bad.index) : g.steps)];
   if (!bad) return { applied };
   const s = g.steps[bad.index]!;
@@ -218,12 +223,15 @@ async function runLane(r: Runner, lane: Indexed[], captured: Map<Step, Op[]>): P
   const flush = async (): Promise<Failure | undefined> => {
     for (const g of foldSysctls(groupOps(pending.map((x) => x.step.do), pending))) {
       if (g.kind === 'batch') {
-        const out = batchApplied(g, await r.batch('ip', g.netns, g.lines, g.sysctls.length ? { sysctls: g.sysctls } : {}));
+        // A batch that could not start (its netns gone, ip missing) applied nothing: a failure of its
+        // first step, so that what earlier steps did is undone like any other failure.
+        const res = await r.batch('ip', g.netns, g.lines, g.sysctls.length ? { sysctls: g.sysctls } : {}).catch((e: Error): BatchResult => ({ failed: [{ index: -1, message: e.message }], stderr: e.message }));
+        const out = batchApplied(g, res);
         applied.push(...out.applied);
         if (out.failure) return out.failure;
       } else {
         const s = g.steps[0]!;
-        const res = await r.run(g.op.cmd, { check: false });
+        const res = await r.run(g.op.cmd, { check: false }).catch((e: Error) => ({ exitCode: 1, stdout: '', stderr: e.message }));
         if (res.exitCode !== 0) return { index: s.i, step: s.step, message: res.stderr.trim() || `exit code ${res.exitCode}`, argv: opArgv(s.step.do) };
         applied.push(s);
       }

@@ -26,7 +26,7 @@ export interface Result {
 /** Tools that read commands from stdin with `-batch -`, one command per line. */
 export type BatchTool = 'ip' | 'tc' | 'bridge';
 
-/** One failed line of a batch: its 0-based index and the tool's message for it. */
+/** One failed line of a batch: its 0-based index (-1: the batch did not start) and the tool's message for it. */
 export interface BatchLineError {
   index: number;
   message: string;

@@ -44,8 +44,8 @@ export interface Runner {
   batch(tool: BatchTool, netns: string | null, lines: string[][], opts?: BatchOptions): Promise<BatchResult>;
   /**
    * Runs one `ip -batch` (sysctls first) in each of many netns, in turn, as if by {@link batch} each:
-   * one result per job, in order; a job that could not start (its netns is gone) fails at its first
-   * line. For the real runner this is one process in all, not one per netns.
+   * one result per job, in order; a job that could not start (its netns is gone) has one failure at
+   * index -1 (nothing of it ran). For the real runner this is one process per core, not one per netns.
    */
   batchEach(jobs: BatchJob[]): Promise<BatchResult[]>;
 }
@@ -187,8 +187,8 @@ function splitJobs(stderr: string, count: number, exitCode: number): BatchResult
   }
   return Array.from({ length: count }, (_, k) => {
     const p = parts[k] ?? { exit: 1, stderr: buf.join('\n') || `netns-batch.sh stopped before this job (exit ${exitCode})` };
-    // Could not start (netns gone): nothing of it ran, as if its first line had failed.
-    return batchOutcome(p.exit, p.stderr) ?? { failed: [{ index: 0, message: p.stderr.trim().split('\n').slice(-1)[0] || `exit code ${p.exit}` }], stderr: p.stderr };
+    // Could not start (netns gone): nothing of it ran, not even its sysctls (index -1).
+    return batchOutcome(p.exit, p.stderr) ?? { failed: [{ index: -1, message: p.stderr.trim().split('\n').slice(-1)[0] || `exit code ${p.exit}` }], stderr: p.stderr };
   });
 }
 

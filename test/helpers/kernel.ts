@@ -43,6 +43,18 @@ export async function snapshot() {
   return { netns: names, per };
 }
 
+/**
+ * Waits (up to `ms`) until no link of the current netns matches `gone`: deleting a netns removes the
+ * veth ends it held a moment later (the kernel's cleanup runs asynchronously), so a snapshot taken
+ * at once may still list their peers here.
+ */
+export async function waitLinksGone(gone: (name: string) => boolean, ms = 5000): Promise<void> {
+  const { readLinks } = await import('../../src/kernel/link.js');
+  for (const t0 = Date.now(); Date.now() - t0 < ms; await new Promise((r) => setTimeout(r, 20))) {
+    if (!(await readLinks(runner, null)).some((l) => gone(l.ifname))) return;
+  }
+}
+
 /** One ping from a netns; true when a reply came back. */
 export async function ping(netns: string, dst: string, count = 1): Promise<boolean> {
   const res = await runner.run({ argv: ['ping', '-c', String(count), '-W', '1', '-i', '0.2', dst], netns }, { check: false });

@@ -8,7 +8,7 @@ import { listNetns } from '../../src/kernel/netns.js';
 import { inspect } from '../../src/verify/inspect.js';
 import { pingall, SEED_PROTOCOL, type PingallReport } from '../../src/verify/pingall.js';
 import { verify } from '../../src/verify/verify.js';
-import { assertSandbox, runner, snapshot } from '../helpers/kernel.js';
+import { assertSandbox, runner, snapshot, waitLinksGone } from '../helpers/kernel.js';
 import { example, model, topoFile } from '../helpers/topo.js';
 
 const CLI = join(process.cwd(), 'dist', 'bundle', 'main.mjs');
@@ -169,6 +169,7 @@ describe('verify does not trust up: topologies built by hand', () => {
       // down leaves unmarked objects alone: remove them as the student would.
       for (const n of m.nodes) await ip(null, 'netns', 'del', n.name);
       await ip(null, 'link', 'del', 'dev', 'br0');
+      await waitLinksGone((name) => m.nodes.some((n) => name === `${n.name}-eth0`));
     }
     expect(await snapshot()).toEqual(before);
   });

@@ -123,6 +123,21 @@ describe('apply: sysctl writes ride in the ip batch that follows them in their n
     expect(r.argvs().map((a) => a.join(' '))).toContain('ip netns exec a sysctl -q -w net/ipv4/conf/eth1/arp_notify=1');
   });
 
+  test('a batch that cannot start (its netns gone) fails its first step and rolls back the rest', async () => {
+    class Gone extends RecordingRunner {
+      override async batch(...args: Parameters<RecordingRunner['batch']>) {
+        if (args[1] === 'a') throw new NslabError('COMMAND_FAILED', 'nsenter: cannot open /run/netns/a: No such file or directory');
+        return super.batch(...args);
+      }
+    }
+    const r = new Gone();
+    const err = (await applySteps(r, g('a')).then(() => null, (e: unknown) => e)) as NslabError;
+    expect(err).toBeInstanceOf(NslabError);
+    expect(err.message).toMatch(/^step 2\/3 "arp_notify a" failed: .*cannot open \/run\/netns\/a/);
+    const undone = r.calls.filter((c) => c.type === 'batch' && c.force).flatMap((c) => (c.type === 'batch' ? c.lines.map((l) => l.join(' ')) : []));
+    expect(undone).toEqual(['link del dev a-e']);
+  });
+
   test('a sysctl that cannot be written fails its own step and rolls back the rest', async () => {
     const r = new RecordingRunner((argv, netns) => (argv[0] === 'sysctl' && netns === 'b' ? { error: 'cannot set sysctl net/ipv4/conf/eth1/arp_notify: no writable /proc/sys/net/ipv4/conf/eth1/arp_notify in this netns' } : undefined));
     const err = (await applySteps(r, [...g('a'), ...g('b')].sort((x, y) => x.phase! - y.phase!)).then(() => null, (e: unknown) => e)) as NslabError;
