@@ -32,6 +32,20 @@ const netnsAdd = async (...names: string[]) => {
     await runner.run({ argv: ['ip', 'link', 'set', 'lo', 'up'], netns: n });
   }
 };
+/**
+ * Gives netns `ns` default routes of its own over a veth inside it (`own0`, address `.2` of each
+ * /24 or /64, gateway `.1`): the kind of route an attach's gateway replaces and detach must put back.
+ */
+const ownDefaultRoutes = async (ns: string, net4: string, net6?: string) => {
+  await sh('ip', '-n', ns, 'link', 'add', 'own0', 'type', 'veth', 'peer', 'name', 'own1');
+  await sh('ip', '-n', ns, 'link', 'set', 'own0', 'up');
+  await sh('ip', '-n', ns, 'addr', 'add', `${net4}.2/24`, 'dev', 'own0');
+  await sh('ip', '-n', ns, 'route', 'add', 'default', 'via', `${net4}.1`);
+  if (net6) {
+    await sh('ip', '-n', ns, 'addr', 'add', `${net6}::2/64`, 'dev', 'own0', 'nodad');
+    await sh('ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', `${net6}::1`);
+  }
+};
 const netnsDel = async (...names: string[]) => {
   for (const n of names) await runner.run({ argv: ['ip', 'netns', 'del', n] }, { check: false });
 };
@@ -95,13 +109,7 @@ describe('Linux bridge', () => {
   test('attaching again to the same interface adds an IPv6 address and keeps the IPv4 default (pipework#124); detach puts back both defaults it replaced', async () => {
     await netnsAdd('c3');
     try {
-      // c3 has default routes of its own, both families, over a veth inside it.
-      await sh('ip', '-n', 'c3', 'link', 'add', 'own0', 'type', 'veth', 'peer', 'name', 'own1');
-      await sh('ip', '-n', 'c3', 'link', 'set', 'own0', 'up');
-      await sh('ip', '-n', 'c3', 'addr', 'add', '10.96.0.2/24', 'dev', 'own0');
-      await sh('ip', '-n', 'c3', 'addr', 'add', 'fd00:96::2/64', 'dev', 'own0', 'nodad');
-      await sh('ip', '-n', 'c3', 'route', 'add', 'default', 'via', '10.96.0.1');
-      await sh('ip', '-n', 'c3', '-6', 'route', 'add', 'default', 'via', 'fd00:96::1');
+      await ownDefaultRoutes('c3', '10.96.0', 'fd00:96');
       const before = await snapshot();
       await attach(runner, req('br0 c3 10.1.0.2/24@10.1.0.1'));
       const again = await attach(runner, req('br0 c3 fd00:1::2/64@fd00:1::1'));
@@ -229,10 +237,7 @@ describe('many guests at once (attach -f): one process for all guest sides', () 
       for (let i = 0; i < 50 && (await pidNetnsInode(pidGuest.pid!).catch(() => self)) === self; i++) await new Promise((r) => setTimeout(r, 20));
       // fd has a default route of its own (over a veth inside it): the attach must replace it and
       // detach put it back, which the first, unread plan cannot know.
-      await sh('ip', '-n', 'fd', 'link', 'add', 'old0', 'type', 'veth', 'peer', 'name', 'old1');
-      await sh('ip', '-n', 'fd', 'link', 'set', 'old0', 'up');
-      await sh('ip', '-n', 'fd', 'addr', 'add', '10.98.0.2/24', 'dev', 'old0');
-      await sh('ip', '-n', 'fd', 'route', 'add', 'default', 'via', '10.98.0.1');
+      await ownDefaultRoutes('fd', '10.98.0');
       const before = await snapshot();
       const file = join(dir, 'guests.yaml');
       writeFileSync(file, ['- { guest: fa, to: br-many, ip: 10.7.0.1/24@10.7.0.254 }', '- { guest: fb, to: br-many, ip: [10.7.0.2/24, "fd00:7::2/64"] }', `- { guest: ${pidGuest.pid}, to: br-many, ip: 10.7.0.3/24, ifname: eth5 }`, '- { guest: fd, to: br-many, ip: 10.7.0.4/24@10.7.0.254 }'].join('\n') + '\n');
@@ -263,10 +268,7 @@ describe('many guests at once (attach -f): one process for all guest sides', () 
   test('a default route already in the guest: the unread plan is refused by the kernel and redone from a read; a recorded run reads first', async () => {
     await netnsAdd('fr');
     try {
-      await sh('ip', '-n', 'fr', 'link', 'add', 'old0', 'type', 'veth', 'peer', 'name', 'old1');
-      await sh('ip', '-n', 'fr', 'link', 'set', 'old0', 'up');
-      await sh('ip', '-n', 'fr', 'addr', 'add', '10.97.0.2/24', 'dev', 'old0');
-      await sh('ip', '-n', 'fr', 'route', 'add', 'default', 'via', '10.97.0.1');
+      await ownDefaultRoutes('fr', '10.97.0');
       const before = await snapshot();
       const lines = (t: TeeRunner) => t.calls.flatMap((c) => (c.type === 'batch' ? c.lines.map((l) => l.join(' ')) : []));
       const first = new TeeRunner(runner);
@@ -274,7 +276,7 @@ describe('many guests at once (attach -f): one process for all guest sides', () 
       // The first plan added the default route, the kernel said File exists, all of it was undone,
       // and the second plan, from a read, replaced it (and marked the old one for detach).
       expect(lines(first)).toEqual(expect.arrayContaining(['route add default via 10.9.9.1 dev eth1', 'route replace default via 10.9.9.1 dev eth1']));
-      expect((await readLinks(runner, 'fr')).find((l) => l.ifname === 'eth1')?.ifalias).toBe('nslab:attach host=br9 gw4=10.97.0.1@old0');
+      expect((await readLinks(runner, 'fr')).find((l) => l.ifname === 'eth1')?.ifalias).toBe('nslab:attach host=br9 gw4=10.97.0.1@own0');
       await detach(runner, 'fr', 'eth1');
       expect(await snapshot()).toEqual(before);
       const recorded = new TeeRunner(runner);
