@@ -1,6 +1,6 @@
 // Where this installation's own files are (share/, labs/, bin/), however it was built or launched.
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
  */
 export function packageRoot(): string {
   const env = process.env.NSLAB_ROOT;
-  if (env) return env;
+  // Absolute: bin/nslab sets it relative to how it was called (bin/..), and a printed script that
+  // names share/udhcpc.sh must work from any directory.
+  if (env) return resolve(env);
   let d = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++, d = dirname(d)) if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'share'))) return d;
   return process.cwd();

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The setup run inside `unshare --net --mount --fork` before the user's command: mounts made private,
+ * The setup run inside `unshare --net --mount --pid --fork --mount-proc` before the user's command: mounts made private,
  * tmpfs on /run/netns, /etc/netns and /run/nslab (so netns, per-netns files and nslab's state stay in
  * the sandbox), sysfs of the new netns with the cgroup mounts carried over (dockerd needs them), lo up.
  * It is a fixed script; the user's command reaches it only as "$@", never as shell text.
@@ -23,7 +23,7 @@ mount --move /run/.nslab-cg /sys/fs/cgroup
 rmdir /run/.nslab-cg 2>/dev/null || true
 ip link set lo up
 export NSLAB_SANDBOX="$(readlink /proc/self/ns/net)"
-exec "$@"`;
+"$@"`;
 
 /** The directory of nslab's `bin/` (holding the `nslab` launcher), put first on PATH inside the sandbox. */
 export function binDir(): string {
@@ -36,7 +36,11 @@ export function binDir(): string {
  * Inside, `NSLAB_SANDBOX` holds the sandbox's netns id (`net:[INODE]`) and `nslab` is on PATH.
  */
 export function sandboxArgv(cmd: string[]): string[] {
-  return ['unshare', '--net', '--mount', '--fork', '--', 'sh', '-c', SETUP, 'nslab-sandbox', ...cmd];
+  // Its own PID namespace: when the command ends (or unshare is killed: --kill-child), every process
+  // started inside (a node's server, a daemon a killed test left) ends with it. The shell stays as
+  // the namespace's init, the command its child: an init ignores signals it has no handler for
+  // (Ctrl-C must reach the command) and must reap orphans, which sh does while it waits.
+  return ['unshare', '--net', '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--', 'sh', '-c', SETUP, 'nslab-sandbox', ...cmd];
 }
 
 /** True when this process runs inside an nslab sandbox (its netns is the one the sandbox made). */
