@@ -79,7 +79,9 @@ const rmCmd: CommandModule<object, Json & { names: string[]; force: boolean }> =
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { removeNetwork } = await import('../engine/network.js');
+      const { checkRemovable, removeNetwork } = await import('../engine/network.js');
+      const { readNetState } = await import('../engine/netstate.js');
+      checkRemovable(await readNetState(), a.names.map(String), a.force);
       const out = [];
       for (const name of a.names.map(String)) out.push(await removeNetwork(new ExecRunner(), name, { force: a.force }));
       if (a.json) printJson(out);

@@ -306,6 +306,19 @@ function connectedTo(st: NetState, network: string): NodeRecord[] {
 }
 
 /**
+ * Checks that every network of `names` can be removed (it exists; no node is connected, unless
+ * `force`), so that `network rm A B` with a bad B changes nothing (Docker removes A and reports B).
+ * @throws NslabError INVALID_INPUT naming the first network that cannot be removed
+ */
+export function checkRemovable(st: NetState, names: string[], force: boolean): void {
+  for (const name of names) {
+    if (!st.networks[name]) throw invalid(`network ${JSON.stringify(name)} not found: nslab network ls lists them`);
+    const nodes = connectedTo(st, name);
+    if (nodes.length && !force) throw invalid(`network ${name} has ${nodes.length} connected node(s) (${nodes.map((x) => x.name).join(', ')}): disconnect or remove them, or use --force`);
+  }
+}
+
+/**
  * `nslab network rm NAME [--force]`: refused while nodes are connected, unless `--force`, which
  * disconnects them first. Deletes the network's rules (found by their comment), its bridge (unless
  * external) and, with the last network, the host setup.
@@ -313,10 +326,9 @@ function connectedTo(st: NetState, network: string): NodeRecord[] {
  */
 export async function removeNetwork(r: Runner, name: string, opts: { force?: boolean } = {}): Promise<{ network: string; disconnected: string[] }> {
   return withState(async (st) => {
-    const n = st.networks[name];
-    if (!n) throw invalid(`network ${JSON.stringify(name)} not found: nslab network ls lists them`);
+    checkRemovable(st, [name], opts.force === true);
+    const n = st.networks[name]!;
     const nodes = connectedTo(st, name);
-    if (nodes.length && !opts.force) throw invalid(`network ${name} has ${nodes.length} connected node(s) (${nodes.map((x) => x.name).join(', ')}): disconnect or remove them, or use --force`);
     for (const node of nodes) await disconnectEndpoint(r, st, node, name);
     const saved = await readIptables(r);
     await deleteOwned(r, saved, (c) => c === ownerNet(name));

@@ -52,17 +52,20 @@ export function checkRunRequest(req: NodeRunRequest): void {
   if (req.mode.kind === 'container' && req.mode.other === req.name) throw invalid(`--net container:${req.name}: a node cannot share its own netns`);
 }
 
-/** Host ports in use: every published port, and the host's listening sockets (for picked ports only). */
+/** Host ports in use: every published port, and the host's listening sockets (IPv4, and IPv6 on `::`). */
 async function hostPortsInUse(st: NetState): Promise<{ published: Array<HostPortUse & { node?: string }>; listening: HostPortUse[] }> {
   const published = Object.values(st.nodes).flatMap((n) => n.ports.map((p) => ({ ...p, node: n.name })));
   const listening: HostPortUse[] = [];
-  for (const proto of ['tcp', 'udp'] as const) listening.push(...listeningPorts(await readFile(`/proc/net/${proto}`, 'utf8').catch(() => ''), proto));
+  for (const proto of ['tcp', 'udp'] as const) {
+    for (const file of [proto, `${proto}6`]) listening.push(...listeningPorts(await readFile(`/proc/net/${file}`, 'utf8').catch(() => ''), proto));
+  }
   return { published, listening };
 }
 
 /**
  * The node's port bindings: `-p` as given (a host port already published on the same address, or on
- * 0.0.0.0, is refused as Docker's "port is already allocated"), then `-P` for every exposed port not
+ * 0.0.0.0, is refused as Docker's "port is already allocated"; one a host socket listens on, as its
+ * "address already in use"), then `-P` for every exposed port not
  * published yet; missing host ports are picked from 49000-49900.
  */
 function bindPorts(req: NodeRunRequest, use: { published: Array<HostPortUse & { node?: string }>; listening: HostPortUse[] }, network: string, ip: string): PortBinding[] {
@@ -76,6 +79,9 @@ function bindPorts(req: NodeRunRequest, use: { published: Array<HostPortUse & { 
     else {
       const clash = taken().find((u) => portsCollide(u, { proto: s.proto, hostIp: s.hostIp, hostPort: hostPort! }));
       if (clash) throw invalid(`-p ${s.hostIp}:${hostPort}:${s.containerPort}/${s.proto}: host port ${hostPort}/${s.proto} on ${clash.hostIp} is already published by node ${clash.node} (Docker: port is already allocated)`);
+      // A service of the host's own listens there: DNAT would take its traffic (Docker: address already in use).
+      const busy = use.listening.find((u) => portsCollide(u, { proto: s.proto, hostIp: s.hostIp, hostPort: hostPort! }));
+      if (busy) throw invalid(`-p ${s.hostIp}:${hostPort}:${s.containerPort}/${s.proto}: host port ${hostPort}/${s.proto} is in use by a socket of the host listening on ${busy.hostIp} (Docker: address already in use)`);
     }
     out.push({ proto: s.proto, hostIp: s.hostIp, hostPort, containerPort: s.containerPort, network, ip });
   }

@@ -118,7 +118,11 @@ export function pickHostPort(proto: Proto, hostIp: string, used: HostPortUse[]):
   throw invalid(`no free host port left in ${EPHEMERAL.first}-${EPHEMERAL.last} for ${proto} on ${hostIp}`);
 }
 
-/** The IPv4 listening sockets in `/proc/net/{tcp,udp}` text (state 0A = LISTEN for TCP; every bound UDP socket). */
+/**
+ * The listening sockets in `/proc/net/{tcp,udp}` or `{tcp6,udp6}` text (state 0A = LISTEN for TCP;
+ * every bound UDP socket), as IPv4 uses: an IPv6 socket on `::` takes IPv4 too (bindv6only=0, the
+ * default), so it counts as 0.0.0.0; other IPv6 addresses are left out.
+ */
 export function listeningPorts(text: string, proto: Proto): HostPortUse[] {
   const out: HostPortUse[] = [];
   for (const line of text.split('\n').slice(1)) {
@@ -126,6 +130,10 @@ export function listeningPorts(text: string, proto: Proto): HostPortUse[] {
     if (f.length < 4) continue;
     const [hexIp, hexPort] = f[1]!.split(':') as [string, string];
     if (proto === 'tcp' && f[3] !== '0A') continue;
+    if (hexIp.length === 32) {
+      if (/^0+$/.test(hexIp)) out.push({ proto, hostIp: '0.0.0.0', hostPort: parseInt(hexPort, 16) });
+      continue;
+    }
     // /proc prints the address as a little-endian 32-bit hex number.
     const ip = long2ip(Buffer.from(hexIp, 'hex').readUInt32LE(0));
     out.push({ proto, hostIp: ip, hostPort: parseInt(hexPort, 16) });

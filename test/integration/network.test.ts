@@ -1,4 +1,5 @@
 // Network modes for real, through the CLI as a user runs it: the notes' scenario address for address,
+import { spawn } from 'node:child_process';
 // static addresses, the four modes, NAT and the daemon's options, every -p form fetched from busybox
 // httpd, concurrent runs, rollback, and teardown back to the sandbox's exact baseline.
 import { execa } from 'execa';
@@ -415,6 +416,16 @@ describe('published ports', () => {
     const twice = await nslab('node', 'run', 'web2', '-p', '10.99.0.1:8080:80');
     expect([twice.exitCode, twice.stderr.trim()]).toEqual([2, 'nslab: -p 10.99.0.1:8080:80/tcp: host port 8080/tcp on 0.0.0.0 is already published by node web (Docker: port is already allocated)']);
     expect(await netSnapshot()).toEqual(before);
+    // a port a service of the host listens on (here on :: , which takes IPv4 too) is refused as well
+    const hostService = spawn(process.execPath, ['-e', "require('net').createServer().listen(8090, '::')"], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const busy = await nslab('node', 'run', 'web3', '-p', '8090:80');
+      expect([busy.exitCode, busy.stderr.trim()]).toEqual([2, 'nslab: -p 0.0.0.0:8090:80/tcp: host port 8090/tcp is in use by a socket of the host listening on 0.0.0.0 (Docker: address already in use)']);
+      expect(await netSnapshot()).toEqual(before);
+    } finally {
+      hostService.kill();
+    }
 
     // rm web: its rules go, the others' stay and work
     await ok('node', 'rm', 'web');

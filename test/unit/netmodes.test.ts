@@ -148,6 +148,9 @@ describe('IPAM', () => {
     expect(pickHostPort('udp', '0.0.0.0', [{ proto: 'tcp', hostIp: '0.0.0.0', hostPort: 49000 }])).toBe(49000);
     const tcp = '  sl  local_address rem_address   st\n   0: 0100007F:BF68 00000000:0000 0A 00000000:00000000\n   1: 00000000:0050 0100007F:1234 01 00000000:00000000\n';
     expect(listeningPorts(tcp, 'tcp')).toEqual([{ proto: 'tcp', hostIp: '127.0.0.1', hostPort: 49000 }]);
+    // tcp6: a socket on :: takes IPv4 too (counts as 0.0.0.0); one on ::1 does not
+    const tcp6 = '  sl  local_address rem_address st\n   0: 00000000000000000000000000000000:1F9A 00000000000000000000000000000000:0000 0A 0\n   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0\n';
+    expect(listeningPorts(tcp6, 'tcp')).toEqual([{ proto: 'tcp', hostIp: '0.0.0.0', hostPort: 8090 }]);
   });
 });
 
