@@ -377,7 +377,9 @@ export async function connectEndpoint(r: Runner, st: NetState, node: NodeRecord,
   for (const x of Object.values(st.nodes)) for (const e of x.endpoints) if (e.network === net.name) used.add(e.ip);
   const ip = allocate({ subnet: net.subnet, range: net.ipRange ?? net.subnet, gateway: net.gateway }, used, requestedIp);
   const ifname = nextIfname(node);
-  const primary = node.endpoints.length === 0;
+  // The default route goes with the first network, or with this one when the node has none left
+  // (its gateway network was disconnected: Docker moves the gateway to a network still connected).
+  const primary = !node.endpoints.some((e) => e.gateway);
   const ep: Endpoint = { network: net.name, ifname, ip, prefix: Number(net.subnet.split('/')[1]), mac: dockerMac(ip), gateway: primary ? net.gateway : null };
   await attach(
     r,
@@ -415,6 +417,14 @@ export async function disconnectEndpoint(r: Runner, st: NetState, node: NodeReco
     if (!(err instanceof NslabError && err.code === 'NOT_FOUND')) throw err;
   });
   node.endpoints = node.endpoints.filter((e) => e !== ep);
+  // It carried the default route: the next network still connected takes it over, as in Docker.
+  const next = ep.gateway ? node.endpoints[0] : undefined;
+  const gw = next ? st.networks[next.network]?.gateway : undefined;
+  if (next && gw) {
+    const res = await r.batch('ip', node.netns!, [['route', 'replace', 'default', 'via', gw, 'dev', next.ifname]]);
+    if (res.failed.length) throw new NslabError('COMMAND_FAILED', `node ${node.name}: default route via ${gw} dev ${next.ifname}: ${res.failed[0]!.message}`);
+    next.gateway = gw;
+  }
 }
 
 function connectable(node: NodeRecord | undefined, name: string): NodeRecord {

@@ -255,6 +255,8 @@ export async function runNode(r: Runner, req: NodeRunRequest): Promise<NodeInfo>
       }
       await syncHosts(st);
       if (req.cmd) {
+        // Its log goes too when the run is undone (a command that fails at once has been read by then).
+        undo.push(() => rm(nodeLog(req.name), { force: true }));
         const p = await startProcess(node, req.cmd);
         node.pid = p.pid;
         node.pidStart = p.start;

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNetwork, removeNetwork } from '../../src/engine/network.js';
-import { readNetState } from '../../src/engine/netstate.js';
+import { nodeLog, readNetState } from '../../src/engine/netstate.js';
 import { removeNodes, runNode } from '../../src/engine/node.js';
 import type { BatchJob, BatchResult, BatchTool, Command, Result } from '../../src/exec/command.js';
 import { commandError, type BatchOptions, type RunOptions, type Runner } from '../../src/exec/runner.js';
@@ -149,6 +149,15 @@ test("the notes' scenario, address for address: nw-01/nw-02, isolation, network 
   expect(refused.exitCode).toBe(2);
   expect(refused.stderr.trim()).toBe('nslab: network nw-01 has 3 connected node(s) (test00, test01, test02): disconnect or remove them, or use --force');
   expect(await netSnapshot()).toEqual(before);
+
+  // disconnecting the network that carries the default route: the default moves to one still
+  // connected (Docker), and a network connected later does not take it over
+  expect(await ok('network', 'disconnect', 'nw-02', 'test02')).toBe('test02: eth0 172.20.0.2 removed from nw-02');
+  const defaultsOf02 = async () => (JSON.parse((await runner.run({ argv: ['ip', '-j', 'route', 'show', 'default'], netns: 'test02' })).stdout) as Array<{ gateway: string; dev: string }>).map((x) => `${x.gateway} ${x.dev}`);
+  expect(await defaultsOf02()).toEqual(['172.19.0.1 eth1']);
+  await ok('network', 'connect', 'nw-02', 'test02');
+  expect(await defaultsOf02()).toEqual(['172.19.0.1 eth1']);
+  await ok('network', 'disconnect', 'nw-02', 'test02');
 
   // disconnect releases the address: the next node gets it
   expect(await ok('network', 'disconnect', 'nw-01', 'test02')).toBe('test02: eth1 172.19.0.4 removed from nw-01');
@@ -447,6 +456,7 @@ test('a node whose process fails at once is rolled back whole: netns, veth, addr
   expect(res.exitCode).toBe(1);
   expect(res.stderr.trim()).toBe('nslab: node bad: sh -c echo cannot start >&2; exit 3 exited at once (exit code 3): cannot start');
   expect(await netSnapshot()).toEqual(before);
+  expect(existsSync(nodeLog('bad'))).toBe(false); // its log, read for the message, went with it
   expect(await ok('node', 'run', 'good', '--net', 'nw-rb')).toBe('good: eth0 172.18.0.2/16 on nw-rb'); // the address was released
   await ok('node', 'rm', 'good');
   await ok('network', 'rm', 'nw-rb');
