@@ -140,6 +140,7 @@ const rmCmd: CommandModule<object, { names: string[]; json: boolean }> = {
   builder: (y) =>
     y
       .positional('names', { type: 'string', array: true, demandOption: true })
+      .option('force', { alias: 'f', type: 'boolean', default: false, describe: "accepted as docker rm -f: node rm always stops a node's processes" })
       .option('json', { type: 'boolean', default: false })
       .example('$0 node rm test00 test01', 'two nodes') as unknown as Argv<{ names: string[]; json: boolean }>,
   handler: async (a) => {

@@ -1,5 +1,6 @@
 // Nodes: Docker's four network modes on plain network namespaces, with published ports, links,
 // names, and an optional long-running process whose PID is kept and stopped on rm.
+import { networkInterfaces } from 'node:os';
 import { spawn } from 'node:child_process';
 import { recordCall } from '../exec/runner.js';
 import { existsSync, openSync, closeSync } from 'node:fs';
@@ -73,7 +74,10 @@ function bindPorts(req: NodeRunRequest, use: { published: Array<HostPortUse & { 
   const taken = (): Array<HostPortUse & { node?: string }> => [...use.published, ...out.map((p) => ({ ...p, node: req.name }))];
   const specs = [...req.publish];
   if (req.publishAll) for (const e of req.expose) if (!specs.some((s) => s.containerPort === e.port && s.proto === e.proto)) specs.push({ hostIp: '0.0.0.0', hostPort: null, containerPort: e.port, proto: e.proto });
+  const own = hostAddresses();
   for (const s of specs) {
+    // The host must have the address (Docker binds it: "cannot assign requested address").
+    if (s.hostIp !== '0.0.0.0' && !own.has(s.hostIp)) throw invalid(`-p ${s.hostIp}:${s.hostPort ?? ''}:${s.containerPort}/${s.proto}: ${s.hostIp} is not an address of the host (Docker: cannot assign requested address)`);
     let hostPort = s.hostPort;
     if (hostPort === null) hostPort = pickHostPort(s.proto, s.hostIp, [...taken(), ...use.listening]);
     else {
@@ -86,6 +90,11 @@ function bindPorts(req: NodeRunRequest, use: { published: Array<HostPortUse & { 
     out.push({ proto: s.proto, hostIp: s.hostIp, hostPort, containerPort: s.containerPort, network, ip });
   }
   return out;
+}
+
+/** The IPv4 addresses of this netns's interfaces (node's os.networkInterfaces: no process). */
+function hostAddresses(): Set<string> {
+  return new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks), or null when there is no such process or it is a zombie. */

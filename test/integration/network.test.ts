@@ -191,6 +191,9 @@ test('--subnet 172.33.1.0/24 --gateway 172.33.1.1 my-net3: a node at static 172.
     [['node', 'run', 's1', '--net', 'my-net3'], 'node s1 exists already: nslab node rm s1 first, or pick another name'],
     [['node', 'run', 'x', '-p', '8080:99999'], '-p "8080:99999": port "99999" is not a number from 1 to 65535; expected [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp], such as 8080:80, 127.0.0.1:8080:80, 127.0.0.1::80, 80 or 53:5353/udp'],
     [['node', 'run', 'x', '--net', 'host', '-p', '80'], "-p/-P with --net host: ports are published on a network's bridge only (in host mode the node uses the host's ports directly)"],
+    [['node', 'run', 'x', '-p', '1.2.3.4:8084:80'], '-p 1.2.3.4:8084:80/tcp: 1.2.3.4 is not an address of the host (Docker: cannot assign requested address)'],
+    [['network', 'rm', 'host'], 'network host is predefined: it cannot be removed (as in Docker)'],
+    [['network', 'rm', 'auto-net', 'nosuch'], 'network "nosuch" not found: nslab network ls lists them'],
     [['network', 'create', '--subnet', '10.1.0.0/33', 'bad'], '--subnet "10.1.0.0/33": expected an IPv4 address with its prefix length, such as 172.17.0.1/16'],
   ] as Array<[string[], string]>) {
     const res = await nslab(...args);
