@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { NETNS_DIR } from '../exec/runner.js';
 import { fileURLToPath } from 'node:url';
 import type { Recorded } from '../exec/recorder.js';
 import type { Runner } from '../exec/runner.js';
@@ -383,6 +384,10 @@ export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
   const pids = loadLabState(lab.id);
   const errors = await teardown(r, lab.steps.flatMap((s) => s.do), pids);
   rmSync(labStateDir(lab.id), { recursive: true, force: true });
+  // A lab replayed from its printed script has no nslab state for its networks and nodes: their
+  // undo finds nothing to remove. Say what is left rather than report a clean teardown.
+  const left = labNetns(lab).filter((n) => existsSync(join(NETNS_DIR, n)));
+  if (left.length) errors.push(`netns ${left.join(', ')} still ${left.length === 1 ? 'exists' : 'exist'} (made by a replayed script? nslab's state does not know them): remove them by hand, or leave the sandbox, which drops everything`);
   return errors;
 }
 
