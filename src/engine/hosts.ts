@@ -2,6 +2,7 @@
 import { lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetState, NodeRecord } from './netstate.js';
+import { recordCall } from '../exec/runner.js';
 
 /** Where `ip netns exec NAME` finds the files it bind-mounts over /etc (ip-netns(8)). */
 export const ETC_NETNS = '/etc/netns';
@@ -55,10 +56,15 @@ export async function syncHosts(st: NetState): Promise<void> {
   for (const n of Object.values(st.nodes)) {
     if (n.mode.kind === 'host' || n.mode.kind === 'container') continue;
     const dir = join(ETC_NETNS, n.name);
-    await mkdir(dir, { recursive: true });
+    // Written here, not by a command; recorded as the commands that write them (NSLAB_RECORD), so a
+    // lab's printed script makes the same files and its nodes resolve each other's names.
+    if ((await mkdir(dir, { recursive: true })) !== undefined) recordCall({ type: 'run', cmd: { argv: ['mkdir', '-p', dir] } });
     for (const [file, text] of [['hosts', renderHosts(st, n)], ['hostname', `${n.hostname}\n`]] as const) {
       const path = join(dir, file);
-      if ((await readFile(path, 'utf8').catch(() => null)) !== text) await writeFile(path, text);
+      if ((await readFile(path, 'utf8').catch(() => null)) !== text) {
+        await writeFile(path, text);
+        recordCall({ type: 'run', cmd: { argv: ['cp', '/dev/stdin', path], input: text } });
+      }
     }
   }
 }
@@ -67,6 +73,7 @@ export async function syncHosts(st: NetState): Promise<void> {
 export async function shareEtc(name: string, other: string): Promise<void> {
   await mkdir(ETC_NETNS, { recursive: true });
   await symlink(other, join(ETC_NETNS, name));
+  recordCall({ type: 'run', cmd: { argv: ['ln', '-s', other, join(ETC_NETNS, name)] } });
 }
 
 /** Removes a node's /etc/netns entry (directory or link). */
