@@ -298,10 +298,14 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
   const say = (s: string) => o.print && process.stdout.write(s);
   const pids: Pids = {};
   let cur: string[] = [];
+  let heredoc = false;
   const r = new TeeRunner(real, (c) => {
     for (const l of show(c)) {
       cur.push(l);
-      say(`  $ ${l}\n`);
+      // A here-document's lines (iptables-restore's input) are input, not commands: no prompt.
+      say(heredoc ? `    ${l}\n` : `  $ ${l}\n`);
+      if (heredoc && l === 'NSLAB_EOF') heredoc = false;
+      else if (!heredoc && l.endsWith("<<'NSLAB_EOF'")) heredoc = true;
     }
   });
   const report: LabReport = { id: lab.id, title: lab.title[lang], ok: true, steps: [], teardown: { clean: true, errors: [] } };
