@@ -64,6 +64,11 @@ export interface NodeRecord {
   hostname: string;
   endpoints: Endpoint[];
   ports: PortBinding[];
+  /**
+   * Ports it published on a network it was then disconnected from: published again, same host ports,
+   * when it is connected back (Docker keeps a container's port bindings in its host config).
+   */
+  unpublished?: PortBinding[];
   exposed: Exposed[];
   links: LinkSpec[];
   /** Environment of its process and of `node exec` (the `--link` variables). */

@@ -10,12 +10,12 @@ import { readRoutes } from '../kernel/route.js';
 import { cmdOp, ipOp } from '../kernel/step.js';
 import { readSysctl } from '../kernel/sysctl.js';
 import { parseMark } from '../model/marks.js';
-import { allocate, dockerMac, overlaps, parseCidr4, pickSubnet } from '../model/ipam.js';
+import { allocate, dockerMac, overlaps, parseCidr4, pickSubnet, portsCollide } from '../model/ipam.js';
 import { DEFAULT_DAEMON, DEFAULT_NETWORK, type DaemonOptions, type NetworkCreateRequest } from '../model/netmodes.js';
 import { applySteps, runUndo } from './apply.js';
 import { attach, detach } from './attach.js';
 import { syncHosts } from './hosts.js';
-import { BASE_CHAINS, isOurs, ownerNet, ownerNode, planHostSetup, planNetwork, type HostBefore } from './netplan.js';
+import { BASE_CHAINS, isOurs, ownerNet, ownerNode, planHostSetup, planNetwork, planPorts, type HostBefore } from './netplan.js';
 import { withState, type Endpoint, type NetState, type NetworkRecord, type NodeRecord } from './netstate.js';
 
 /** The default network's bridge (Docker's docker0). */
@@ -413,6 +413,7 @@ export async function disconnectEndpoint(r: Runner, st: NetState, node: NodeReco
   if (!ep) return;
   if (node.ports.some((p) => p.network === network)) {
     await deleteOwned(r, await readIptables(r), (c) => c === ownerNode(node.name));
+    node.unpublished = [...(node.unpublished ?? []), ...node.ports.filter((p) => p.network === network)];
     node.ports = node.ports.filter((p) => p.network !== network);
   }
   await detach(r, node.netns!, ep.ifname).catch((err: unknown) => {
@@ -446,10 +447,31 @@ export async function connectNetwork(r: Runner, network: string, nodeName: strin
       const node = connectable(st.nodes[nodeName], nodeName);
       const net = await networkFor(r, st, network, undo);
       const ep = await connectEndpoint(r, st, node, net, ip, undo);
+      await republish(r, st, node, net, ep, undo);
       await syncHosts(st);
       return ep;
     }),
   );
+}
+
+/** Publishes again, at the node's new address, the ports it had on `net` before a disconnect. */
+async function republish(r: Runner, st: NetState, node: NodeRecord, net: NetworkRecord, ep: Endpoint, undo: Undo): Promise<void> {
+  const again = (node.unpublished ?? []).filter((p) => p.network === net.name).map((p) => ({ ...p, ip: ep.ip }));
+  if (!again.length || !net.iptables) return;
+  for (const b of again) {
+    const clash = Object.values(st.nodes).filter((n) => n !== node).flatMap((n) => n.ports.map((p) => ({ ...p, node: n.name }))).find((u) => portsCollide(u, b));
+    if (clash) throw invalid(`node ${node.name} published ${b.hostIp}:${b.hostPort}/${b.proto} on ${net.name} before; node ${clash.node} has that host port now (Docker: port is already allocated)`);
+  }
+  const [ports, unpublished] = [node.ports, node.unpublished];
+  undo.push(async () => {
+    node.ports = ports;
+    node.unpublished = unpublished;
+  });
+  const applied = await applySteps(r, planPorts(node.name, () => net.bridge, again));
+  undo.push(() => runUndo(r, applied.undo));
+  node.ports = [...node.ports, ...again];
+  node.unpublished = (node.unpublished ?? []).filter((p) => p.network !== net.name);
+  if (!node.unpublished.length) delete node.unpublished;
 }
 
 /**

@@ -439,6 +439,15 @@ describe('published ports', () => {
       hostService.kill();
     }
 
+    // disconnected from its network, web's ports go; connected back, they are published again (Docker
+    // keeps a container's port bindings), at its new address
+    await ok('network', 'disconnect', 'bridge', 'web');
+    expect(await iptablesSave()).not.toContain('nslab:node=web');
+    expect(await fetchFrom('client', 'http://10.99.0.1:8080/')).toBeNull();
+    await ok('network', 'connect', 'bridge', 'web');
+    expect(await fetchFrom('client', 'http://10.99.0.1:8080/')).toBe(hello);
+    expect((await readNetState()).nodes.web!.ports.map((p) => `${p.hostIp}:${p.hostPort}`)).toEqual(['0.0.0.0:8080', '10.99.0.1:8081', '10.99.0.1:49000', '0.0.0.0:49001', '127.0.0.1:8082']);
+
     // rm web: its rules go, the others' stay and work
     await ok('node', 'rm', 'web');
     expect(await fetchFrom('client', 'http://10.99.0.1:8080/')).toBeNull();
