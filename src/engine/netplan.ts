@@ -186,6 +186,21 @@ export function planSharedNetns(name: string, otherNetns: string): Step[] {
 }
 
 /**
+ * A legacy link's openings where the bridge drops node-to-node traffic (`--icc=false`), as dockerd
+ * adds them to its DOCKER chain: the linking node may reach each port of the linked one, and the
+ * replies come back (`--sport`). Owned by the linking node (removed with it).
+ * @param ports the linked node's exposed and published container ports
+ */
+export function planLinkOpenings(node: string, bridge: string, from: string, to: string, ports: Array<{ port: number; proto: string }>): Step[] {
+  const c = ownerNode(node);
+  const rules: Rule[] = ports.flatMap(({ port, proto }) => [
+    { table: 'filter' as const, chain: CHAINS.nslab, spec: ['-s', `${from}/32`, '-d', `${to}/32`, '-i', bridge, '-o', bridge, '-p', proto, '-m', proto, '--dport', String(port), '-j', 'ACCEPT'], comment: c },
+    { table: 'filter' as const, chain: CHAINS.nslab, spec: ['-s', `${to}/32`, '-d', `${from}/32`, '-i', bridge, '-o', bridge, '-p', proto, '-m', proto, '--sport', String(port), '-j', 'ACCEPT'], comment: c },
+  ]);
+  return rules.length ? addRules(rules, [], `links of node ${node}`) : [];
+}
+
+/**
  * The published ports' rules of a node, once each: two host ports leading to one container port
  * share their hairpin MASQUERADE and their ACCEPT.
  */

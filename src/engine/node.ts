@@ -15,7 +15,7 @@ import { formatNetMode, linkEnv, type Exposed, type LinkSpec, type NetMode, type
 import { applySteps, runUndo } from './apply.js';
 import { removeEtc, shareEtc, sharedIp, syncHosts } from './hosts.js';
 import { connectEndpoint, networkFor, transaction, type Undo } from './network.js';
-import { ownerNode, planNodeNetns, planPorts, planSharedNetns } from './netplan.js';
+import { ownerNode, planLinkOpenings, planNodeNetns, planPorts, planSharedNetns } from './netplan.js';
 import { nodeLog, readNetState, withState, type NetState, type NodeRecord, type PortBinding } from './netstate.js';
 
 /** What `nslab node run` asks for. */
@@ -252,6 +252,10 @@ export async function runNode(r: Runner, req: NodeRunRequest): Promise<NodeInfo>
           const target = st.nodes[l.target]!;
           const ports = [...target.exposed, ...target.ports.map((p) => ({ port: p.containerPort, proto: p.proto }))].filter((p, i, a) => a.findIndex((q) => q.port === p.port && q.proto === p.proto) === i);
           Object.assign(node.env, linkEnv(req.name, l, ip, ports));
+          if (!net.icc && net.iptables && ports.length) {
+            const applied = await applySteps(r, planLinkOpenings(req.name, net.bridge, ep.ip, ip, ports));
+            undo.push(() => runUndo(r, applied.undo));
+          }
         }
         node.ports = bindPorts(req, await hostPortsInUse(st), net.name, ep.ip);
         if (node.ports.length && net.iptables) await addPortRules(r, node, net.bridge, undo);
@@ -303,7 +307,8 @@ export async function removeNodes(r: Runner, names: string[]): Promise<{ removed
     const nodes = names.map((n) => st.nodes[n]!).sort((a, b) => Number(b.mode.kind === 'container') - Number(a.mode.kind === 'container'));
     for (const n of nodes) await stopProcesses(r, n);
     const owners = new Set(nodes.map((n) => ownerNode(n.name)));
-    if (nodes.some((n) => n.ports.length)) await deleteOwned(r, await readIptables(r), (c) => owners.has(c));
+    // Its published ports' rules, and a link's openings under --icc=false: found by their comment.
+    if (nodes.some((n) => n.ports.length || n.links.length)) await deleteOwned(r, await readIptables(r), (c) => owners.has(c));
     const shared = nodes.filter((n) => n.mode.kind === 'container').map((n) => ['netns', 'del', n.name]);
     if (shared.length) await r.batch('ip', null, shared, { force: true });
     const own = nodes.filter((n) => n.netns !== null && n.mode.kind !== 'container').map((n) => n.netns!);

@@ -309,6 +309,16 @@ describe('NAT and the daemon options', () => {
     expect(await ping('n1', '172.17.0.3')).toBe(false); // --icc=false
     expect(await ping('n1', '172.17.0.1')).toBe(true);
     expect(await ping('n1', '10.200.0.2')).toBe(true);
+    // a legacy link opens the linked node's exposed ports to the linking one, and only those (dockerd's
+    // DOCKER-chain ACCEPTs under --icc=false)
+    await ok('node', 'run', 'db', '--expose', '80', '--', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/usr/share/doc/busybox-static');
+    await ok('node', 'run', 'lk', '--link', 'db', '--', 'sleep', '600');
+    const get = async (from: string) => (await runner.run({ argv: ['busybox', 'nc', '-w', '2', '172.17.0.4', '80'], netns: from, input: 'GET /copyright HTTP/1.0\r\n\r\n' }, { check: false })).stdout;
+    await new Promise((r) => setTimeout(r, 200)); // httpd binding
+    expect(await get('lk')).toMatch(/^HTTP\/1\.[01] 200/);
+    expect(await get('n1')).toBe('');
+    await ok('node', 'rm', 'lk', 'db');
+    expect(await iptablesSave()).not.toMatch(/nslab:node=(lk|db)/);
     const again = await nslab('network', 'default', '--bip', '10.0.0.1/24');
     expect([again.exitCode, again.stderr.trim()]).toEqual([2, "nslab: the daemon's options are set when the first network is made, and networks exist (bridge)"]);
     await ok('node', 'rm', 'n1', 'n2');
