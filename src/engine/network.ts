@@ -211,11 +211,21 @@ async function defaultRecord(r: Runner, st: NetState): Promise<NetworkRecord> {
   };
 }
 
+/** True for Docker's predefined `host` and `none`: modes a node starts in, not networks nslab makes. */
+function isModeNetwork(name: string): boolean {
+  return name === 'host' || name === 'none';
+}
+
+/** Refuses to connect or disconnect `host`/`none`, as Docker does. */
+function refuseModeNetwork(name: string): void {
+  if (isModeNetwork(name)) throw invalid(`network ${name} is a mode a node gets when it starts (node run --net ${name}); a node cannot be connected to it or disconnected from it (as in Docker)`);
+}
+
 /** The network named `name` for a node to join; the default one is made on first use, as dockerd has it from its start. */
 export async function networkFor(r: Runner, st: NetState, name: string, undo: Undo): Promise<NetworkRecord> {
   const n = st.networks[name];
   if (n) return n;
-  if (name === 'host' || name === 'none') throw invalid(`network ${name} is a mode a node gets when it starts (node run --net ${name}); a node cannot be connected to it or disconnected from it (as in Docker)`);
+  refuseModeNetwork(name);
   if (name !== DEFAULT_NETWORK) throw invalid(`network ${JSON.stringify(name)} not found: nslab network ls lists them, nslab network create ${name} makes it`);
   const rec = await defaultRecord(r, st);
   await materialize(r, st, rec, undo);
@@ -313,7 +323,7 @@ function connectedTo(st: NetState, network: string): NodeRecord[] {
  */
 export function checkRemovable(st: NetState, names: string[], force: boolean): void {
   for (const name of names) {
-    if (name === 'host' || name === 'none') throw invalid(`network ${name} is predefined: it cannot be removed (as in Docker)`);
+    if (isModeNetwork(name)) throw invalid(`network ${name} is predefined: it cannot be removed (as in Docker)`);
     if (!st.networks[name]) throw invalid(`network ${JSON.stringify(name)} not found: nslab network ls lists them`);
     const nodes = connectedTo(st, name);
     if (nodes.length && !force) throw invalid(`network ${name} has ${nodes.length} connected node(s) (${nodes.map((x) => x.name).join(', ')}): disconnect or remove them, or use --force`);
@@ -481,7 +491,7 @@ async function republish(r: Runner, st: NetState, node: NodeRecord, net: Network
 export async function disconnectNetwork(r: Runner, network: string, nodeName: string): Promise<Endpoint> {
   return withState(async (st) => {
     const node = connectable(st.nodes[nodeName], nodeName);
-    if (network === 'host' || network === 'none') throw invalid(`network ${network} is a mode a node gets when it starts (node run --net ${network}); a node cannot be connected to it or disconnected from it (as in Docker)`);
+    refuseModeNetwork(network);
     if (!st.networks[network]) throw invalid(`network ${JSON.stringify(network)} not found: nslab network ls lists them`);
     const ep = node.endpoints.find((e) => e.network === network);
     if (!ep) throw invalid(`node ${nodeName} is not connected to network ${network}`);
