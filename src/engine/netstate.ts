@@ -1,6 +1,6 @@
 // The state of networks and nodes on disk (IPAM, published ports, PIDs), read and written under one
 // cross-process lock, so that nslab processes running at once never hand out an address twice.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { NslabError } from '../errors.js';
@@ -130,8 +130,13 @@ export async function readNetState(): Promise<NetState> {
   }
 }
 
+/** No network, no node, no host setup. */
+function isEmpty(st: NetState): boolean {
+  return Object.keys(st.networks).length === 0 && Object.keys(st.nodes).length === 0 && st.host === null;
+}
+
 async function writeNetState(st: NetState): Promise<void> {
-  if (Object.keys(st.networks).length === 0 && Object.keys(st.nodes).length === 0 && st.host === null) {
+  if (isEmpty(st)) {
     // Nothing left: no file either, so the state directory looks as it did before.
     await rm(stateFile(), { force: true });
     return;
@@ -150,20 +155,25 @@ async function writeNetState(st: NetState): Promise<void> {
  * @throws whatever `fn` throws; NslabError COMMAND_FAILED when the lock cannot be had within about a minute
  */
 export async function withState<T>(fn: (st: NetState) => Promise<T>): Promise<T> {
-  await mkdir(join(netDir(), 'nodes'), { recursive: true });
   let compromised: Error | null = null;
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(netDir(), {
-      lockfilePath: join(netDir(), 'lock'),
-      stale: 10_000,
-      retries: { retries: 2400, factor: 1, minTimeout: 25, maxTimeout: 25 },
-      onCompromised: (err) => {
-        compromised = err;
-      },
-    });
-  } catch (err) {
-    throw new NslabError('COMMAND_FAILED', `cannot lock ${netDir()}: ${(err as Error).message}`, { cause: err, hint: 'another nslab is changing networks; if none runs, remove the lock directory' });
+  let release: (() => Promise<void>) | undefined;
+  // The folders go again once nothing is left in them (see below): another nslab may remove them
+  // between this mkdir and the lock, so a lock that finds no folder tries again.
+  for (let tries = 0; !release; tries++) {
+    await mkdir(join(netDir(), 'nodes'), { recursive: true });
+    try {
+      release = await lockfile.lock(netDir(), {
+        lockfilePath: join(netDir(), 'lock'),
+        stale: 10_000,
+        retries: { retries: 2400, factor: 1, minTimeout: 25, maxTimeout: 25 },
+        onCompromised: (err) => {
+          compromised = err;
+        },
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tries < 5) continue;
+      throw new NslabError('COMMAND_FAILED', `cannot lock ${netDir()}: ${(err as Error).message}`, { cause: err, hint: 'another nslab is changing networks; if none runs, remove the lock directory' });
+    }
   }
   const st = await readNetState();
   const before = JSON.stringify(st);
@@ -173,7 +183,10 @@ export async function withState<T>(fn: (st: NetState) => Promise<T>): Promise<T>
     try {
       if (JSON.stringify(st) !== before) await writeNetState(st);
     } finally {
-      await release().catch(() => undefined);
+      await release!().catch(() => undefined);
+      // No network, no node, no log: the folders go too, so a refused command or a full teardown
+      // leaves the state folder as it was (rmdir refuses a folder that is not empty).
+      if (isEmpty(st)) await rmdir(join(netDir(), 'nodes')).then(() => rmdir(netDir())).catch(() => undefined);
     }
     if (compromised) throw new NslabError('COMMAND_FAILED', `the lock on ${netDir()} was lost while held: ${(compromised as Error).message}`);
   }

@@ -1,9 +1,10 @@
 // Nodes: Docker's four network modes on plain network namespaces, with published ports, links,
 // names, and an optional long-running process whose PID is kept and stopped on rm.
 import { networkInterfaces } from 'node:os';
+import { dirname } from 'node:path';
 import { spawn } from 'node:child_process';
 import { recordCall } from '../exec/runner.js';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import type { Runner } from '../exec/runner.js';
 import { NETNS_DIR } from '../exec/runner.js';
@@ -133,6 +134,7 @@ export function nodeArgv(n: NodeRecord, cmd: string[]): string[] {
  */
 async function startProcess(n: NodeRecord, cmd: string[]): Promise<{ pid: number; start: string }> {
   const log = nodeLog(n.name);
+  mkdirSync(dirname(log), { recursive: true }); // the state folders go when empty (netstate.ts)
   const fd = openSync(log, 'a');
   const argv = nodeArgv(n, cmd);
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: nodeEnv(n) });
