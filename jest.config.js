@@ -14,5 +14,7 @@ export default {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     // Integration tests build real kernel objects: they refuse to run outside an nslab sandbox.
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    // SIGKILL at every step, then `nslab clean`: a sandbox of its own (npm run test:faults).
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] },
   ],
 };

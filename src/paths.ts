@@ -19,3 +19,8 @@ export function packageRoot(): string {
   for (let i = 0; i < 5; i++, d = dirname(d)) if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'share'))) return d;
   return process.cwd();
 }
+
+/** nslab's state directory: `$NSLAB_STATE_DIR`, else `/run/nslab` (tmpfs: gone at reboot, as the objects are). */
+export function stateDir(): string {
+  return process.env.NSLAB_STATE_DIR || '/run/nslab';
+}

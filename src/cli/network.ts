@@ -79,11 +79,8 @@ const rmCmd: CommandModule<object, Json & { names: string[]; force: boolean }> =
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { checkRemovable, removeNetwork } = await import('../engine/network.js');
-      const { readNetState } = await import('../engine/netstate.js');
-      checkRemovable(await readNetState(), a.names.map(String), a.force);
-      const out = [];
-      for (const name of a.names.map(String)) out.push(await removeNetwork(new ExecRunner(), name, { force: a.force }));
+      const { removeNetworks } = await import('../engine/network.js');
+      const out = await removeNetworks(new ExecRunner(), a.names.map(String), a.force);
       if (a.json) printJson(out);
       else for (const o of out) process.stdout.write(`${o.network}\n`);
     } catch (err) {

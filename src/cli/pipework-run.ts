@@ -18,6 +18,8 @@ export async function runPipework(argv: string[]): Promise<number> {
       return 0;
     }
     requireRoot();
+    const { openJournal } = await import('../engine/clean/journal.js');
+    openJournal(cmd.kind === 'attach' ? `attach ${cmd.request.guest}` : 'pipework', ['pipework', ...argv]);
     if (cmd.kind === 'attach') {
       const { attach } = await import('../engine/attach.js');
       await attach(r, cmd.request);

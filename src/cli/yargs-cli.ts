@@ -3,6 +3,7 @@
 // attach commands only), so both parse and fail alike.
 import yargs, { type CommandModule } from 'yargs';
 import { EXIT } from './output.js';
+import { openJournal } from '../engine/clean/journal.js';
 
 /**
  * Parses `argv` against `commands` and runs the one named (yargs' `parseAsync`).
@@ -10,6 +11,9 @@ import { EXIT } from './output.js';
  * @param commands the command modules to offer (all of nslab's, or a subset that includes argv[0])
  */
 export async function runCommands(argv: string[], commands: ReadonlyArray<CommandModule<any, any>>): Promise<void> {
+  // Every command that may change the kernel writes ahead what it does (engine/clean/journal.ts);
+  // the file appears with its first entry only, so a command that changes nothing leaves none.
+  if (!READ_ONLY.has(argv[0] ?? '')) openJournal(commandOwner(argv), argv);
   let y = yargs(argv)
     .scriptName('nslab')
     .usage('$0 <command> [options]\n\nWire network namespaces, veth pairs and bridges by hand, reproducibly.');
@@ -41,4 +45,36 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
 function skipHelpCache(y: unknown): void {
   const usage = (y as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.().getUsageInstance?.();
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
+
+/** Commands that never change the kernel (or, for clean, must not journal their own undo work). */
+const READ_ONLY = new Set(['clean', 'inspect', 'verify', 'plan', 'pingall', 'graph', 'doctor', 'sandbox', '--help', '--version']);
+
+/**
+ * Whom a command line works for, as `nslab clean NAME` and `inspect` name owners: `topology NAME`
+ * (up/down FILE), `network NAME`, `node NAME`, `lab ID`, `attach GUEST`, else the command's name.
+ * @param argv the arguments after `nslab`
+ */
+export function commandOwner(argv: string[]): string {
+  const [cmd, sub, ...rest] = argv;
+  const plain = rest.filter((w) => !w.startsWith('-'));
+  const base = (f: string) => f.replace(/^.*\//, '').replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.-]/g, '-');
+  switch (cmd) {
+    case 'up':
+    case 'down':
+      return sub && !sub.startsWith('-') ? `topology ${base(sub)}` : 'topology';
+    case 'network':
+      return sub === 'create' || sub === 'rm' ? `network ${plain[0] ?? '?'}` : sub === 'connect' || sub === 'disconnect' ? `node ${plain[1] ?? '?'}` : 'network';
+    case 'node': {
+      const i = rest.indexOf('--name');
+      return `node ${i >= 0 ? rest[i + 1] : plain[0] ?? '?'}`;
+    }
+    case 'lab':
+      return `lab ${plain[0] ?? rest[rest.length - 1] ?? '?'}`;
+    case 'attach':
+    case 'detach':
+      return sub && !sub.startsWith('-') ? `attach ${sub}` : 'attach';
+    default:
+      return cmd ?? 'nslab';
+  }
 }

@@ -5,6 +5,9 @@ import type { Runner } from '../exec/runner.js';
 import { NslabError } from '../errors.js';
 import { sysctlWriteOf } from '../kernel/sysctl.js';
 import { ipOp, opArgv, type Op, type Step } from '../kernel/step.js';
+import { RecordingRunner } from '../exec/recorder.js';
+import { activeJournal, type Journal, type JournalStep } from './clean/journal.js';
+import { existingObjects } from './clean/existing.js';
 
 /** Options of {@link applySteps}. */
 export interface ApplyOptions {
@@ -15,11 +18,16 @@ export interface ApplyOptions {
   faultAt?: number;
   /** How many netns batches run at once within a phase (default 4). */
   concurrency?: number;
+  /**
+   * The write-ahead journal (clean/journal.ts): default this process's, when the CLI opened one and
+   * the runner is a real one; null: none.
+   */
+  journal?: Journal | null;
 }
 
 /** Messages of an undo whose object is already gone: not an error (as CNI's DEL). */
 export const GONE_RE =
-  /Cannot find device|does not exist|No such process|No such file or directory|Cannot assign requested address|No such device|not found|Cannot open network namespace|Cannot remove namespace file|Cannot delete qdisc with handle of zero|does a matching rule exist/i;
+  /Cannot find device|does not exist|No such process|No such file or directory|Cannot assign requested address|No such device|not found|Cannot open network namespace|Cannot remove namespace file|Cannot delete qdisc with handle of zero|does a matching rule exist|pidfile not valid/i;
 
 interface Failure {
   index: number;
@@ -42,12 +50,21 @@ type Indexed = { i: number; step: Step };
 export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = {}): Promise<Applied> {
   const work = withPhases(steps).map((s, i) => (i === opts.faultAt ? { ...s, do: faultOp(s, i) } : s));
   const captured = new Map<Step, Op[]>();
+  // Write-ahead: every step and its undo are on disk before the first one runs, each phase is marked
+  // before it starts, each captured undo before its change (clean/journal.ts).
+  const j = opts.journal !== undefined ? opts.journal : r instanceof RecordingRunner ? null : activeJournal();
+  const plan = j ? j.plan(work.map(journalStep), await existingObjects(r, work)) : -1;
+  const onCapture = j ? (i: number, undo: Op[]) => j.write({ t: 'capture', plan, step: i, undo }) : undefined;
   const done: Step[] = [];
   let start = 0;
   while (start < work.length) {
     const phase = work[start]!.phase ?? 0;
     let end = start;
     while (end < work.length && (work[end]!.phase ?? 0) === phase) end++;
+    j?.write({ t: 'phase', plan, phase });
+    const cut = killCut(end - start);
+    if (cut !== null) end = start + cut;
+    if (cut === 0) selfKill();
     const lanes = new Map<string, Indexed[]>();
     for (let i = start; i < end; i++) {
       const key = laneOf(work[i]!);
@@ -65,7 +82,7 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
       each.forEach(({ g }, k) => results.push(batchApplied(g, outs[k]!)));
     }
     const rest = each.length >= 2 ? all.filter((_, k) => !single[k]) : all;
-    results.push(...(await mapLimit(rest, opts.concurrency ?? 4, (lane) => runLane(r, lane, captured))));
+    results.push(...(await mapLimit(rest, opts.concurrency ?? 4, (lane) => runLane(r, lane, captured, onCapture))));
     const failures = results.flatMap((x) => (x.failure ? [x.failure] : []));
     // Applied steps of this phase, in plan order, so that the reverse is a valid undo order.
     const applied = results.flatMap((x) => x.applied).sort((x, y) => x.i - y.i);
@@ -73,13 +90,16 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
     if (failures.length > 0) {
       const f = failures.sort((x, y) => x.index - y.index)[0]!;
       const rollbackErrors = await runUndo(r, undoOps(done, captured));
+      j?.end(plan, true, rollbackErrors.length);
       throw new NslabError('APPLY_FAILED', `step ${f.index + 1}/${steps.length} "${steps[f.index]!.describe}" failed: ${f.argv.join(' ')}: ${f.message}`, {
         hint: rollbackErrors.length ? `rollback left ${rollbackErrors.length} problem(s): ${rollbackErrors.join('; ')}` : `every step that had been applied (${done.length}) was undone`,
         details: { failedStep: f.index, rollbackErrors },
       });
     }
+    if (cut !== null) selfKill();
     start = end;
   }
+  j?.end(plan, false, 0);
   return { undo: undoOps(done, captured), captured };
 }
 
@@ -216,7 +236,7 @@ function groupOps(ops: Op[], owners: Indexed[] = []): Group[] {
 }
 
 /** Runs one lane (the steps of one netns in one phase) in order; stops at the first failure. */
-async function runLane(r: Runner, lane: Indexed[], captured: Map<Step, Op[]>): Promise<LaneResult> {
+async function runLane(r: Runner, lane: Indexed[], captured: Map<Step, Op[]>, onCapture?: (i: number, undo: Op[]) => void): Promise<LaneResult> {
   const applied: Indexed[] = [];
   // Split the lane where a step needs a capture first, so the read happens right before its change.
   let pending: Indexed[] = [];
@@ -246,11 +266,67 @@ async function runLane(r: Runner, lane: Indexed[], captured: Map<Step, Op[]>): P
       const res = await r.run(x.step.capture.read, { check: false });
       if (res.exitCode !== 0) return { applied, failure: { index: x.i, step: x.step, message: res.stderr.trim(), argv: x.step.capture.read.argv } };
       captured.set(x.step, x.step.capture.undo(res.stdout));
+      onCapture?.(x.i, captured.get(x.step)!);
     }
     pending.push(x);
   }
   const f = await flush();
   return f ? { applied, failure: f } : { applied };
+}
+
+/**
+ * Runs `fn`, a change that no plan of steps describes (a lab's own command, a daemon's start), as one
+ * journaled step: its undo is on disk before it runs and the fault suite's kill point counts it.
+ * @param r the runner (nothing is journaled for a recording one)
+ * @param step what it does (`do` for people and the iptables check, `undo` for `nslab clean`)
+ * @param fn the change itself
+ * @returns what `fn` returns
+ */
+export async function journaled<T>(r: Runner, step: Pick<Step, 'describe' | 'do' | 'undo'>, fn: () => Promise<T>): Promise<T> {
+  const j = r instanceof RecordingRunner ? null : activeJournal();
+  const full: Step = { ...step, phase: 0 };
+  const plan = j ? j.plan([journalStep(full)], await existingObjects(r, [full])) : -1;
+  j?.write({ t: 'phase', plan, phase: 0 });
+  if (killCut(1) === 0) selfKill();
+  try {
+    const out = await fn();
+    j?.end(plan, false, 0);
+    return out;
+  } catch (err) {
+    j?.end(plan, true, 0);
+    throw err;
+  }
+}
+
+let killAt: number | null | undefined;
+let stepsSeen = 0;
+
+/**
+ * The fault suite's kill point: with `NSLAB_KILL_AT=K` this process is killed (SIGKILL, no handler
+ * runs) once K steps have been applied, counted over every apply of the command. Read at the first
+ * apply and taken out of the environment, so that child processes do not inherit it.
+ * @param n the steps of the phase about to run
+ * @returns how many of them to run before the kill, or null to run them all
+ */
+function killCut(n: number): number | null {
+  if (killAt === undefined) {
+    const v = process.env.NSLAB_KILL_AT;
+    delete process.env.NSLAB_KILL_AT;
+    killAt = v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
+  }
+  const seen = stepsSeen;
+  stepsSeen += n;
+  return killAt !== null && seen + n > killAt && seen <= killAt ? killAt - seen : null;
+}
+
+function selfKill(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
+}
+
+/** A step as the journal keeps it. */
+function journalStep(s: Step): JournalStep {
+  return { describe: s.describe, do: s.do, undo: s.undo, phase: s.phase ?? 0, ...(s.creates ? { creates: s.creates } : {}), ...(s.parent ? { parent: s.parent } : {}), ...(s.capture ? { captures: true } : {}) };
 }
 
 /** The netns a step acts in ('' for the current one): steps of different lanes are independent within a phase. */

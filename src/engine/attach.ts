@@ -446,7 +446,8 @@ function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kin
     return {
       describe: `get an address for ${ifname} by DHCP (busybox udhcpc${keep ? ', kept running to renew' : ''})`,
       do: { tool: 'cmd', cmd: { argv: ['busybox', 'udhcpc', '-i', ifname, '-s', join(packageRoot(), 'share', 'udhcpc.sh'), '-p', pid, '-x', `hostname:${guest.ref}`, '-t', '6', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
-      undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid])] : [],
+      // The log goes too: a client killed with its command, or one that quit (-q), leaves it otherwise.
+      undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid, `${pid}.log`])] : [cmdOp(['rm', '-f', `${pid}.log`])],
       parent: linkKey(guest.netns, ifname),
     };
   }

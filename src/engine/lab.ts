@@ -17,7 +17,10 @@ import { resolveTopology } from '../model/resolve.js';
 import { attach, detach } from './attach.js';
 import { down, up } from './topology.js';
 import { stateDir } from './state.js';
-import { runUndo } from './apply.js';
+import { journaled, runUndo } from './apply.js';
+import { activeJournal } from './clean/journal.js';
+import { startTimeSync } from '../kernel/proc.js';
+import { dropPristineTables, tablesNow } from './clean/recover.js';
 import { cmdOp } from '../kernel/step.js';
 import { ovsEnv, startOvs, stopOvs, waitExit } from './services.js';
 
@@ -60,7 +63,7 @@ function ovsDir(): string {
  * Points this process's ovs-vsctl at the Open vSwitch a lab started (`lab up` in an earlier process),
  * unless OVS_RUNDIR says otherwise: `lab verify`, `graph --live` and `pingall lab` read its ports.
  */
-function useLabOvs(): void {
+export function useLabOvs(): void {
   if (!process.env.OVS_RUNDIR && existsSync(join(ovsDir(), 'run', 'db.sock'))) Object.assign(process.env, ovsEnv(ovsDir()));
 }
 
@@ -71,7 +74,9 @@ function dnsmasqPid(iface: string): string {
 /** Applies one action through the (teeing) runner. */
 async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[]> {
   if ('run' in a) {
-    const res = await r.runShown({ argv: words(a.run, pids), netns: where(a.in) }, { check: false });
+    // Write-ahead: its undo is journaled before it runs (engine/clean), so a killed lab is cleaned.
+    const cmd = { argv: words(a.run, pids), netns: where(a.in) };
+    const res = await journaled(r, { describe: cmd.argv.join(' '), do: { tool: 'cmd', cmd }, undo: a.undo ? [cmdOp(words(a.undo, pids), where(a.in))] : [] }, () => r.runShown(cmd, { check: false }));
     if (res.exitCode !== 0) throw new NslabError('COMMAND_FAILED', `${shJoin(displayArgv(words(a.run, pids), where(a.in)))}: ${res.stderr.trim() || `exit code ${res.exitCode}`}`);
     return a.show && res.stdout.trim() ? res.stdout.trimEnd().split('\n').map((l) => `# ${l}`) : [];
   }
@@ -81,6 +86,7 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
     const child = spawn(full[0]!, full.slice(1), { stdio: 'ignore', detached: true });
     child.unref();
     pids[a.as] = child.pid!;
+    activeJournal()?.write({ t: 'process', pid: child.pid!, start: startTimeSync(child.pid!), argv: full });
     // A process started into a new netns (unshare --net) enters it a moment later: wait for it.
     const self = readLinkSafe('/proc/self/ns/net');
     for (let i = 0; i < 100 && argv[0] === 'unshare' && readLinkSafe(`/proc/${child.pid}/ns/net`) === self; i++) await new Promise((res) => setTimeout(res, 10));
@@ -103,13 +109,18 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
     return [];
   }
   if (a.service === 'ovs') {
+    activeJournal()?.write({ t: 'ovs', dir: ovsDir() });
     await startOvs(r, ovsDir());
     return [];
   }
-  await r.run({
+  const pf = dnsmasqPid(a.iface);
+  const leases = join(stateDir(), `dnsmasq-${a.iface}.leases`);
+  activeJournal()?.write({ t: 'file', path: leases });
+  activeJournal()?.write({ t: 'file', path: pf });
+  await journaled(r, { describe: `dnsmasq on ${a.iface}`, do: cmdOp(['dnsmasq']), undo: [cmdOp(['pkill', '-F', pf])] }, () => r.run({
     argv: ['dnsmasq', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', `--interface=${a.iface}`, '--except-interface=lo', `--dhcp-range=${a.range[0]},${a.range[1]},255.255.255.0,1h`, `--dhcp-leasefile=${join(stateDir(), `dnsmasq-${a.iface}.leases`)}`, `--pid-file=${dnsmasqPid(a.iface)}`, '--no-ping'],
     netns: where(a.in),
-  });
+  }));
   return [];
 }
 
@@ -309,6 +320,9 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
     }
   });
   const report: LabReport = { id: lab.id, title: lab.title[lang], ok: true, steps: [], teardown: { clean: true, errors: [] } };
+  activeJournal()?.setOwner(`lab ${lab.id}`);
+  // Tables the lab's rules create stay, empty, when the rules go (nf_tables): dropped at teardown.
+  const tablesBefore = await tablesNow(real);
   say(`Lab ${lab.id}: ${lab.title[lang]}\n${lab.teaches[lang]}\n\n`);
   const done: LabAction[] = [];
   try {
@@ -340,11 +354,12 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
     say(`  ✗ ${err instanceof Error ? err.message : String(err)}\n`);
   }
   if (o.keep) {
-    saveLabState(lab.id, pids);
+    saveLabState(lab.id, pids, tablesBefore);
     return report;
   }
   say('teardown\n');
   report.teardown.errors = await teardown(real, done, pids);
+  report.teardown.errors.push(...(await dropPristineTables(real, new Set(tablesBefore))));
   report.teardown.clean = report.teardown.errors.length === 0;
   if (!report.teardown.clean) report.ok = false;
   return report;
@@ -367,9 +382,10 @@ function labStateDir(id: string): string {
   return join(stateDir(), 'labs', id);
 }
 
-function saveLabState(id: string, pids: Pids): void {
+function saveLabState(id: string, pids: Pids, tablesBefore: string[]): void {
   mkdirSync(labStateDir(id), { recursive: true });
   for (const [n, p] of Object.entries(pids)) writeFileSync(join(labStateDir(id), `${n}.pid`), `${p}\n`);
+  writeFileSync(join(labStateDir(id), 'tables.json'), JSON.stringify(tablesBefore));
 }
 
 function loadLabState(id: string): Pids {
@@ -385,8 +401,14 @@ function loadLabState(id: string): Pids {
  * ran find their objects gone, which is fine.
  */
 export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
+  // A killed `lab up`/`lab run` of this lab: finished from its journal first (engine/clean).
+  const { recoverJournals } = await import('./clean/clean.js');
+  const recovered = await recoverJournals(r, (o) => o === `lab ${lab.id}`);
   const pids = loadLabState(lab.id);
-  const errors = await teardown(r, lab.steps.flatMap((s) => s.do), pids);
+  const tables = join(labStateDir(lab.id), 'tables.json');
+  const before = existsSync(tables) ? (JSON.parse(readFileSync(tables, 'utf8')) as string[]) : null;
+  const errors = [...recovered.errors, ...(await teardown(r, lab.steps.flatMap((s) => s.do), pids))];
+  if (before) errors.push(...(await dropPristineTables(r, new Set(before))));
   rmSync(labStateDir(lab.id), { recursive: true, force: true });
   // A lab replayed from its printed script has no nslab state for its networks and nodes: their
   // undo finds nothing to remove. Say what is left rather than report a clean teardown.

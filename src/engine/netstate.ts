@@ -149,7 +149,7 @@ async function writeNetState(st: NetState): Promise<void> {
 /**
  * Runs `fn` on the state while holding the lock (proper-lockfile: a `lock` directory made with
  * mkdir, atomic on every filesystem, its mtime refreshed while held and taken over when stale after
- * 10 s, so a killed nslab does not block the next one). The state `fn` leaves is saved, even when it
+ * 3 s, so a killed nslab does not block the next one for long). The state `fn` leaves is saved, even when it
  * throws after changing something (it records what was done before the failure).
  * @param fn reads and changes the state; its result is returned
  * @throws whatever `fn` throws; NslabError COMMAND_FAILED when the lock cannot be had within about a minute
@@ -164,7 +164,9 @@ export async function withState<T>(fn: (st: NetState) => Promise<T>): Promise<T>
     try {
       release = await lockfile.lock(netDir(), {
         lockfilePath: join(netDir(), 'lock'),
-        stale: 10_000,
+        // A killed holder blocks the next nslab (clean after a crash, too) until its lock is stale:
+        // 3 s, refreshed every 1.5 s while held (proper-lockfile's minimum stale is 2 s).
+        stale: 3_000,
         retries: { retries: 2400, factor: 1, minTimeout: 25, maxTimeout: 25 },
         onCompromised: (err) => {
           compromised = err;

@@ -13,10 +13,12 @@ import { parseMark } from '../model/marks.js';
 import { allocate, dockerMac, overlaps, parseCidr4, pickSubnet, portsCollide } from '../model/ipam.js';
 import { DEFAULT_DAEMON, DEFAULT_NETWORK, type DaemonOptions, type NetworkCreateRequest } from '../model/netmodes.js';
 import { applySteps, runUndo } from './apply.js';
+import { journalLive, readJournals } from './clean/journal.js';
+import { recoverJournals } from './clean/clean.js';
 import { attach, detach } from './attach.js';
 import { syncHosts } from './hosts.js';
 import { BASE_CHAINS, isOurs, ownerNet, ownerNode, planHostSetup, planNetwork, planPorts, type HostBefore } from './netplan.js';
-import { withState, type Endpoint, type NetState, type NetworkRecord, type NodeRecord } from './netstate.js';
+import { readNetState, withState, type Endpoint, type NetState, type NetworkRecord, type NodeRecord } from './netstate.js';
 
 /** The default network's bridge (Docker's docker0). */
 export const DEFAULT_BRIDGE = 'nslab0';
@@ -328,6 +330,31 @@ export function checkRemovable(st: NetState, names: string[], force: boolean): v
     const nodes = connectedTo(st, name);
     if (nodes.length && !force) throw invalid(`network ${name} has ${nodes.length} connected node(s) (${nodes.map((x) => x.name).join(', ')}): disconnect or remove them, or use --force`);
   }
+}
+
+/**
+ * `nslab network rm NAME… [--force]`: every name checked first (nothing changes when one is bad);
+ * nodes wired to a network by a `node run` that was killed (no state, only its journal: its veth on
+ * the bridge) count as connected: refused, as Docker refuses while endpoints remain, unless `--force`,
+ * which finishes them first (engine/clean). Then {@link removeNetwork} for each.
+ * @throws NslabError INVALID_INPUT (nothing changed)
+ */
+export async function removeNetworks(r: Runner, names: string[], force: boolean): Promise<Array<{ network: string; disconnected: string[] }>> {
+  const st = await readNetState();
+  checkRemovable(st, names, force);
+  const halfMade: string[] = [];
+  for (const j of readJournals()) {
+    if (!j.owner.startsWith('node ') || (await journalLive(j))) continue;
+    const text = JSON.stringify(j.entries);
+    const on = names.filter((n) => text.includes(`"${st.networks[n]!.bridge}"`));
+    if (on.length === 0) continue;
+    if (!force) throw invalid(`network ${on[0]} has a half-made ${j.owner} wired to it (from a killed \`nslab ${j.argv.join(' ')}\`): nslab node rm ${j.owner.slice(5)} finishes it, or use --force`);
+    halfMade.push(j.owner);
+  }
+  if (halfMade.length) await recoverJournals(r, (o) => halfMade.includes(o));
+  const out = [];
+  for (const name of names) out.push(await removeNetwork(r, name, { force }));
+  return out;
 }
 
 /**

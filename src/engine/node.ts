@@ -1,7 +1,10 @@
 // Nodes: Docker's four network modes on plain network namespaces, with published ports, links,
 // names, and an optional long-running process whose PID is kept and stopped on rm.
+import { startTime, startTimeSync } from '../kernel/proc.js';
+import { activeJournal, readJournals } from './clean/journal.js';
+import { recoverJournals } from './clean/clean.js';
 import { networkInterfaces } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { recordCall } from '../exec/runner.js';
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
@@ -14,7 +17,7 @@ import { deleteNetns, netnsPids, namedNetnsInode, pidNetnsInode } from '../kerne
 import { listeningPorts, pickHostPort, portsCollide, type HostPortUse } from '../model/ipam.js';
 import { formatNetMode, linkEnv, type Exposed, type LinkSpec, type NetMode, type PortSpec } from '../model/netmodes.js';
 import { applySteps, runUndo } from './apply.js';
-import { removeEtc, shareEtc, sharedIp, syncHosts } from './hosts.js';
+import { ETC_NETNS, removeEtc, shareEtc, sharedIp, syncHosts } from './hosts.js';
 import { connectEndpoint, networkFor, transaction, type Undo } from './network.js';
 import { ownerNode, planLinkOpenings, planNodeNetns, planPorts, planSharedNetns } from './netplan.js';
 import { nodeLog, readNetState, withState, type NetState, type NodeRecord, type PortBinding } from './netstate.js';
@@ -98,15 +101,6 @@ function hostAddresses(): Set<string> {
   return new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
 }
 
-/** Field 22 of /proc/PID/stat (start time in clock ticks), or null when there is no such process or it is a zombie. */
-async function startTime(pid: number): Promise<string | null> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  if (!text) return null;
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  if (f[0] === 'Z') return null;
-  return f[19] ?? null;
-}
-
 /** True while the node's process runs (same PID and start time). */
 export async function isRunning(n: NodeRecord): Promise<boolean> {
   return n.pid !== null && (await startTime(n.pid)) === n.pidStart;
@@ -147,6 +141,7 @@ async function startProcess(n: NodeRecord, cmd: string[]): Promise<{ pid: number
   });
   const pid = child.pid!;
   child.unref();
+  activeJournal()?.write({ t: 'process', pid, start: startTimeSync(pid), argv });
   const want = n.netns ? await namedNetnsInode(n.netns) : await pidNetnsInode('self');
   const deadline = Date.now() + 2000;
   let dead: number | null = null;
@@ -233,6 +228,10 @@ export async function runNode(r: Runner, req: NodeRunRequest): Promise<NodeInfo>
         pidStart: null,
         created: new Date().toISOString(),
       };
+      // Write-ahead (engine/clean): the files this run writes, for `nslab clean` after a kill.
+      const j = activeJournal();
+      if (j && !existsSync(join(ETC_NETNS, req.name))) j.write({ t: 'file', path: join(ETC_NETNS, req.name) });
+      if (j && req.cmd) j.write({ t: 'file', path: nodeLog(req.name) });
       const steps = m.kind === 'none' || m.kind === 'network' ? planNodeNetns(req.name) : m.kind === 'container' ? planSharedNetns(req.name, other!.netns!) : [];
       if (steps.length) {
         const applied = await applySteps(r, steps);
@@ -298,6 +297,20 @@ async function addPortRules(r: Runner, node: NodeRecord, bridge: string, undo: U
  * @throws NslabError INVALID_INPUT (nothing changed), COMMAND_FAILED (a veth outlived its netns)
  */
 export async function removeNodes(r: Runner, names: string[]): Promise<{ removed: string[] }> {
+  // A node whose `node run` was killed has no state, only a journal: finished from it (engine/clean).
+  const halfMade = new Set(readJournals().flatMap((j) => (j.owner.startsWith('node ') && names.includes(j.owner.slice(5)) ? [j.owner.slice(5)] : [])));
+  const known = (await readNetState()).nodes;
+  for (const name of names) if (!known[name] && !halfMade.has(name)) throw invalid(`node ${JSON.stringify(name)} not found: nslab node ls lists them`);
+  if (halfMade.size) {
+    const rep = await recoverJournals(r, (o) => o.startsWith('node ') && halfMade.has(o.slice(5)));
+    if (rep.errors.length) throw new NslabError('COMMAND_FAILED', `node rm: finishing a killed node run: ${rep.errors[0]}`, { details: { errors: rep.errors } });
+  }
+  const rest = names.filter((n) => known[n]);
+  if (rest.length === 0) return { removed: names };
+  return { removed: [...names.filter((n) => !known[n]), ...(await removeRecorded(r, rest)).removed] };
+}
+
+async function removeRecorded(r: Runner, names: string[]): Promise<{ removed: string[] }> {
   return withState(async (st) => {
     const gone = new Set(names);
     for (const name of names) {

@@ -3,10 +3,9 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** The state directory: `$NSLAB_STATE_DIR`, else `/run/nslab` (tmpfs: gone at reboot, as the objects are). */
-export function stateDir(): string {
-  return process.env.NSLAB_STATE_DIR || '/run/nslab';
-}
+import { stateDir } from '../paths.js';
+
+export { stateDir };
 
 /** Topology state: the previous values of sysctls nslab set in the current namespace. */
 export interface TopologyState {

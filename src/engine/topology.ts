@@ -14,6 +14,8 @@ import type { Model } from '../model/types.js';
 import { applySteps, mapLimit, runUndo, type ApplyOptions } from './apply.js';
 import { createdKeys, planUp } from './plan.js';
 import { readState, removeState, writeState } from './state.js';
+import { activeJournal } from './clean/journal.js';
+import { recoverJournals } from './clean/clean.js';
 
 /**
  * Reads, validates and resolves a topology file.
@@ -46,6 +48,7 @@ export interface UpReport {
 export async function up(r: Runner, m: Model, opts: ApplyOptions = {}): Promise<UpReport> {
   const t0 = performance.now();
   const steps = planUp(m);
+  activeJournal()?.setOwner(`topology ${m.name}`);
   const { captured } = await applySteps(r, steps, opts);
   const hostSysctls: Record<string, string> = {};
   for (const [s, ops] of captured) {
@@ -73,11 +76,15 @@ export interface DownReport {
  * Tears a topology down: the undo of its planned steps, limited to objects that carry this
  * topology's mark (a netns whose `lo` alias is the mark, a link whose alias is), so that it never
  * deletes what it did not make. Idempotent: safe twice, and after a partial or failed `up`.
- * A netns without any mark that holds only `lo` is taken as one an interrupted `up` created.
+ * What a killed `up` left unmarked is found by its journal (engine/clean/recover.ts), never by
+ * "it holds only lo, so it is probably ours".
  * @throws NslabError `COMMAND_FAILED` when an undo fails for another reason than "already gone"
  */
 export async function down(r: Runner, m: Model): Promise<DownReport> {
   const t0 = performance.now();
+  // A killed `up` of this topology: finished first, from its journal (engine/clean), so that its
+  // unmarked half-made objects go too and nothing of anyone else's does.
+  const recovered = r instanceof RecordingRunner ? null : await recoverJournals(r, (o) => o === `topology ${m.name}`);
   const steps = planUp(m);
   const ours = await ownedObjects(r, m);
   const skipped: string[] = [];
@@ -114,6 +121,7 @@ export async function down(r: Runner, m: Model): Promise<DownReport> {
   const lingering = await deleteNetns(r, netnsGone);
   const errors = [...lingering.map((l) => `${l}: still present after its netns was deleted`), ...(await runUndo(r, rest))];
   if (!(r instanceof RecordingRunner)) await removeState(m.name);
+  errors.unshift(...(recovered?.errors ?? []));
   if (errors.length) throw new NslabError('COMMAND_FAILED', `down ${m.name}: ${errors[0]}`, { details: { errors } });
   return { topology: m.name, commands: rest.length + netnsGone.length, skipped, ms: performance.now() - t0 };
 }
@@ -154,7 +162,9 @@ async function ownedObjects(r: Runner, m: Model): Promise<Owned> {
     const res = await r.run({ argv: ['ip', '-j', 'link', 'show'], netns: ns }, { check: false });
     const links = JSON.parse(res.stdout || '[]') as LinkInfo[];
     const lo = links.find((l) => l.ifname === 'lo');
-    if (lo?.ifalias === m.mark || (!lo?.ifalias && links.length <= 1)) ours.add(key);
+    // Only the mark proves a netns ours: one that holds nothing but `lo` may be anyone's (a killed
+    // `up`'s unmarked netns are known from its journal, see down()).
+    if (lo?.ifalias === m.mark) ours.add(key);
     else ours.foreign.set(key, lo?.ifalias ? `marked ${lo.ifalias}` : 'not made by nslab');
   });
   return ours;

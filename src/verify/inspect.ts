@@ -10,6 +10,8 @@ import { NETNS_DIR } from '../exec/runner.js';
 import { listNetns } from '../kernel/netns.js';
 import { readOvsPorts } from '../kernel/ovs.js';
 import { parseMark } from '../model/marks.js';
+import { readJournals } from '../model/journal.js';
+import { stillRunning } from '../kernel/proc.js';
 
 
 /** One interface as inspect lists it. */
@@ -74,9 +76,38 @@ function ownerOfComment(c: string | null): string | null {
   return m ? `${m[1] === 'net' ? 'network' : 'node'} ${m[2]}` : c.slice('nslab:'.length);
 }
 
+/** A command that died part-way (its journal is left, its writer gone): what it made is incomplete. */
+export interface Incomplete {
+  owner: string;
+  /** `nslab up x.yaml`. */
+  command: string;
+  pid: number;
+  /** Steps whose phase had started: some of them may have run. */
+  stepsStarted: number;
+  at: string;
+}
+
 /** What {@link inspect} found. */
 export interface InspectReport {
   topologies: OwnedTopology[];
+  /** Commands killed part-way whose half-made objects `nslab clean` finishes. */
+  incomplete: Incomplete[];
+}
+
+/** The journals of commands that no longer run (model/journal.ts), as {@link Incomplete} entries. */
+async function incompleteCommands(): Promise<Incomplete[]> {
+  const out: Incomplete[] = [];
+  for (const j of readJournals()) {
+    if (await stillRunning(j.pid, j.start)) continue;
+    let started = 0;
+    for (const e of j.entries) {
+      if (e.t !== 'plan') continue;
+      const phases = new Set(j.entries.flatMap((x) => (x.t === 'phase' && x.plan === e.plan ? [x.phase] : [])));
+      started += e.steps.filter((s) => phases.has(s.phase)).length;
+    }
+    out.push({ owner: j.owner, command: `nslab ${j.argv.join(' ')}`, pid: j.pid, stepsStarted: started, at: j.at });
+  }
+  return out;
 }
 
 function owned(l: LinkInfo): OwnedLink {
@@ -157,7 +188,7 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
     node.processes.push(...t.processes);
     byName.delete(name);
   }
-  return { topologies: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)) };
+  return { topologies: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)), incomplete: await incompleteCommands() };
 }
 
 /** Every process with its command line, its netns inode and mount namespace (/proc; kernel threads left out). */
@@ -179,7 +210,8 @@ async function processes(): Promise<Array<OwnedProcess & { netnsIno: number; mnt
  * @returns the text to print; a single line when nslab owns nothing here
  */
 export async function formatInspect(rep: InspectReport): Promise<string> {
-  if (rep.topologies.length === 0) return 'nslab owns nothing here (no link or netns carries an nslab: mark)\n';
+  const half = rep.incomplete.map((x) => `incomplete: from a killed \`${x.command}\` (pid ${x.pid}, ${x.at}): ${x.stepsStarted} step(s) may have run; nslab clean finishes it\n`).join('');
+  if (rep.topologies.length === 0) return `${half}nslab owns nothing here (no link or netns carries an nslab: mark)\n`;
   const { default: Table } = await import('cli-table3');
   const t = new Table({ head: ['owner', 'object', 'holds'], style: { head: [], border: [] } });
   const desc = (l: OwnedLink) => `${l.ifname} (${[l.kind, ...(l.master ? [`port of ${l.master}`] : []), ...(l.up ? [] : ['down'])].join(', ')})`;
@@ -194,5 +226,5 @@ export async function formatInspect(rep: InspectReport): Promise<string> {
   const extra = (x: OwnedTopology) =>
     [x.ovsPorts.length ? `, ${x.ovsPorts.length} OVS ports` : '', x.iptables.length ? `, ${x.iptables.length} iptables rules` : '', x.processes.length ? `, ${x.processes.length} processes` : ''].join('');
   const summary = rep.topologies.map((x) => `${x.name}: ${x.netns.length} netns, ${x.links.length} links${extra(x)}`).join('; ');
-  return `${t.toString()}\n${summary}\n`;
+  return `${t.toString()}\n${summary}\n${half}`;
 }

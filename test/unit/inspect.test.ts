@@ -2,6 +2,9 @@
 import { RecordingRunner } from '../../src/exec/recorder.js';
 import { formatInspect, inspect } from '../../src/verify/inspect.js';
 
+// No journal of a real nslab here: inspect reads them from the state folder.
+process.env.NSLAB_STATE_DIR = '/nonexistent/nslab-unit-test';
+
 const link = (ifname: string, extra: Record<string, unknown> = {}) => ({ ifindex: 1, ifname, flags: ['UP'], mtu: 1500, operstate: 'UP', ...extra });
 
 test('marked links and netns are grouped by topology; unmarked or foreign-marked ones are left out', async () => {
@@ -33,13 +36,14 @@ test('marked links and netns are grouped by topology; unmarked or foreign-marked
         processes: [],
       },
     ],
+    incomplete: [],
   });
   const text = await formatInspect(rep);
   expect(text).toContain('h1-eth0 (veth, port of br0)');
   expect(text).toContain('eth0 (veth, down)');
   expect(text).toContain('(only lo)');
   expect(text.trimEnd().split('\n').pop()).toBe('chain: 1 netns, 0 links; star: 1 netns, 2 links');
-  expect(await formatInspect({ topologies: [] })).toBe('nslab owns nothing here (no link or netns carries an nslab: mark)\n');
+  expect(await formatInspect({ topologies: [], incomplete: [] })).toBe('nslab owns nothing here (no link or netns carries an nslab: mark)\n');
 });
 
 test('every kind of owner: attaches (links, OVS ports), networks and nodes (iptables rules by comment); their names', async () => {

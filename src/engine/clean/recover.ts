@@ -1,0 +1,157 @@
+// Recovery from a journal whose command died: what it may have made, proven its own, undone.
+import { existsSync, rmSync } from 'node:fs';
+import type { Runner } from '../../exec/runner.js';
+import { NETNS_DIR } from '../../exec/runner.js';
+import { deleteNetns, netnsPids } from '../../kernel/netns.js';
+import { stillRunning } from '../../kernel/proc.js';
+import { opArgv, type Op } from '../../kernel/step.js';
+import { BUILTIN, dropTableOp, pristine, readIptables, type Table } from '../../kernel/iptables.js';
+import { runUndo } from '../apply.js';
+import { stopOvs } from '../services.js';
+import type { JournalEntry, JournalFile } from './journal.js';
+
+/** What recovering one journal does (or, planned, would do). */
+export interface Recovery {
+  /** netns to delete (their processes are stopped first). */
+  netns: string[];
+  /** Undo ops, in the order to run them. */
+  ops: Op[];
+  /** Processes to stop: PID and start time. */
+  processes: Array<{ pid: number; start: string | null; argv: string[] }>;
+  files: string[];
+  ovs: string[];
+  /** iptables tables that existed before (keys `iptables:TABLE`): the others are dropped once pristine. */
+  tablesBefore: Set<string> | null;
+  /** Objects of the plan left alone, and why (they were there before the command ran). */
+  leftAlone: string[];
+}
+
+/**
+ * Works out what a dead command's journal leaves to undo (pure: no kernel access).
+ * The proof of ownership: a plan's step may have run only if its phase was marked as started; an
+ * object it creates that already existed when the plan was written (`existing`) is someone else's,
+ * whatever its name, and is never touched; a step whose parent (its netns or link) goes needs no undo.
+ * A plan that was rolled back without problems is done with. Captured undos (a sysctl's old value)
+ * exist only for steps whose read was journaled, that is, whose write may have happened.
+ * @param j the journal read back (journal.ts readJournals)
+ * @returns what to undo, last change first
+ */
+export function planRecovery(j: JournalFile): Recovery {
+  const out: Recovery = { netns: [], ops: [], processes: [], files: [], ovs: [], tablesBefore: null, leftAlone: [] };
+  const plans = j.entries.filter((e): e is Extract<JournalEntry, { t: 'plan' }> => e.t === 'plan');
+  const gone = new Set<string>();
+  for (const p of plans) {
+    const started = new Set(j.entries.filter((e) => e.t === 'phase' && e.plan === p.plan).map((e) => (e as { phase: number }).phase));
+    for (const s of p.steps) if (s.creates && started.has(s.phase) && !p.existing.includes(s.creates)) gone.add(s.creates);
+  }
+  for (const p of [...plans].reverse()) {
+    const end = j.entries.find((e) => e.t === 'end' && e.plan === p.plan) as Extract<JournalEntry, { t: 'end' }> | undefined;
+    const existing = new Set(p.existing);
+    const tables = p.existing.filter((k) => k.startsWith('iptables:'));
+    // Plans go last first: the earliest read is what the command found (later plans see its tables).
+    if (p.existing.includes('iptables:*')) out.tablesBefore = new Set(tables);
+    if (end?.rolledBack && end.errors === 0) continue;
+    const started = new Set(j.entries.filter((e) => e.t === 'phase' && e.plan === p.plan).map((e) => (e as { phase: number }).phase));
+    const captured = new Map<number, Op[]>();
+    for (const e of j.entries) if (e.t === 'capture' && e.plan === p.plan) captured.set(e.step, e.undo);
+    for (let i = p.steps.length - 1; i >= 0; i--) {
+      const s = p.steps[i]!;
+      if (!started.has(s.phase)) continue;
+      if (s.creates && existing.has(s.creates)) {
+        out.leftAlone.push(`${s.creates} (it was there before ${j.argv.join(' ')})`);
+        continue;
+      }
+      if (s.parent && (gone.has(s.parent) || inGoneNetns(s.parent, gone))) continue;
+      if (s.creates?.startsWith('netns:')) {
+        out.netns.push(s.creates.slice('netns:'.length));
+        continue;
+      }
+      out.ops.push(...(s.captures ? (captured.get(i) ?? []) : s.undo));
+    }
+  }
+  for (const e of j.entries) {
+    if (e.t === 'process') out.processes.push({ pid: e.pid, start: e.start, argv: e.argv });
+    if (e.t === 'file') out.files.push(e.path);
+    if (e.t === 'ovs') out.ovs.push(e.dir);
+  }
+  out.netns = [...new Set(out.netns)];
+  return out;
+}
+
+/** True for `link:NS:NAME` when netns NS goes: the link goes with it. */
+function inGoneNetns(key: string, gone: Set<string>): boolean {
+  const m = /^link:([^:]+):/.exec(key);
+  return m !== null && m[1] !== '-' && gone.has(`netns:${m[1]}`);
+}
+
+/**
+ * Narrows a recovery to what exists now (netns under /run/netns, links of the current netns), so
+ * that a dry run names only what it would really remove.
+ * @param hostLinks names of the links in the current netns
+ */
+export function presentOnly(rec: Recovery, netnsNow: Set<string>, hostLinks: Set<string>): Recovery {
+  const linkDel = (o: Op) => (o.tool === 'ip' && o.netns === null && o.args[0] === 'link' && o.args[1] === 'del' ? o.args[o.args.length - 1]! : null);
+  return { ...rec, netns: rec.netns.filter((n) => netnsNow.has(n)), ops: rec.ops.filter((o) => linkDel(o) === null || hostLinks.has(linkDel(o)!)) };
+}
+
+/** One line a person reads for each change a recovery makes. */
+export function describeRecovery(rec: Recovery): string[] {
+  return [
+    ...rec.processes.map((p) => `stop process ${p.pid} (${p.argv.join(' ')})`),
+    ...rec.netns.map((n) => `delete netns ${n}`),
+    ...rec.ops.map((o) => opArgv(o).join(' ')),
+    ...rec.ovs.map((d) => `stop Open vSwitch (${d})`),
+    ...rec.files.map((f) => `remove ${f}`),
+  ];
+}
+
+/**
+ * Carries a recovery out: stops the processes (only those still running with the recorded start
+ * time), deletes the netns (after stopping what runs inside: nslab made the netns, so it started
+ * them), runs the undo ops ("already gone" is not an error), stops OVS, drops iptables tables the
+ * command created once they are pristine again, and removes its files.
+ * @returns problems, one line each
+ */
+export async function applyRecovery(r: Runner, rec: Recovery): Promise<string[]> {
+  const errors: string[] = [];
+  for (const p of rec.processes) if (await stillRunning(p.pid, p.start)) kill(p.pid);
+  const present = rec.netns.filter((n) => existsSync(`${NETNS_DIR}/${n}`));
+  for (const n of present) for (const pid of await netnsPids(r, n).catch(() => [])) kill(pid);
+  const lingering = await deleteNetns(r, present);
+  errors.push(...lingering.map((l) => `${l}: still present after its netns was deleted`));
+  for (const n of rec.netns) rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
+  errors.push(...(await runUndo(r, rec.ops.filter((o) => !(o.tool === 'ip' && o.batchKey === 'netns-del')))));
+  for (const d of rec.ovs) await stopOvs(r, d).catch((e: Error) => errors.push(`stopping Open vSwitch in ${d}: ${e.message}`));
+  if (rec.tablesBefore) errors.push(...(await dropPristineTables(r, rec.tablesBefore)));
+  for (const f of rec.files) rmSync(f, { recursive: true, force: true });
+  return errors;
+}
+
+/**
+ * The iptables tables of the current netns now, as journal keys (`iptables:nat`), with `iptables:*`
+ * (the read was made). One `iptables-save`.
+ */
+export async function tablesNow(r: Runner): Promise<string[]> {
+  const res = await r.run({ argv: ['iptables-save'] }, { check: false });
+  return ['iptables:*', ...[...res.stdout.matchAll(/^\*(\w+)$/gm)].map((m) => `iptables:${m[1]}`)];
+}
+
+/**
+ * Drops the iptables tables that were absent before (keys `iptables:TABLE` in `before`) and hold
+ * nothing now (built-in chains, policy ACCEPT, no rule): `iptables-save` then reads as before.
+ * @returns problems, one line each
+ */
+export async function dropPristineTables(r: Runner, before: Set<string>): Promise<string[]> {
+  const saved = await readIptables(r).catch(() => null);
+  if (!saved) return [];
+  const drop = (Object.keys(BUILTIN) as Table[]).filter((t) => saved.has(t) && !before.has(`iptables:${t}`) && pristine(saved.get(t), BUILTIN[t]));
+  return runUndo(r, drop.map(dropTableOp));
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone already */
+  }
+}
