@@ -19,7 +19,7 @@ import { cmdOp, ipOp, linkKey, type Op, type Step } from '../kernel/step.js';
 import { addVeth } from '../kernel/veth.js';
 import { listNetnsIds } from '../kernel/netns.js';
 import { addPort } from '../kernel/bridge.js';
-import type { AddressRequest, AttachRequest } from '../model/attach.js';
+import { checkIfname, type AddressRequest, type AttachRequest } from '../model/attach.js';
 import { mark, parseMark } from '../model/marks.js';
 import { ifnameProblem, shortHash } from '../model/names.js';
 import { applySteps, mapLimit, runUndo } from './apply.js';
@@ -696,9 +696,11 @@ export interface DetachReport {
  * the DHCP client, the host-access macvlan (addresses and routes back on the parent), the default
  * route the attach replaced, and the bridge when nslab created it and it is now empty. Works when the
  * guest is already gone: its OVS port and host end are found by their marks (pipework#143).
- * @throws NslabError NOT_FOUND when nothing of that attach exists; INVALID_INPUT when the interface is not nslab's
+ * @throws NslabError NOT_FOUND when nothing of that attach exists; INVALID_INPUT when the interface is not nslab's or IFNAME is no interface name (ifnameProblem)
  */
 export async function detach(r: Runner, guestRef: string, ifname: string): Promise<DetachReport> {
+  // A name no interface can have is bad input (exit 2), not "nothing attached" (exit 1).
+  checkIfname('IFNAME', ifname);
   const removed: string[] = [];
   const rootLinks = await readLinks(r, null);
   const hostEnd = markedHostEnd(rootLinks, guestRef, ifname);
