@@ -267,7 +267,9 @@ async function checkTakenAddresses(r: Runner, ctxs: AttachContext[]): Promise<vo
     byBridge.set(c.host.name, [...(byBridge.get(c.host.name) ?? []), c]);
   }
   for (const [bridge, cs] of byBridge) {
-    const skip = new Set(cs.filter((c) => c.existing).map((c) => `${c.guest.netns} ${c.req.ifname}`));
+    // The requesting guest's own interface is not "another guest": an attach run again adds to it (and
+    // its first plan has not read the guest, so `existing` may not be known yet).
+    const skip = new Set(cs.map((c) => `${c.guest.netns} ${c.req.ifname}`));
     const taken = await addressesOnBridge(r, bridge, skip);
     for (const c of cs) {
       for (const a of c.req.addresses) {
