@@ -29,14 +29,15 @@ export const graphCommand: CommandModule<object, GraphArgs> = {
     try {
       const { ExecRunner } = await import('../exec/runner.js');
       const { renderGraph, GRAPH_FORMATS } = await import('../verify/graph.js');
+      const { invalid } = await import('../errors.js');
+      // The flag first: a bad --format names itself, whatever the file holds.
+      if (!(GRAPH_FORMATS as readonly string[]).includes(a.format)) throw invalid(`--format ${JSON.stringify(a.format)}: expected one of ${GRAPH_FORMATS.join(', ')}`);
       if (a.file !== 'lab') {
         const { loadTopology } = await import('../engine/topology.js');
         process.stdout.write(await renderGraph(new ExecRunner(), await loadTopology(a.file), a.format));
         return;
       }
-      const { invalid } = await import('../errors.js');
       if (!a.id) throw invalid('graph lab needs a lab id: nslab graph lab 08 (nslab lab ls)');
-      if (!(GRAPH_FORMATS as readonly string[]).includes(a.format)) throw invalid(`--format ${JSON.stringify(a.format)}: expected one of ${GRAPH_FORMATS.join(', ')}`);
       const { loadLab } = await import('../model/lab.js');
       const lab = await loadLab(a.id);
       requireRoot();

@@ -17,8 +17,9 @@ import { addRoute } from '../kernel/route.js';
 import { writeSysctlOp } from '../kernel/sysctl.js';
 import { cmdOp, ipOp, linkKey, type Op, type Step } from '../kernel/step.js';
 import { addVeth } from '../kernel/veth.js';
+import { listNetnsIds } from '../kernel/netns.js';
 import { addPort } from '../kernel/bridge.js';
-import type { AddressRequest, AttachRequest } from '../model/attach.js';
+import { checkIfname, type AddressRequest, type AttachRequest } from '../model/attach.js';
 import { mark, parseMark } from '../model/marks.js';
 import { ifnameProblem, shortHash } from '../model/names.js';
 import { applySteps, mapLimit, runUndo } from './apply.js';
@@ -86,6 +87,13 @@ export interface AttachOptions {
   readGuests?: boolean;
 
   /**
+   * Refuse a static address another guest on the same Linux bridge already holds (default true;
+   * reads the netns of each port's peer, see {@link addressesOnBridge}). Network modes turn it off:
+   * they hand out addresses from their own state, under their lock, so two nodes never get one.
+   */
+  checkAddresses?: boolean;
+
+  /**
    * Announce new IPv4 addresses by gratuitous ARP (the kernel's arp_notify, where pipework runs
    * `arping -c 1 -A`); default true. Network modes turn it off: their MACs derive from the address
    * (Docker's 02:42:…), so a neighbour's cached entry for a reused address stays right, and it saves
@@ -123,6 +131,7 @@ export async function attachMany(r: Runner, reqs: AttachRequest[], opts: AttachO
     if (seen.has(k)) throw invalid(`${k} is attached twice in one batch`);
     seen.add(k);
   }
+  checkBatchAddresses(reqs);
   // First without reading the guests (a process per guest, as much as the attach itself): planned as
   // for a guest without that interface and without a default route, which is what the kernel then
   // checks ("File exists" from the veth's or the default route's creation). Such a failure is rolled
@@ -155,6 +164,7 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
     // Reads run at once; each picks its host-side name synchronously after them, so names stay unique.
     ctxs.push(...(await mapLimit(reqs, 8, (q) => resolveAttach(r, q, { rootLinks, taken }, { readGuest }))));
   }
+  if (opts.checkAddresses !== false) await checkTakenAddresses(r, ctxs);
   const plans = ctxs.map((c) => planAttach(c, { announce: opts.announce !== false }));
   const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
   const w: Runner = opts.dryRun ? new RecordingRunner() : r;
@@ -183,6 +193,91 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
     ...(script !== undefined ? { script } : {}),
     ms,
   }));
+}
+
+/** An address without its length, in one spelling (`fd00:0::1` and `fd00::1` are one). */
+function hostPart(cidr: string): string {
+  const ip = cidr.split('/')[0]!;
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
+}
+
+/** `FILE:LINE: [N]: ` before a message when the request came from a file. */
+const at = (q: AttachRequest) => (q.origin ? `${q.origin}: ` : '');
+
+/**
+ * Refuses one static address asked twice onto one host interface in one call (`attach -f`, or
+ * `--ip A --ip A`): both guests would answer ARP for it on that segment (IPv4 has no duplicate
+ * address detection, ip-address(8)). Pure: runs before anything is read or changed.
+ * @throws NslabError INVALID_INPUT naming the address and both requests
+ */
+export function checkBatchAddresses(reqs: AttachRequest[]): void {
+  const seen = new Map<string, string>();
+  for (const q of reqs) {
+    for (const a of q.addresses) {
+      if (a.kind !== 'static') continue;
+      const k = `${q.hostIf} ${hostPart(a.cidr)}`;
+      const prev = seen.get(k);
+      if (prev) throw invalid(`${at(q)}--ip ${a.cidr} for ${q.guest}:${q.ifname}: ${hostPart(a.cidr)} is already asked for ${prev} on ${q.hostIf} in this call: expected one address per guest on a segment`);
+      seen.set(k, `${q.guest}:${q.ifname}`);
+    }
+  }
+}
+
+/**
+ * The addresses already on a Linux bridge's segment: the bridge's own, and those of every veth peer
+ * of its ports that lives in a named netns (one `ip -j addr show` per such netns). Peers in unnamed
+ * namespaces (a PID or Docker guest) are not seen.
+ * @param skip a guest interface to leave out (`NETNS IFNAME`: the one an attach run again adds to)
+ * @returns address (without length) -> who holds it (`bridge br0`, `g1:eth1`)
+ */
+export async function addressesOnBridge(r: Runner, bridge: string, skip: Set<string>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const [[own, ports], ids] = await Promise.all([
+    queryJson(r, null, [['addr', 'show', 'dev', bridge], ['link', 'show', 'master', bridge]]),
+    listNetnsIds(r),
+  ]);
+  for (const l of own as Array<{ addr_info?: Array<{ local: string; scope?: string }> }>) for (const a of l.addr_info ?? []) if (a.scope !== 'link') out.set(hostPart(a.local), `bridge ${bridge}`);
+  const byId = new Map<number, string>();
+  for (const [name, id] of ids) if (id !== undefined) byId.set(id, name);
+  const want = new Map<string, Set<number>>();
+  for (const p of ports as LinkInfo[]) {
+    const ns = p.link_netnsid !== undefined ? byId.get(p.link_netnsid) : undefined;
+    if (ns && p.link_index !== undefined) want.set(ns, (want.get(ns) ?? new Set()).add(p.link_index));
+  }
+  await mapLimit([...want], 8, async ([ns, idx]) => {
+    const res = await r.run({ argv: ['ip', '-j', 'addr', 'show'], netns: ns }, { check: false });
+    for (const l of JSON.parse(res.stdout || '[]') as Array<{ ifindex: number; ifname: string; addr_info?: Array<{ local: string; scope?: string }> }>) {
+      if (!idx.has(l.ifindex) || skip.has(`${ns} ${l.ifname}`)) continue;
+      for (const a of l.addr_info ?? []) if (a.scope !== 'link') out.set(hostPart(a.local), `${ns}:${l.ifname}`);
+    }
+  });
+  return out;
+}
+
+/**
+ * Refuses a static address that the bridge, or another guest on that Linux bridge, already holds
+ * (as `--ip` of `docker network connect` does on a user network: "Address already in use"). Only
+ * existing Linux bridges are read; an OVS bridge or a macvlan parent is not.
+ * @throws NslabError INVALID_INPUT naming the address, the holder and the bridge
+ */
+async function checkTakenAddresses(r: Runner, ctxs: AttachContext[]): Promise<void> {
+  const byBridge = new Map<string, AttachContext[]>();
+  for (const c of ctxs) {
+    if (c.host.kind !== 'bridge' || !c.host.exists || !c.req.addresses.some((a) => a.kind === 'static')) continue;
+    byBridge.set(c.host.name, [...(byBridge.get(c.host.name) ?? []), c]);
+  }
+  for (const [bridge, cs] of byBridge) {
+    // The requesting guest's own interface is not "another guest": an attach run again adds to it (and
+    // its first plan has not read the guest, so `existing` may not be known yet).
+    const skip = new Set(cs.map((c) => `${c.guest.netns} ${c.req.ifname}`));
+    const taken = await addressesOnBridge(r, bridge, skip);
+    for (const c of cs) {
+      for (const a of c.req.addresses) {
+        const who = a.kind === 'static' ? taken.get(hostPart(a.cidr)) : undefined;
+        if (a.kind === 'static' && who) throw invalid(`${at(c.req)}--ip ${a.cidr}: ${hostPart(a.cidr)} is already held by ${who} on bridge ${bridge}: expected an address no other guest on ${bridge} has`);
+      }
+    }
+  }
 }
 
 /**
@@ -604,9 +699,11 @@ export interface DetachReport {
  * the DHCP client, the host-access macvlan (addresses and routes back on the parent), the default
  * route the attach replaced, and the bridge when nslab created it and it is now empty. Works when the
  * guest is already gone: its OVS port and host end are found by their marks (pipework#143).
- * @throws NslabError NOT_FOUND when nothing of that attach exists; INVALID_INPUT when the interface is not nslab's
+ * @throws NslabError NOT_FOUND when nothing of that attach exists; INVALID_INPUT when the interface is not nslab's or IFNAME is no interface name (ifnameProblem)
  */
 export async function detach(r: Runner, guestRef: string, ifname: string): Promise<DetachReport> {
+  // A name no interface can have is bad input (exit 2), not "nothing attached" (exit 1).
+  checkIfname('IFNAME', ifname);
   const removed: string[] = [];
   const rootLinks = await readLinks(r, null);
   const hostEnd = markedHostEnd(rootLinks, guestRef, ifname);

@@ -234,6 +234,42 @@ export async function networkFor(r: Runner, st: NetState, name: string, undo: Un
   return rec;
 }
 
+/**
+ * The address a node gets on `net`: `requestedIp` (`--ip`) if it is allowed, else the lowest free one.
+ * Docker's rules: a static address only on a user network made with `--subnet`, in that subnet, not
+ * its gateway and not held by another node (docker run --ip; moby#19086). Pure: reads the state only.
+ * @throws NslabError INVALID_INPUT naming the address and what was expected
+ */
+export function pickAddress(st: NetState, net: NetworkRecord, requestedIp: string | null): string {
+  if (requestedIp !== null && !net.userSubnet) {
+    throw invalid(
+      net.isDefault
+        ? `--ip ${requestedIp}: a static address is supported on user-defined networks only, not on the default bridge (as in Docker)`
+        : `--ip ${requestedIp}: a static address needs a network created with --subnet; ${net.name} picked its subnet itself (as in Docker)`,
+    );
+  }
+  const used = new Set<string>([net.gateway]);
+  for (const x of Object.values(st.nodes)) for (const e of x.endpoints) if (e.network === net.name) used.add(e.ip);
+  return allocate({ subnet: net.subnet, range: net.ipRange ?? net.subnet, gateway: net.gateway }, used, requestedIp);
+}
+
+/**
+ * Checks, before `node run --net NETWORK [--ip IP]` makes the node's netns, what {@link networkFor}
+ * and {@link pickAddress} would refuse later: an unknown network, `--ip` on the default network, an
+ * address outside the subnet or already held. Pure: reads the state only.
+ * @throws NslabError INVALID_INPUT, as those two would
+ */
+export function precheckNetwork(st: NetState, name: string, requestedIp: string | null): void {
+  const n = st.networks[name];
+  if (n) {
+    pickAddress(st, n, requestedIp);
+    return;
+  }
+  refuseModeNetwork(name);
+  if (name !== DEFAULT_NETWORK) throw invalid(`network ${JSON.stringify(name)} not found: nslab network ls lists them, nslab network create ${name} makes it`);
+  if (requestedIp !== null) throw invalid(`--ip ${requestedIp}: a static address is supported on user-defined networks only, not on the default bridge (as in Docker)`);
+}
+
 /** What the network commands return: the record and its connected nodes. */
 export interface NetworkInfo extends NetworkRecord {
   nodes: Array<{ node: string; ifname: string; ip: string; mac: string }>;
@@ -405,16 +441,7 @@ function nextIfname(node: NodeRecord): string {
  */
 export async function connectEndpoint(r: Runner, st: NetState, node: NodeRecord, net: NetworkRecord, requestedIp: string | null, undo: Undo): Promise<Endpoint> {
   if (node.endpoints.some((e) => e.network === net.name)) throw invalid(`node ${node.name} is connected to network ${net.name} already`);
-  if (requestedIp !== null && !net.userSubnet) {
-    throw invalid(
-      net.isDefault
-        ? `--ip ${requestedIp}: a static address is supported on user-defined networks only, not on the default bridge (as in Docker)`
-        : `--ip ${requestedIp}: a static address needs a network created with --subnet; ${net.name} picked its subnet itself (as in Docker)`,
-    );
-  }
-  const used = new Set<string>([net.gateway]);
-  for (const x of Object.values(st.nodes)) for (const e of x.endpoints) if (e.network === net.name) used.add(e.ip);
-  const ip = allocate({ subnet: net.subnet, range: net.ipRange ?? net.subnet, gateway: net.gateway }, used, requestedIp);
+  const ip = pickAddress(st, net, requestedIp);
   const ifname = nextIfname(node);
   // The default route goes with the first network, or with this one when the node has none left
   // (its gateway network was disconnected: Docker moves the gateway to a network still connected).
@@ -434,7 +461,8 @@ export async function connectEndpoint(r: Runner, st: NetState, node: NodeRecord,
       direct: false,
       hairpin: true,
     },
-    { announce: false },
+    // Addresses come from this network's state, under its lock: no guest read is needed to keep them unique.
+    { announce: false, checkAddresses: false },
   );
   undo.push(() => detach(r, node.netns!, ifname));
   node.endpoints.push(ep);
@@ -482,6 +510,9 @@ export async function connectNetwork(r: Runner, network: string, nodeName: strin
     transaction(async (undo) => {
       undo.push(() => syncHosts(st));
       const node = connectable(st.nodes[nodeName], nodeName);
+      // Before networkFor, which makes the default network on first use (and in connectEndpoint's order).
+      if (node.endpoints.some((e) => e.network === network)) throw invalid(`node ${node.name} is connected to network ${network} already`);
+      precheckNetwork(st, network, ip);
       const net = await networkFor(r, st, network, undo);
       const ep = await connectEndpoint(r, st, node, net, ip, undo);
       await republish(r, st, node, net, ep, undo);

@@ -18,7 +18,7 @@ import { listeningPorts, pickHostPort, portsCollide, type HostPortUse } from '..
 import { formatNetMode, linkEnv, type Exposed, type LinkSpec, type NetMode, type PortSpec } from '../model/netmodes.js';
 import { applySteps, runUndo } from './apply.js';
 import { ETC_NETNS, removeEtc, shareEtc, sharedIp, syncHosts } from './hosts.js';
-import { connectEndpoint, networkFor, transaction, type Undo } from './network.js';
+import { connectEndpoint, networkFor, precheckNetwork, transaction, type Undo } from './network.js';
 import { ownerNode, planLinkOpenings, planNodeNetns, planPorts, planSharedNetns } from './netplan.js';
 import { nodeLog, readNetState, withState, type NetState, type NodeRecord, type PortBinding } from './netstate.js';
 
@@ -213,6 +213,8 @@ export async function runNode(r: Runner, req: NodeRunRequest): Promise<NodeInfo>
         if (other.netns === null) throw invalid(`--net container:${m.other}: ${m.other} runs in host mode; use --net host`);
       }
       for (const l of req.links) if (!st.nodes[l.target]) throw invalid(`--link ${l.target}: no node of that name (nslab node ls)`);
+      // Bad input is refused before the node's netns is made, not found after it and rolled back.
+      if (m.kind === 'network') precheckNetwork(st, m.network, req.ip);
       const node: NodeRecord = {
         name: req.name,
         mode: m,

@@ -23,7 +23,7 @@ import { recoverJournals } from './clean/clean.js';
  * @throws NslabError `INVALID_INPUT` with one line `FILE:LINE: PATH: problem, got VALUE`
  */
 export async function loadTopology(file: string): Promise<Model> {
-  const { value, where } = await loadYaml(file, TopologyRaw);
+  const { value, where } = await loadYaml(file, TopologyRaw, 'a topology with nodes:, bridges: and links: (README "Topology files")');
   try {
     return resolveTopology(value, basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '-'));
   } catch (err) {

@@ -34,7 +34,7 @@ export function attachFileSchema() {
  * @throws NslabError INVALID_INPUT, one line `FILE:LINE: [N].key: problem`
  */
 export async function loadAttachFile(file: string): Promise<AttachRequest[]> {
-  const { value, where } = await loadYaml(file, attachFileSchema());
+  const { value, where } = await loadYaml(file, attachFileSchema(), 'a list of attaches, e.g. - { guest: g1, to: br0, ip: 10.0.0.1/24 }');
   return value.map((e, i) => {
     const origin = `${where([i])}: [${i}]`;
     const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);

@@ -77,6 +77,6 @@ export async function loadLab(id: string): Promise<Lab> {
   const want = /^\d$/.test(id) ? `0${id}` : id;
   const found = all.find((l) => l.id === want || l.dir.endsWith(`/${want}`));
   if (!found) throw new NslabError('INVALID_INPUT', `no lab ${JSON.stringify(id)}: expected one of ${all.map((l) => l.id).join(', ')}`);
-  const { value } = await loadYaml(join(found.dir, 'lab.yaml'), LabRaw);
+  const { value } = await loadYaml(join(found.dir, 'lab.yaml'), LabRaw, 'a lab with title:, teaches:, note: and steps:');
   return { ...value, id: found.id, dir: found.dir };
 }

@@ -22,9 +22,17 @@ export interface Loaded<T> {
 
 /**
  * Parses YAML `text` (named `file` in messages) and validates it against `schema`.
- * @throws NslabError `INVALID_INPUT` with one line `FILE:LINE: PATH: problem, got VALUE`.
+ * @param text the file's content
+ * @param file the file's name, put before every message
+ * @param schema the zod schema of the file
+ * @param expected what the file should hold, for the message about an empty file (e.g. "a topology
+ *   (nodes:, bridges:, links:)"); an empty file (nothing but blanks and comments) is refused, never
+ *   read as an empty spec that would do nothing and exit 0
+ * @returns the validated value and a path-to-`FILE:LINE` mapper
+ * @throws NslabError `INVALID_INPUT` with one line `FILE:LINE: PATH: problem, got VALUE`, or
+ *   `FILE: empty file: expected …`
  */
-export function parseSpec<S extends z.ZodType>(text: string, file: string, schema: S): Loaded<z.output<S>> {
+export function parseSpec<S extends z.ZodType>(text: string, file: string, schema: S, expected = 'a YAML document'): Loaded<z.output<S>> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -33,7 +41,9 @@ export function parseSpec<S extends z.ZodType>(text: string, file: string, schem
     throw invalid(`${file}:${line}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
   const where = (path: Array<string | number>) => `${file}:${lineOf(doc, lineCounter, path)}`;
-  const raw = doc.toJS() ?? {};
+  // `doc.contents` is null for an empty file, one of only comments, and a lone `---` or `~`/`null`.
+  const raw: unknown = doc.toJS();
+  if (doc.contents === null || raw === null || raw === undefined) throw invalid(`${file}: empty file: expected ${expected}`);
   const res = schema.safeParse(raw);
   if (!res.success) {
     const issue = res.error.issues[0]!;
@@ -54,20 +64,20 @@ export function parseSpec<S extends z.ZodType>(text: string, file: string, schem
   return { value: res.data, where };
 }
 
-/** Reads and validates a YAML file; see {@link parseSpec}. */
-export async function loadYaml<S extends z.ZodType>(file: string, schema: S): Promise<Loaded<z.output<S>>> {
+/** Reads and validates a YAML file; see {@link parseSpec} (`expected` names what an empty file lacks). */
+export async function loadYaml<S extends z.ZodType>(file: string, schema: S, expected?: string): Promise<Loaded<z.output<S>>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new NslabError('INVALID_INPUT', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a directory; expected a topology file (YAML)' : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)}`, { cause: err });
   }
-  return parseSpec(text, file, schema);
+  return parseSpec(text, file, schema, expected);
 }
 
 /** Converts a {@link SpecError} into the one-line `INVALID_INPUT` error, with the file position. */
 export function specErrorToInvalid(err: unknown, where: (path: Array<string | number>) => string): unknown {
-  if (err instanceof SpecError) return invalid(`${where(err.path)}: ${fmtPath(err.path)}: ${err.message}`);
+  if (err instanceof SpecError) return invalid(err.path.length ? `${where(err.path)}: ${fmtPath(err.path)}: ${err.message}` : `${where(err.path)}: ${err.message}`);
   return err;
 }
 

@@ -1,4 +1,5 @@
 // resolve: a validated topology file -> the model (defaults filled, names derived, references checked).
+import { BlockList, isIP } from 'node:net';
 import type { RouteSpec, RouteType } from '../kernel/route.js';
 import { SpecError } from './load.js';
 import { bridgePortName, ifnameProblem, ownerMark } from './names.js';
@@ -14,10 +15,15 @@ type Ep = { kind: 'node'; node: string; ifname: string } | { kind: 'bridge'; bri
  * Resolves a validated topology into a {@link Model}.
  * @param raw the file's content after zod validation
  * @param fallbackName topology name when the file has none (the file's base name)
- * @throws SpecError naming the path of the first problem (unknown node, interface used twice, name clash)
+ * @throws SpecError naming the path of the first problem (unknown node, interface used twice, name
+ *   clash, nothing to build, an address twice in one L2 segment, a gateway on no connected subnet)
  */
 export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
   const name = raw.name ?? fallbackName;
+  // `name: x` alone would plan 0 steps and exit 0, as an empty file did: say so instead.
+  if (!raw.host && !Object.keys(raw.nodes).length && !Object.keys(raw.bridges).length && !raw.links.length) {
+    throw new SpecError([], `topology ${JSON.stringify(name)} has no nodes, bridges, links or host: expected at least one node or bridge to build`);
+  }
   if (HOST in raw.nodes) throw new SpecError(['nodes', HOST], `"${HOST}" is reserved for the namespace nslab runs in: use the top-level "host:" key`);
   const nodeRaw = (n: string): NodeRaw | undefined => (n === HOST ? (raw.host ?? { interfaces: {}, routes: [], sysctls: {} }) : raw.nodes[n]);
 
@@ -109,6 +115,9 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
     }
   }
 
+  checkSegments(bridges, veths);
+  for (const n of [HOST, ...Object.keys(raw.nodes)]) checkGateways(n, nodeRaw(n)!, bridges, veths);
+
   const nodeModel = (n: string, r: NodeRaw): NodeModel => ({
     name: n,
     netns: n === HOST ? null : n,
@@ -118,6 +127,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
       ...(x.via !== undefined ? { via: x.via } : {}),
       ...(x.dev !== undefined ? { dev: x.dev } : {}),
       ...(x.metric !== undefined ? { metric: x.metric } : {}),
+      ...(x.onlink ? { onlink: true } : {}),
     })),
     sysctls: Object.entries(r.sysctls).map(([k, v]) => [k, String(v)]),
     snat: [],
@@ -133,4 +143,94 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
     ovsBridges: [],
     macvlans: [],
   };
+}
+
+/** The file path of a node's (or the host's) key: `['nodes', n, ...rest]` or `['host', ...rest]`. */
+function nodePath(n: string, ...rest: Array<string | number>): Array<string | number> {
+  return n === HOST ? [HOST, ...rest] : ['nodes', n, ...rest];
+}
+
+/** An address without its length, in one spelling per address (`fd00:0::1` and `fd00::1` are one). */
+function hostPart(cidr: string): string {
+  const ip = cidr.split('/')[0]!;
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
+}
+
+/**
+ * Refuses an address that two interfaces of one L2 segment carry (or one carries twice). A segment is
+ * a bridge with every veth that has an end on it (two bridges joined by a veth are one segment), or a
+ * veth between two nodes. The kernel takes such a pair without a word (IPv4 has no duplicate address
+ * detection; ip-address(8)), and then ARP answers from both: replies go to whichever answered last.
+ * @throws SpecError at the second address, naming the first holder and the segment
+ */
+function checkSegments(bridges: BridgeModel[], veths: VethModel[]): void {
+  const parent = new Map<string, string>();
+  const find = (k: string): string => {
+    const p = parent.get(k) ?? k;
+    if (p === k) return k;
+    const root = find(p);
+    parent.set(k, root);
+    return root;
+  };
+  const union = (a: string, b: string) => parent.set(find(a), find(b));
+  veths.forEach((v, i) => [v.a, v.b].forEach((e) => e.bridge !== null && union(`v:${i}`, `br:${e.bridge}`)));
+  const describe = (seg: string): string => {
+    const br = bridges.map((b) => b.name).filter((b) => find(`br:${b}`) === seg);
+    if (br.length) return `bridge ${br.join(', ')}`;
+    const v = veths[Number(seg.slice(2))]!;
+    return `the veth ${v.a.owner}:${v.a.name} - ${v.b.owner}:${v.b.name}`;
+  };
+  const seen = new Map<string, string>(); // "segment ip" -> who holds it
+  const claim = (seg: string, cidr: string, who: string, path: Array<string | number>) => {
+    const key = `${find(seg)} ${hostPart(cidr)}`;
+    const prev = seen.get(key);
+    if (prev) throw new SpecError(path, `address ${cidr} is already on ${prev}, in the same L2 segment (${describe(find(seg))}): expected each address once per segment`);
+    seen.set(key, who);
+  };
+  for (const b of bridges) b.addresses.forEach((c, k) => claim(`br:${b.name}`, c, `bridge ${b.name}`, ['bridges', b.name, 'addresses', k]));
+  veths.forEach((v, i) =>
+    [v.a, v.b].forEach((e) => {
+      if (e.bridge !== null) return;
+      e.addresses.forEach((c, k) => claim(`v:${i}`, c, `${e.owner}:${e.name}`, nodePath(e.owner, 'interfaces', e.name, 'addresses', k)));
+    }),
+  );
+}
+
+/**
+ * Refuses a route whose gateway lies on no subnet the node is connected to (its interfaces' addresses,
+ * the host's bridges, and its routes with `dev` and no gateway), unless the route says `onlink`: the
+ * kernel refuses it otherwise ("Nexthop has invalid gateway", ip-route(8)), but only when that step
+ * runs, after the ones before it. With `dev`, only that interface's subnets count. Not checked: an
+ * IPv6 link-local gateway (fe80::/10, on every link), and a host route whose interface the topology
+ * does not declare (the machine's own eth0 and its LAN are not in the file).
+ * @throws SpecError at the route's `via`, naming the gateway and the subnets there are
+ */
+function checkGateways(n: string, r: NodeRaw, bridges: BridgeModel[], veths: VethModel[]): void {
+  const byDev = new Map<string, string[]>([['lo', ['127.0.0.1/8', '::1/128']]]);
+  for (const v of veths) for (const e of [v.a, v.b]) if (e.owner === n && e.bridge === null) byDev.set(e.name, [...(byDev.get(e.name) ?? []), ...e.addresses]);
+  if (n === HOST) for (const b of bridges) byDev.set(b.name, [...(byDev.get(b.name) ?? []), ...b.addresses]);
+  // A route with `dev` and no gateway makes its destination on-link (scope link) on that interface.
+  for (const x of r.routes) if (x.type === 'unicast' && x.dev !== undefined && x.via === undefined) byDev.set(x.dev, [...(byDev.get(x.dev) ?? []), x.to]);
+  r.routes.forEach((x, i) => {
+    if (x.via === undefined || x.onlink) return;
+    const fam = isIP(x.via);
+    if (fam === 6 && /^fe[89ab]/i.test(x.via)) return;
+    if (x.dev !== undefined && !byDev.has(x.dev)) {
+      if (n === HOST) return;
+      throw new SpecError(nodePath(n, 'routes', i, 'dev'), `route to ${x.to}: ${n} has no interface ${JSON.stringify(x.dev)} (it has: ${[...byDev.keys()].join(', ') || 'none'})`);
+    }
+    if (x.dev === undefined && n === HOST) return;
+    const nets = x.dev !== undefined ? byDev.get(x.dev)! : [...byDev.values()].flat();
+    const list = new BlockList();
+    const mine: string[] = [];
+    for (const c of nets) {
+      const [ip, len] = c === 'default' ? [fam === 4 ? '0.0.0.0' : '::', '0'] : (c.split('/') as [string, string]);
+      if (isIP(ip) !== fam) continue;
+      list.addSubnet(ip, Number(len), fam === 4 ? 'ipv4' : 'ipv6');
+      mine.push(c);
+    }
+    if (list.check(x.via, fam === 4 ? 'ipv4' : 'ipv6')) return;
+    const on = x.dev !== undefined ? `${n}:${x.dev}` : n;
+    throw new SpecError(nodePath(n, 'routes', i, 'via'), `gateway ${x.via} of the route to ${x.to} is on no subnet connected to ${on} (${mine.join(', ') || `no IPv${fam} address`}): expected a gateway on one of them, or onlink: true with dev`);
+  });
 }

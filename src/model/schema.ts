@@ -38,13 +38,56 @@ const RouteRaw = z
     dev: IfName.optional(),
     type: z.enum(['unicast', 'unreachable', 'prohibit', 'blackhole', 'reject']).default('unicast'),
     metric: z.number().int().min(0).optional(),
+    /** ip-route(8) `onlink`: the gateway is on the link though on no subnet of it; the kernel needs `dev` for it. */
+    onlink: z.boolean().optional(),
   })
   .refine((r) => r.type !== 'unicast' || r.via !== undefined || r.dev !== undefined, {
     message: 'a unicast route needs "via" (a gateway) or "dev" (an interface)',
   })
   .refine((r) => r.type === 'unicast' || (r.via === undefined && r.dev === undefined), {
     message: 'an unreachable, prohibit, blackhole or reject route takes neither "via" nor "dev"',
+  })
+  .refine((r) => !r.onlink || (r.via !== undefined && r.dev !== undefined), {
+    message: 'an onlink route needs "via" (the gateway) and "dev" (the link it is on), as ip-route(8) does',
   });
+
+/**
+ * The `/proc/sys` path parts a sysctl key names, as sysctl(8) (procps-ng) reads it: the first separator
+ * decides the form; in the dotted form `.` separates and `/` stands for a literal dot (an interface
+ * name such as `eth1.10`), in the slash form the reverse.
+ * @param key a key as written: `net.ipv4.ip_forward`, `net/ipv4/conf/eth1.10/arp_notify`
+ * @returns the path parts under /proc/sys, e.g. `['net', 'ipv4', 'conf', 'eth1.10', 'arp_notify']`
+ */
+export function sysctlPath(key: string): string[] {
+  const first = /[./]/.exec(key)?.[0];
+  if (first !== '.') return key.split('/');
+  return key.split('.').map((p) => p.replace(/\//g, '.'));
+}
+
+/**
+ * Why `key` is not a sysctl nslab writes, or null when it is one. Only the `net.*` tree is per network
+ * namespace (sysctl(8); the kernel's Documentation/admin-guide/sysctl/net.rst): a `kernel.*`, `vm.*` or
+ * `fs.*` key written inside a node reaches the whole machine, so it is refused. No path part may be
+ * empty, `.` or `..` (`net.ipv4..x`, `net/../../../tmp/x`): sysctl(8) opens /proc/sys/KEY, and such
+ * a part would reach another file.
+ * @param key the key as written in the file
+ * @returns a phrase naming what is wrong and what was expected, or null
+ */
+export function sysctlKeyProblem(key: string): string | null {
+  if (!/^[A-Za-z0-9_.\-/]+$/.test(key)) return 'expected a sysctl key of letters, digits, ".", "_", "-" and "/" such as net.ipv4.ip_forward';
+  const parts = sysctlPath(key);
+  const bad = parts.find((p) => p === '' || p === '.' || p === '..');
+  if (bad !== undefined) return `an ${bad === '' ? 'empty' : JSON.stringify(bad)} path part: expected a key with no empty, "." or ".." parts, such as net.ipv4.ip_forward`;
+  if (parts[0] !== 'net') return `a host-wide ${parts[0]}.* key, which would change the whole machine: expected a per-netns key under net. such as net.ipv4.ip_forward`;
+  if (parts.length < 2) return 'the whole net tree: expected one key such as net.ipv4.ip_forward';
+  return null;
+}
+
+/** A sysctl key a topology may set in a node or the host: see {@link sysctlKeyProblem}. */
+export const SysctlKey = z.string().superRefine((v, ctx) => {
+  const p = sysctlKeyProblem(v);
+  if (p) ctx.addIssue({ code: 'custom', message: p });
+});
 
 const IfaceRaw = z.strictObject({
   addresses: z.array(Cidr).default([]),
@@ -55,7 +98,7 @@ const IfaceRaw = z.strictObject({
 const NodeRaw = z.strictObject({
   interfaces: z.record(z.string(), IfaceRaw).default({}),
   routes: z.array(RouteRaw).default([]),
-  sysctls: z.record(z.string().regex(/^[a-z0-9_.\-/]+$/, { message: 'expected a sysctl key such as net.ipv4.ip_forward' }), z.union([z.string(), z.number()])).default({}),
+  sysctls: z.record(SysctlKey, z.union([z.string(), z.number()])).default({}),
 });
 
 const BridgeRaw = z.strictObject({
