@@ -3,6 +3,8 @@
 #   unit          plan/argv/validation with the recording runner: no root, no kernel changes
 #   integration   real netns, veths, bridges, routes and pings, inside a private sandbox (nslab sandbox),
 #                 rollback injected at every step, the CLI as a user runs it
+#   faults        each command SIGKILLed at every step and at random moments, then `nslab clean`:
+#                 the sandbox must read byte for byte as before (prints its figures)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
@@ -16,6 +18,11 @@ unit=$?
 # The integration tier runs in its own sandbox: nothing it makes can reach the host's network.
 node dist/bundle/main.mjs sandbox -- npx jest --selectProjects integration --runInBand --json --outputFile="$out/integration.json"
 integ=$?
+# The fault suite, in a sandbox of its own: its baseline is a fresh namespace.
+t0=$SECONDS
+node dist/bundle/main.mjs sandbox -- npx jest --selectProjects faults --runInBand --json --outputFile="$out/faults.json"
+faults=$?
+echo "fault suite: $((SECONDS - t0)) s"
 
 node -e '
 const fs = require("fs");
@@ -25,5 +32,5 @@ for (const t of process.argv.slice(1)) {
   catch { f += 1; console.log(`no report from ${t}: the tier did not run`); }
 }
 console.log(`tests: ${p} passed, ${f} failed`);
-' "$out/unit.json" "$out/integration.json"
-[ "$unit" -eq 0 ] && [ "$integ" -eq 0 ]
+' "$out/unit.json" "$out/integration.json" "$out/faults.json"
+[ "$unit" -eq 0 ] && [ "$integ" -eq 0 ] && [ "$faults" -eq 0 ]

@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
 
-type Args = { action: string; id?: string; node?: string; lang: 'en' | 'zh'; json: boolean; step: boolean };
+type Args = { action: string; id?: string; node?: string; lang: 'en' | 'zh'; json: boolean; step: boolean; check: boolean };
 
 /** `nslab lab ...` */
 export const labCommand: CommandModule<object, Args> = {
@@ -16,6 +16,7 @@ export const labCommand: CommandModule<object, Args> = {
       .option('lang', { type: 'string', choices: ['en', 'zh'], default: 'en', describe: 'language of the narration' })
       .option('json', { type: 'boolean', default: false, describe: 'a JSON report' })
       .option('step', { type: 'boolean', default: false, describe: 'run: pause for Enter between steps' })
+      .option('check', { type: 'boolean', default: true, describe: 'run/up: check each step\'s expectations (--no-check: build only, verify later with lab verify)' })
       .example('$0 lab ls', 'the labs')
       .example('$0 lab run 01', 'run lab 01 in a private sandbox: each step, its commands, its checks, then teardown')
       .example('$0 lab show 08 --lang zh', 'the lab\'s steps and narration, in Chinese')
@@ -58,7 +59,7 @@ export const labCommand: CommandModule<object, Args> = {
               await new Promise((res) => process.stdin.once('data', res));
             }
           : undefined;
-        const rep = await eng.runLab(r, lab, { lang: a.lang, print: !a.json, keep: a.action === 'up', ...(pause ? { pause } : {}) });
+        const rep = await eng.runLab(r, lab, { lang: a.lang, print: !a.json, keep: a.action === 'up', check: a.check, ...(pause ? { pause } : {}) });
         if (a.step) process.stdin.pause();
         if (a.json) printJson(rep);
         else process.stdout.write(`lab ${lab.id}: ${rep.ok ? 'all checks hold' : 'FAILED'}${a.action === 'up' ? ' (left up: nslab lab down ' + lab.id + ')' : rep.teardown.clean ? ', torn down' : `, teardown: ${rep.teardown.errors.join('; ')}`}\n`);

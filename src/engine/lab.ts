@@ -1,7 +1,7 @@
 // Labs: run the course notes' experiments step by step, show the commands, check what must hold,
 // take everything down again; or leave them up, verify them, print them as a plain shell script.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NETNS_DIR } from '../exec/runner.js';
 import { fileURLToPath } from 'node:url';
@@ -297,6 +297,8 @@ export interface RunLabOptions {
   keep?: boolean;
   /** Called between steps (`--step`: wait for Enter). */
   pause?: () => Promise<void>;
+  /** Check each step's expectations (default true); false only builds (`lab up --no-check`). */
+  check?: boolean;
 }
 
 /**
@@ -338,7 +340,7 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
         }
       }
       const checks: Checked[] = [];
-      for (const e of st.expect) {
+      for (const e of o.check === false ? [] : st.expect) {
         const c = await check(real, e, pids);
         checks.push(c);
         say(`  ${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
@@ -354,7 +356,7 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
     say(`  ✗ ${err instanceof Error ? err.message : String(err)}\n`);
   }
   if (o.keep) {
-    saveLabState(lab.id, pids, tablesBefore);
+    saveLabState(lab.id, pids, tablesBefore, done.length);
     return report;
   }
   say('teardown\n');
@@ -382,10 +384,20 @@ function labStateDir(id: string): string {
   return join(stateDir(), 'labs', id);
 }
 
-function saveLabState(id: string, pids: Pids, tablesBefore: string[]): void {
+/** Removes a folder if it is empty (the state folder reads as before nslab came). */
+function rmdirQuiet(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* not empty, or gone */
+  }
+}
+
+function saveLabState(id: string, pids: Pids, tablesBefore: string[], done: number): void {
   mkdirSync(labStateDir(id), { recursive: true });
   for (const [n, p] of Object.entries(pids)) writeFileSync(join(labStateDir(id), `${n}.pid`), `${p}\n`);
   writeFileSync(join(labStateDir(id), 'tables.json'), JSON.stringify(tablesBefore));
+  writeFileSync(join(labStateDir(id), 'done.json'), JSON.stringify(done));
 }
 
 function loadLabState(id: string): Pids {
@@ -397,8 +409,9 @@ function loadLabState(id: string): Pids {
 }
 
 /**
- * Takes down a lab left up by `lab up`: every action of the lab undone in reverse; actions that never
- * ran find their objects gone, which is fine.
+ * Takes down a lab left up by `lab up`: the actions it did (its state says how many) undone in
+ * reverse, after finishing a killed `lab up` of it from its journal. Without either, nothing of the
+ * lab is touched; netns it names that still exist are reported (a hand-replayed script).
  */
 export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
   // A killed `lab up`/`lab run` of this lab: finished from its journal first (engine/clean).
@@ -407,9 +420,14 @@ export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
   const pids = loadLabState(lab.id);
   const tables = join(labStateDir(lab.id), 'tables.json');
   const before = existsSync(tables) ? (JSON.parse(readFileSync(tables, 'utf8')) as string[]) : null;
-  const errors = [...recovered.errors, ...(await teardown(r, lab.steps.flatMap((s) => s.do), pids))];
+  // Only what `lab up` did: without its state, the lab's undo commands would remove look-alikes of
+  // its objects that are not its own (an identical iptables rule of the user's, a netns named alike).
+  const doneFile = join(labStateDir(lab.id), 'done.json');
+  const done = existsSync(doneFile) ? (JSON.parse(readFileSync(doneFile, 'utf8')) as number) : 0;
+  const errors = [...recovered.errors, ...(await teardown(r, lab.steps.flatMap((s) => s.do).slice(0, done), pids))];
   if (before) errors.push(...(await dropPristineTables(r, new Set(before))));
   rmSync(labStateDir(lab.id), { recursive: true, force: true });
+  rmdirQuiet(dirname(labStateDir(lab.id)));
   // A lab replayed from its printed script has no nslab state for its networks and nodes: their
   // undo finds nothing to remove. Say what is left rather than report a clean teardown.
   const left = labNetns(lab).filter((n) => existsSync(join(NETNS_DIR, n)));

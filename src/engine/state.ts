@@ -1,6 +1,6 @@
 // The little state nslab keeps on disk: only what the kernel cannot tell afterwards (a sysctl's value
 // before nslab changed it). Ownership is never read from here: it is discovered from marks.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { stateDir } from '../paths.js';
@@ -36,4 +36,5 @@ export async function writeState(name: string, st: TopologyState): Promise<void>
 /** Removes a topology's state. */
 export async function removeState(name: string): Promise<void> {
   await rm(file(name), { force: true });
+  await rmdir(join(stateDir(), 'topologies')).catch(() => undefined); // the last one: the folder goes too
 }
