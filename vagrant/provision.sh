@@ -73,7 +73,11 @@ ln -sfn "$tree/bin/nslab" /usr/local/bin/nslab
 say "nslab doctor:"
 nslab doctor
 
-# 4. This host's part of the lab.
+# 4. This host's part of the lab (LAB "none": nslab only, no lab).
+if [ "$lab" = none ]; then
+  say "lab: none asked for (NSLAB_LAB=none)"
+  exit 0
+fi
 dir=""
 for d in "$tree/labs/$lab" "$tree/labs/$lab"-*; do [ -d "$d" ] && { dir=$d; break; }; done
 [ -n "$dir" ] || { say "lab $lab: no such lab under $tree/labs (nslab lab ls)" >&2; exit 1; }
