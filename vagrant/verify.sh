@@ -23,6 +23,7 @@ lab=${NSLAB_LAB:-15}
 dir=""
 for d in "$here/../labs/$lab" "$here/../labs/$lab"-*; do [ -d "$d" ] && { dir=$(basename "$d"); break; }; done
 [ -n "$dir" ] || { echo "verify.sh: NSLAB_LAB=$lab: no such lab under labs/ (nslab lab ls)" >&2; exit 2; }
+[ -f "$here/../labs/$dir/topology.yaml" ] || { echo "verify.sh: labs/$dir has no topology.yaml: not a multi-host lab" >&2; exit 2; }
 file=/opt/nslab/labs/$dir/topology.yaml
 
 out=$(mktemp -d)
@@ -31,9 +32,10 @@ cd "$here"
 inputs=()
 for vm in "${vms[@]}"; do
   case $vm in *[!A-Za-z0-9_.-]*) echo "verify.sh: bad VM name '$vm'" >&2; exit 2 ;; esac
-  # One ssh session per VM; the markers split its output into the two JSON reports for report.mjs.
+  # One ssh session per VM, all at once; the markers split its output into the two JSON reports.
   vagrant ssh "$vm" -c "echo @@nslab verify; sudo nslab verify $file --host $vm --json; echo @@nslab pingall; sudo nslab pingall $file --host $vm --json; echo @@nslab end" \
-    > "$out/$vm" 2> "$out/$vm.err" < /dev/null
+    > "$out/$vm" 2> "$out/$vm.err" < /dev/null &
   inputs+=("$vm=$out/$vm")
 done
+wait
 node "$here/report.mjs" "$format" "${inputs[@]}"
