@@ -16,7 +16,8 @@ import { inspect, type OwnedTopology } from '../../verify/inspect.js';
 import { runUndo } from '../apply.js';
 import { stateDir } from '../state.js';
 import { journalLive, readJournals, type JournalFile } from './journal.js';
-import { applyRecovery, describeRecovery, planRecovery, presentOnly } from './recover.js';
+import { applyRecovery, describeRecovery, planRecovery, presentOnly, rebase } from './recover.js';
+import { readlink, stat } from 'node:fs/promises';
 
 /** Options of {@link clean}. */
 export interface CleanOptions {
@@ -135,8 +136,9 @@ export async function recoverJournals(r: Runner, which: (owner: string) => boole
   }
   for (const j of journals.reverse()) {
     const netnsNow = new Set(safeReaddir(NETNS_DIR));
+    const where = await journalNetns(j);
     const hostLinks = new Set((await readLinks(r, null)).map((l) => l.ifname));
-    const rec = presentOnly(planRecovery(j), netnsNow, hostLinks);
+    const rec = where === null ? presentOnly(planRecovery(j), netnsNow, hostLinks) : rebase(planRecovery(j), where);
     const what = `nslab ${j.argv.join(' ')}`;
     for (const line of describeRecovery(rec)) rep.removed.push({ owner: j.owner, what: `${line}  (incomplete: from a killed \`${what}\`)`, incomplete: true });
     rep.leftAlone.push(...rec.leftAlone);
@@ -146,6 +148,21 @@ export async function recoverJournals(r: Runner, which: (owner: string) => boole
     }
   }
   return rep;
+}
+
+/**
+ * Where a journal's command ran: null for this process's netns (or not recorded), the name under
+ * /run/netns of the netns with its inode, or 'gone'.
+ */
+async function journalNetns(j: JournalFile): Promise<string | null | 'gone'> {
+  if (j.netns === null) return null;
+  const self = /net:\[(\d+)\]/.exec(await readlink('/proc/self/ns/net'))?.[1];
+  if (Number(self) === j.netns) return null;
+  for (const n of safeReaddir(NETNS_DIR)) {
+    const st = await stat(join(NETNS_DIR, n)).catch(() => null);
+    if (st?.ino === j.netns) return n;
+  }
+  return 'gone';
 }
 
 type Add = (owner: string, what: string, incomplete?: boolean) => void;

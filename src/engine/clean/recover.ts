@@ -89,6 +89,23 @@ function inGoneNetns(key: string, gone: Set<string>): boolean {
  * that a dry run names only what it would really remove.
  * @param hostLinks names of the links in the current netns
  */
+/**
+ * Moves a recovery's ops of "the current namespace" to the netns its command ran in, when that is
+ * not this process's: `where` names it under /run/netns, or is 'gone' (null: the same netns).
+ */
+export function rebase(rec: Recovery, where: string | null | 'gone'): Recovery {
+  if (where === null) return rec;
+  // The command ran in another netns (a lab's "VM"): its "current namespace" ops go there, or, that
+  // netns gone, nowhere (what they made went with it).
+  const moved = rec.ops.flatMap((o): Op[] => {
+    const ns = o.tool === 'ip' ? o.netns : o.cmd.netns;
+    if (ns) return [o];
+    if (where === 'gone') return [];
+    return [o.tool === 'ip' ? { ...o, netns: where } : { ...o, cmd: { ...o.cmd, netns: where } }];
+  });
+  return { ...rec, ops: moved, tablesBefore: null };
+}
+
 export function presentOnly(rec: Recovery, netnsNow: Set<string>, hostLinks: Set<string>): Recovery {
   const linkDel = (o: Op) => (o.tool === 'ip' && o.netns === null && o.args[0] === 'link' && o.args[1] === 'del' ? o.args[o.args.length - 1]! : null);
   return { ...rec, netns: rec.netns.filter((n) => netnsNow.has(n)), ops: rec.ops.filter((o) => linkDel(o) === null || hostLinks.has(linkDel(o)!)) };
