@@ -1,7 +1,7 @@
 // pingall: probe every address of a topology from every node, and compare with what the model expects.
 import type { Runner } from '../exec/runner.js';
 import { commandError } from '../exec/runner.js';
-import { mapLimit } from '../engine/apply.js';
+import { mapLimit } from '../exec/limit.js';
 import { invalid, NslabError } from '../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import type { Model } from '../model/types.js';

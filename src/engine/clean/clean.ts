@@ -10,6 +10,7 @@ import { NslabError } from '../../errors.js';
 import { deleteOwned, readIptables } from '../../kernel/iptables.js';
 import { readLinks } from '../../kernel/link.js';
 import { deleteNetns, netnsPids } from '../../kernel/netns.js';
+import { killQuiet } from '../../kernel/proc.js';
 import { vsctl } from '../../kernel/ovs.js';
 import { cmdOp, ipOp, type Op } from '../../kernel/step.js';
 import { inspect, type OwnedTopology } from '../../verify/inspect.js';
@@ -224,8 +225,8 @@ async function cleanMarked(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
   for (const rule of t.iptables) add(t.name, `iptables ${rule}`);
   for (const p of t.processes) add(t.name, `process ${p.pid} (${p.command})`);
   if (dryRun) return;
-  for (const p of [...t.processes, ...t.netns.flatMap((n) => n.processes)]) kill(p.pid);
-  for (const n of netns) for (const pid of await netnsPids(r, n).catch(() => [])) kill(pid);
+  for (const p of [...t.processes, ...t.netns.flatMap((n) => n.processes)]) killQuiet(p.pid);
+  for (const n of netns) for (const pid of await netnsPids(r, n).catch(() => [])) killQuiet(pid);
   const left = await deleteNetns(r, netns.filter((n) => existsSync(join(NETNS_DIR, n))));
   errors.push(...left.map((l) => `${l}: still present after its netns was deleted`));
   const ops: Op[] = [...t.links.map((l) => ipOp(null, ['link', 'del', 'dev', l.ifname])), ...t.ovsPorts.map((p) => cmdOp(vsctl('--if-exists', 'del-port', p.split(' ')[0]!)))];
@@ -261,7 +262,7 @@ async function cleanAttach(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
   }
   for (const p of t.processes) {
     add(t.name, `process ${p.pid} (${p.command})`);
-    if (!dryRun) kill(p.pid);
+    if (!dryRun) killQuiet(p.pid);
   }
 }
 
@@ -284,13 +285,5 @@ function removeEmptyDirs(dir: string): void {
     }
     removeEmptyDirs(p);
     if (safeReaddir(p).length === 0) rmSync(p, { recursive: true, force: true });
-  }
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
   }
 }

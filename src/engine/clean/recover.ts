@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import type { Runner } from '../../exec/runner.js';
 import { NETNS_DIR } from '../../exec/runner.js';
 import { deleteNetns, netnsPids } from '../../kernel/netns.js';
-import { stillRunning } from '../../kernel/proc.js';
+import { killQuiet, stillRunning } from '../../kernel/proc.js';
 import { opArgv, type Op } from '../../kernel/step.js';
 import { BUILTIN, dropTableOp, pristine, readIptables, type Table } from '../../kernel/iptables.js';
 import { runUndo } from '../apply.js';
@@ -131,9 +131,9 @@ export function describeRecovery(rec: Recovery): string[] {
  */
 export async function applyRecovery(r: Runner, rec: Recovery): Promise<string[]> {
   const errors: string[] = [];
-  for (const p of rec.processes) if (await stillRunning(p.pid, p.start)) kill(p.pid);
+  for (const p of rec.processes) if (await stillRunning(p.pid, p.start)) killQuiet(p.pid);
   const present = rec.netns.filter((n) => existsSync(`${NETNS_DIR}/${n}`));
-  for (const n of present) for (const pid of await netnsPids(r, n).catch(() => [])) kill(pid);
+  for (const n of present) for (const pid of await netnsPids(r, n).catch(() => [])) killQuiet(pid);
   const lingering = await deleteNetns(r, present);
   errors.push(...lingering.map((l) => `${l}: still present after its netns was deleted`));
   for (const n of rec.netns) rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
@@ -163,12 +163,4 @@ export async function dropPristineTables(r: Runner, before: Set<string>): Promis
   if (!saved) return [];
   const drop = (Object.keys(BUILTIN) as Table[]).filter((t) => saved.has(t) && !before.has(`iptables:${t}`) && pristine(saved.get(t), BUILTIN[t]));
   return runUndo(r, drop.map(dropTableOp));
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone already */
-  }
 }
