@@ -1,10 +1,11 @@
 // `nslab pingall FILE`: the reachability matrix, compared with what the topology expects.
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
-import { withFile } from './topology.js';
+import { loadFor, withFile } from './topology.js';
 
 interface PingallArgs {
   file: string;
+  host?: string;
   id?: string;
   json: boolean;
   concurrency?: string;
@@ -45,10 +46,14 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
         const { readLabModel } = await import('../engine/lab.js');
         m = await readLabModel(r, lab, { build: false });
       } else {
-        const { loadTopology } = await import('../engine/topology.js');
-        m = await loadTopology(a.file);
+        const t = await loadFor(a);
         requireRoot();
-        await requireUp(r, m, `nslab up ${a.file} first, or nslab verify ${a.file} to see what differs`);
+        await requireUp(r, t.model, `nslab up ${a.file}${t.host ? ` --host ${t.host}` : ''} first, or nslab verify ${a.file} to see what differs`);
+        // Multi-host: this host's nodes probe every address of every host (expected from all as one).
+        if (t.merged) {
+          m = t.merged;
+          opts.from = [...t.nodeHosts].filter(([, h]) => h === t.host).map(([n]) => n);
+        } else m = t.model;
       }
       const rep = await pingall(r, m, opts);
       if (a.json) printJson(rep);

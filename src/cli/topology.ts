@@ -4,6 +4,7 @@ import { printJson, reportError, requireRoot } from './output.js';
 
 interface FileArgs {
   file: string;
+  host?: string;
   json: boolean;
   'dry-run'?: boolean;
   'fault-at'?: number;
@@ -11,7 +12,22 @@ interface FileArgs {
 
 /** The FILE positional and `--json`, shared by the commands that take a topology file. */
 export const withFile = (y: Argv) =>
-  y.positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML)' }).option('json', { type: 'boolean', default: false, describe: 'print a JSON report' });
+  y
+    .positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print a JSON report' })
+    .option('host', { type: 'string', describe: "multi-host topology (hosts:): this host's part (default: the host whose address this machine has)" });
+
+/**
+ * Reads FILE for this host (`--host`, else found by address; see engine/topology.ts loadTopologyFor);
+ * with `notes` (up, plan), prints what a multi-host part decided (MTUs lowered for VXLAN) on stderr.
+ */
+export async function loadFor(a: { file: string; host?: string }, o: { notes?: boolean } = {}): Promise<import('../engine/topology.js').HostTopology> {
+  const { loadTopologyFor } = await import('../engine/topology.js');
+  const { ExecRunner } = await import('../exec/runner.js');
+  const t = await loadTopologyFor(new ExecRunner(), a.file, a.host ?? null);
+  if (o.notes) for (const n of t.model.notes ?? []) process.stderr.write(`note: ${n}\n`);
+  return t;
+}
 
 /** `nslab up FILE` */
 export const upCommand: CommandModule<object, FileArgs> = {
@@ -25,8 +41,8 @@ export const upCommand: CommandModule<object, FileArgs> = {
       .example('$0 sandbox -- nslab up examples/star.yaml', 'the same, in a private sandbox') as Argv<FileArgs>,
   handler: async (a) => {
     try {
-      const { loadTopology, up, plan } = await import('../engine/topology.js');
-      const m = await loadTopology(a.file);
+      const { up, plan } = await import('../engine/topology.js');
+      const m = (await loadFor(a, { notes: true })).model;
       if (a['dry-run']) {
         const p = await plan(m);
         if (a.json) printJson(p.steps);
@@ -51,8 +67,8 @@ export const downCommand: CommandModule<object, FileArgs> = {
   builder: (y) => withFile(y).example('$0 down examples/star.yaml', 'tear the star down (again: a no-op)') as Argv<FileArgs>,
   handler: async (a) => {
     try {
-      const { loadTopology, down } = await import('../engine/topology.js');
-      const m = await loadTopology(a.file);
+      const { down } = await import('../engine/topology.js');
+      const m = (await loadFor(a)).model;
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
       const rep = await down(new ExecRunner(), m);
@@ -77,8 +93,8 @@ export const planCommand: CommandModule<object, FileArgs> = {
       .example('$0 plan examples/star.yaml --json', 'the steps with their undo') as Argv<FileArgs>,
   handler: async (a) => {
     try {
-      const { loadTopology, plan } = await import('../engine/topology.js');
-      const p = await plan(await loadTopology(a.file));
+      const { plan } = await import('../engine/topology.js');
+      const p = await plan((await loadFor(a, { notes: true })).model);
       if (a.json) printJson(p.steps);
       else process.stdout.write(p.script);
     } catch (err) {

@@ -1,10 +1,11 @@
 // `nslab verify FILE`: read the kernel back and compare it with a topology; one line per mismatch.
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
-import { withFile } from './topology.js';
+import { loadFor, withFile } from './topology.js';
 
 interface VerifyArgs {
   file: string;
+  host?: string;
   id?: string;
   json: boolean;
 }
@@ -36,8 +37,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         if (!checks.every((c) => c.ok)) process.exitCode = EXIT.failed;
         return;
       }
-      const { loadTopology } = await import('../engine/topology.js');
-      const m = await loadTopology(a.file);
+      const m = (await loadFor(a)).model;
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
       const { verify } = await import('../verify/verify.js');

@@ -6,6 +6,9 @@ import { NslabError } from '../errors.js';
 import { sysctlWriteOf } from '../kernel/sysctl.js';
 import { ipOp, opArgv, type Op, type Step } from '../kernel/step.js';
 import { RecordingRunner } from '../exec/recorder.js';
+import { mapLimit } from '../exec/limit.js';
+
+export { mapLimit };
 import { activeJournal, type Journal, type JournalStep } from './clean/journal.js';
 import { existingObjects } from './clean/existing.js';
 
@@ -339,16 +342,3 @@ function faultOp(s: Step, i: number): Op {
   return ipOp(netns, ['link', 'set', 'dev', `nlfault${i}`, 'up'], s.do.tool === 'ip' ? s.do.batchKey : undefined);
 }
 
-/** Maps with at most `limit` promises pending at once, keeping the input order in the result. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const k = next++;
-      out[k] = await fn(items[k]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}

@@ -1,6 +1,7 @@
 // Labs: run the course notes' experiments step by step, show the commands, check what must hold,
 // take everything down again; or leave them up, verify them, print them as a plain shell script.
 import { spawn } from 'node:child_process';
+import { parse as parseYaml } from 'yaml';
 import { mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NETNS_DIR } from '../exec/runner.js';
@@ -97,7 +98,7 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
     return [];
   }
   if ('nslab' in a) {
-    const res = await runNslab(words(a.nslab, pids), r);
+    const res = await runNslab(words(a.nslab, pids), r, where(a.in));
     if (res.exitCode !== 0) throw new NslabError('COMMAND_FAILED', `nslab ${words(a.nslab, pids).join(' ')}: ${res.stderr.trim() || `exit code ${res.exitCode}`}`);
     return res.stdout.trim() ? res.stdout.trimEnd().split('\n').map((l) => `# ${l}`) : [];
   }
@@ -145,17 +146,30 @@ function cliPath(): string {
  * Runs `nslab ARGS` as a child. With a tee runner, the commands it ran (NSLAB_RECORD) are recorded
  * as if run here, so the lab shows and scripts the plain ip/iptables commands, not `nslab ...`.
  */
-async function runNslab(args: string[], tee: TeeRunner | null): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+async function runNslab(args: string[], tee: TeeRunner | null, netns: string | null = null): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const { execa } = await import('execa');
   const rec = join(stateDir(), `lab-record-${process.pid}.jsonl`);
   mkdirSync(stateDir(), { recursive: true });
   rmSync(rec, { force: true });
-  const res = await execa(process.execPath, [cliPath(), ...args], { reject: false, env: tee ? { NSLAB_RECORD: rec } : {} });
+  // `in: NETNS`: nslab runs there (a lab's "VM"), and what it does in its current namespace is shown
+  // as done in that netns.
+  const argv = [...(netns ? ['nsenter', `--net=${NETNS_DIR}/${netns}`, '--'] : []), process.execPath, cliPath(), ...args];
+  const res = await execa(argv[0]!, argv.slice(1), { reject: false, env: tee ? { NSLAB_RECORD: rec } : {} });
   if (tee && existsSync(rec)) {
-    for (const l of readFileSync(rec, 'utf8').split('\n').filter(Boolean)) tee.record(JSON.parse(l) as Recorded);
+    for (const l of readFileSync(rec, 'utf8').split('\n').filter(Boolean)) tee.record(inNetns(JSON.parse(l) as Recorded, netns));
   }
   rmSync(rec, { force: true });
   return { exitCode: res.exitCode ?? 1, stdout: String(res.stdout), stderr: String(res.stderr) };
+}
+
+/** A recorded command of a child nslab that ran in `netns`: its "current namespace" is that netns. */
+function inNetns(c: Recorded, netns: string | null): Recorded {
+  if (!netns) return c;
+  if (c.type === 'run') return c.cmd.netns ? c : { ...c, cmd: { ...c.cmd, netns } };
+  // `ip netns add` names a netns in the mount namespace, which every netns shares; `ip -n X netns add`
+  // would make it in ip's own private mount namespace (ip -n remounts /sys there), invisible after.
+  if (c.lines.every((l) => l[0] === 'netns')) return c;
+  return c.netns ? c : { ...c, netns };
 }
 
 /** Undoes one action; already-gone is fine. Returns error lines. */
@@ -181,7 +195,7 @@ async function undoAction(r: Runner, a: LabAction, pids: Pids): Promise<string[]
   }
   if ('nslab' in a) {
     if (!a.undo) return [];
-    const res = await runNslab(words(a.undo, pids), null);
+    const res = await runNslab(words(a.undo, pids), null, where(a.in));
     return res.exitCode === 0 || /not found|no such|nothing/i.test(res.stderr) ? [] : [`nslab ${words(a.undo, pids).join(' ')}: ${res.stderr.trim()}`];
   }
   if ('attach' in a) {
@@ -480,6 +494,16 @@ export async function labScript(real: Runner, lab: Lab, lang: Lang = 'en'): Prom
   return out.join('\n') + '\n';
 }
 
+/** The node names of a topology file, or none when it cannot be read (labNetns only lists names). */
+function topologyNodes(file: string): string[] {
+  try {
+    const doc = parseYaml(readFileSync(file, 'utf8')) as { nodes?: Record<string, unknown> } | null;
+    return Object.keys(doc?.nodes ?? {});
+  } catch {
+    return [];
+  }
+}
+
 /**
  * The named netns a lab makes or uses, from its file (pure): its topologies' nodes, the guests of its
  * attaches, `ip netns add NAME` commands, `nslab node run NAME` (except `--net host`), and the nodes
@@ -511,6 +535,9 @@ export function labNetns(lab: Lab): string[] {
         const w = argv(a.nslab);
         const net = w.indexOf('--net');
         if (w[0] === 'node' && w[1] === 'run' && !(net >= 0 && w[net + 1] === 'host')) add(w[2]);
+        // `nslab up FILE`: the file's nodes (a multi-host lab's nodes on every host).
+        if (w[0] === 'up' && w[1]) for (const n of topologyNodes(w[1])) add(n);
+        add(a.in);
       }
     }
     for (const e of [...st.expect, ...(lab.verify ?? [])]) {

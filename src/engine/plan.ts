@@ -7,6 +7,7 @@ import { addRoute } from '../kernel/route.js';
 import { netnsKey, type Step } from '../kernel/step.js';
 import { setSysctl } from '../kernel/sysctl.js';
 import { addVeth } from '../kernel/veth.js';
+import { addFloodPeer, addVxlan } from '../kernel/vxlan.js';
 import type { EndModel, Model } from '../model/types.js';
 
 /**
@@ -42,6 +43,13 @@ export function planUp(m: Model): Step[] {
     root.push(...bridgeSettings(b.name, { driver: b.driver, mtu: b.mtu ?? undefined, stp: b.stp }));
     for (const a of b.addresses) root.push(addAddr(null, b.name, a));
     root.push(setUp(null, b.name));
+  }
+  // Bridges that span hosts: a VXLAN port each, flooding to every other host (head-end replication).
+  for (const x of m.vxlans ?? []) {
+    const b = m.bridges.find((y) => y.name === x.bridge)!;
+    root.push(addVxlan({ name: x.name, vni: x.vni, local: x.local, dev: x.dev, mtu: x.mtu }), setAlias(null, x.name, m.mark), addPort(x.bridge, x.name, b.driver));
+    for (const p of x.peers) root.push(addFloodPeer(x.name, p));
+    root.push(setUp(null, x.name));
   }
   const hostEnds: EndModel[] = [];
   for (const v of m.veths) {

@@ -3,11 +3,12 @@ import { basename, extname } from 'node:path';
 import type { Runner } from '../exec/runner.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { toShellScript } from '../exec/shell.js';
-import { NslabError } from '../errors.js';
+import { invalid, NslabError } from '../errors.js';
 import type { LinkInfo } from '../kernel/link.js';
 import { deleteNetns, listNetnsIds } from '../kernel/netns.js';
 import { cmdOp, linkKey, netnsKey, opArgv, type Op, type Step } from '../kernel/step.js';
 import { loadYaml, specErrorToInvalid } from '../model/load.js';
+import { hostPart, isMultiHost, mergedRaw } from '../model/hosts.js';
 import { resolveTopology } from '../model/resolve.js';
 import { TopologyRaw } from '../model/schema.js';
 import type { Model } from '../model/types.js';
@@ -27,6 +28,54 @@ export async function loadTopology(file: string): Promise<Model> {
   try {
     return resolveTopology(value, basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '-'));
   } catch (err) {
+    throw specErrorToInvalid(err, where);
+  }
+}
+
+/** A topology file read for one host (see {@link loadTopologyFor}). */
+export interface HostTopology {
+  /** This host's part (the whole topology when the file declares no hosts). */
+  model: Model;
+  /** The host's name, or null for a single-host file. */
+  host: string | null;
+  /** Multi-host: every host's nodes as one topology (a bridge on several hosts is one segment). */
+  merged: Model | null;
+  /** Multi-host: node name -> host name. */
+  nodeHosts: Map<string, string>;
+}
+
+/**
+ * Reads a topology file for the host nslab runs on. A multi-host file (`hosts:`) gives this host's
+ * part (model/hosts.ts): its nodes and bridges, VXLAN joins for bridges on several hosts, named
+ * `NAME.HOST`. The host is `host`, else the one whose `address` this machine has.
+ * @param r the runner (to read this machine's addresses when no host is named)
+ * @param file path of a YAML topology
+ * @param host the host's name (`--host`), or null
+ * @throws NslabError INVALID_INPUT: the file's problems (FILE:LINE), `--host` for a single-host file or
+ *   an unknown host, no host given and none of the hosts' addresses here
+ */
+export async function loadTopologyFor(r: Runner, file: string, host: string | null): Promise<HostTopology> {
+  const { value, where } = await loadYaml(file, TopologyRaw);
+  const name = value.name ?? basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '-');
+  try {
+    if (!isMultiHost(value)) {
+      if (host !== null) throw invalid(`--host ${host}: ${file} declares no hosts: expected a topology with hosts:, or no --host`);
+      return { model: resolveTopology(value, name), host: null, merged: null, nodeHosts: new Map() };
+    }
+    const hosts = value.hosts!;
+    let h = host;
+    if (h === null) {
+      const mine = new Set((JSON.parse((await r.run({ argv: ['ip', '-j', 'addr', 'show'] })).stdout || '[]') as Array<{ addr_info: Array<{ local: string }> }>).flatMap((l) => l.addr_info.map((a) => a.local)));
+      const found = Object.entries(hosts).filter(([, x]) => mine.has(x.address));
+      if (found.length !== 1) throw invalid(`${file} spans hosts ${Object.keys(hosts).join(', ')} and ${found.length ? 'more than one' : 'none'} of their addresses is on this machine: expected --host NAME`);
+      h = found[0]![0];
+    } else if (!(h in hosts)) throw invalid(`--host ${h}: no such host in ${file}: expected one of ${Object.keys(hosts).join(', ')}`);
+    const part = hostPart(value, h, name);
+    const model: Model = { ...resolveTopology(part.raw, name), vxlans: part.joins, notes: part.notes };
+    const merged = resolveTopology(mergedRaw(value, name), name);
+    return { model, host: h, merged, nodeHosts: new Map(Object.entries(value.nodes).map(([n, x]) => [n, x.host!])) };
+  } catch (err) {
+    if (err instanceof NslabError) throw err;
     throw specErrorToInvalid(err, where);
   }
 }

@@ -35,3 +35,16 @@ export function startTimeSync(pid: number): string | null {
 export async function stillRunning(pid: number, start: string | null): Promise<boolean> {
   return start !== null && (await startTime(pid)) === start;
 }
+
+/**
+ * Sends SIGKILL to a process; one already gone is not an error (`nslab clean` stops what a killed
+ * command started: no handler of theirs is owed a chance, their netns is going).
+ * @param pid the process ID (checked by the caller: {@link stillRunning}, or a netns nslab made)
+ */
+export function killQuiet(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone already */
+  }
+}

@@ -19,7 +19,8 @@ export interface JournalStep {
 
 /** One line of a journal. `plan` numbers are per journal, in the order the command applied them. */
 export type JournalEntry =
-  | { t: 'begin'; owner: string; pid: number; start: string | null; argv: string[]; at: string }
+  /** `netns`: the inode of the netns the command ran in (its "current namespace": a VM's in a lab). */
+  | { t: 'begin'; owner: string; pid: number; start: string | null; argv: string[]; at: string; netns?: number }
   /** Steps about to be applied; `existing`: the objects among their `creates` that were there before. */
   | { t: 'plan'; plan: number; steps: JournalStep[]; existing: string[] }
   /** A phase of a plan is starting: any step of it may have run. */
@@ -48,6 +49,8 @@ export interface JournalFile {
   start: string | null;
   argv: string[];
   at: string;
+  /** The inode of the netns the command ran in (null: not recorded). */
+  netns: number | null;
   entries: JournalEntry[];
 }
 
@@ -76,10 +79,10 @@ export function readJournals(): JournalFile[] {
     }
     const b = entries.find((e) => e.t === 'begin');
     if (!b || b.t !== 'begin') {
-      out.push({ path, owner: '?', pid: 0, start: null, argv: [], at: '', entries });
+      out.push({ path, owner: '?', pid: 0, start: null, argv: [], at: '', netns: null, entries });
       continue;
     }
-    out.push({ path, owner: b.owner, pid: b.pid, start: b.start, argv: b.argv, at: b.at, entries });
+    out.push({ path, owner: b.owner, pid: b.pid, start: b.start, argv: b.argv, at: b.at, netns: b.netns ?? null, entries });
   }
   return out;
 }

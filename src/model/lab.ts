@@ -19,7 +19,7 @@ const Action = z.union([
   z.strictObject({ topology: TopologyRaw }),
   z.strictObject({ attach: z.string().min(1) }),
   /** nslab's own command (network create, node run, ...), run as a child; its commands are shown. */
-  z.strictObject({ nslab: Cmd, undo: Cmd.optional() }),
+  z.strictObject({ nslab: Cmd, undo: Cmd.optional(), in: Where }),
   z.strictObject({ service: z.literal('ovs') }),
   z.strictObject({ service: z.literal('dnsmasq'), iface: z.string(), range: z.tuple([z.string(), z.string()]), in: Where }),
 ]);
@@ -69,7 +69,7 @@ export async function listLabs(): Promise<Array<{ id: string; dir: string }>> {
 }
 
 /**
- * Loads a lab by id (`01`, `1` or the folder name).
+ * Loads a lab by id (`01`, `1` or the folder name); `${dir}` in its commands becomes its folder.
  * @throws NslabError NOT_FOUND (with the ids there are), INVALID_INPUT (FILE:LINE: path: problem)
  */
 export async function loadLab(id: string): Promise<Lab> {
@@ -78,5 +78,7 @@ export async function loadLab(id: string): Promise<Lab> {
   const found = all.find((l) => l.id === want || l.dir.endsWith(`/${want}`));
   if (!found) throw new NslabError('INVALID_INPUT', `no lab ${JSON.stringify(id)}: expected one of ${all.map((l) => l.id).join(', ')}`);
   const { value } = await loadYaml(join(found.dir, 'lab.yaml'), LabRaw, 'a lab with title:, teaches:, note: and steps:');
-  return { ...value, id: found.id, dir: found.dir };
+  // `${dir}` in a command is the lab's folder (its topology file, for one): wherever nslab is installed.
+  const withDir = JSON.parse(JSON.stringify(value).replaceAll('${dir}', JSON.stringify(found.dir).slice(1, -1))) as typeof value;
+  return { ...withDir, id: found.id, dir: found.dir };
 }

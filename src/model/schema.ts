@@ -101,11 +101,30 @@ const NodeRaw = z.strictObject({
   sysctls: z.record(SysctlKey, z.union([z.string(), z.number()])).default({}),
 });
 
+/** A node in the file: a {@link NodeRaw} and, in a multi-host topology, the host it lives on. */
+const NodeEntryRaw = NodeRaw.extend({ host: NodeName.optional() });
+
 const BridgeRaw = z.strictObject({
   addresses: z.array(Cidr).default([]),
   mtu: Mtu.optional(),
   driver: z.enum(['iproute2', 'brctl']).default('iproute2'),
   stp: z.boolean().default(false),
+  /** Multi-host: the host(s) it exists on (default: those of the nodes linked to it); joined by VXLAN. */
+  host: z.union([NodeName, z.array(NodeName).min(1)]).optional(),
+  /** Multi-host: the VXLAN Network Identifier joining its parts (default: derived from its name). */
+  vni: z.number({ message: 'expected a VXLAN id (VNI), a whole number from 1 to 16777215' }).int().min(1).max(16777215).optional(),
+});
+
+/**
+ * A host of a multi-host topology (a VM): its underlay address (what the other hosts reach it by,
+ * the VXLAN tunnels' endpoint), optionally the underlay device and its MTU, and, as the single-host
+ * `host:` key, its own interfaces, routes and sysctls.
+ */
+const HostRaw = NodeRaw.extend({
+  address: IpAddr,
+  dev: IfName.optional(),
+  /** The underlay's MTU in bytes (default 1500): ports of a joined bridge get 50 bytes less. */
+  mtu: Mtu.optional(),
 });
 
 /** `NODE:IFNAME`, `host:IFNAME`, `BRIDGE` or `BRIDGE:PORTNAME`. */
@@ -123,10 +142,13 @@ const LinkRaw = z.union(
 export const TopologyRaw = z.strictObject({
   name: NodeName.optional(),
   host: NodeRaw.optional(),
-  nodes: z.record(NodeName, NodeRaw).default({}),
+  /** Multi-host topologies: the hosts (VMs) by name; every node then names its `host:`. */
+  hosts: z.record(NodeName, HostRaw).optional(),
+  nodes: z.record(NodeName, NodeEntryRaw).default({}),
   bridges: z.record(z.string(), BridgeRaw).default({}),
   links: z.array(LinkRaw).default([]),
 });
 
 export type TopologyRaw = z.infer<typeof TopologyRaw>;
 export type NodeRaw = z.infer<typeof NodeRaw>;
+export type HostRaw = z.infer<typeof HostRaw>;

@@ -1,6 +1,7 @@
 // The resolved model: what `resolve` produces from a topology file; nothing in it is optional.
 import type { BridgeDriver } from '../kernel/bridge.js';
 import type { RouteSpec } from '../kernel/route.js';
+import type { VxlanJoin } from './hosts.js';
 
 /** One end of a veth in the model. `netns` null: the namespace nslab runs in ("host"). */
 export interface EndModel {
@@ -92,4 +93,8 @@ export interface Model {
   ovsBridges: OvsBridgeModel[];
   /** macvlan interfaces. Empty from a file. */
   macvlans: MacvlanModel[];
+  /** VXLAN joins of bridges that span hosts (a multi-host file's part for one host); optional: none. */
+  vxlans?: VxlanJoin[];
+  /** Multi-host: what nslab decided that the user should know (MTUs lowered for VXLAN). */
+  notes?: string[];
 }

@@ -36,6 +36,7 @@ export type MismatchKind =
   | 'mac'
   | 'master'
   | 'stp'
+  | 'vxlan'
   | 'peer'
   | 'address-missing'
   | 'address-extra'
@@ -168,6 +169,12 @@ function checkLink(e: LinkExpectation, view: KernelView, causes: Causes): Mismat
   if (e.stp !== null && kind === 'bridge') {
     const on = Number(link.linkinfo?.info_data?.stp_state ?? 0) > 0;
     if (on !== e.stp) out.push(mismatch('stp', e.owner, subject, `stp ${on ? 'on' : 'off'}, expected ${e.stp ? 'on' : 'off'}`, e.stp ? 'on' : 'off', on ? 'on' : 'off'));
+  }
+  if (e.vxlan && kind === 'vxlan') {
+    const d = link.linkinfo?.info_data ?? {};
+    const got = `id ${String(d.id)} local ${String(d.local)} dstport ${String(d.port)}`;
+    const want = `id ${e.vxlan.vni} local ${e.vxlan.local} dstport ${e.vxlan.port}`;
+    if (got !== want) out.push(mismatch('vxlan', e.owner, subject, `vxlan ${got}, expected ${want}`, want, got));
   }
   if (e.addresses) {
     const addrs = checkAddresses(e, subject, own?.addrs ?? [], causes);

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../exec/runner.js';
 import { queryJson } from '../exec/batch.js';
-import { mapLimit } from '../engine/apply.js';
+import { mapLimit } from '../exec/limit.js';
 import type { LinkInfo } from '../kernel/link.js';
 import { listNetns, namedNetnsInode } from '../kernel/netns.js';
 import { readOvsPorts, vsctl } from '../kernel/ovs.js';

@@ -3,6 +3,7 @@
 // in read.ts and a check in diff.ts; nothing else changes.
 import type { RouteSpec } from '../kernel/route.js';
 import type { EndModel, Model } from '../model/types.js';
+import { VXLAN_PORT } from '../kernel/vxlan.js';
 import { familyOf, inNet, parseCidr, parseIp } from './ip.js';
 
 /** The kernel's MTU for a new veth or bridge when none is given (bytes). */
@@ -17,7 +18,9 @@ export interface LinkExpectation {
   netns: string | null;
   ifname: string;
   /** `info_kind` of `ip -d link` the interface must have. */
-  linkKind: 'veth' | 'bridge' | null;
+  linkKind: 'veth' | 'bridge' | 'vxlan' | null;
+  /** For a VXLAN port of a bridge that spans hosts: its VNI, local address and UDP port. */
+  vxlan?: { vni: number; local: string; port: number };
   /** MTU in bytes. */
   mtu: number | null;
   mac: string | null;
@@ -91,7 +94,10 @@ export function expectations(m: Model): Expectation[] {
     const mtu = b.mtu ?? (ports.length ? Math.min(...ports.map(([e]) => e.mtu ?? DEFAULT_MTU)) : DEFAULT_MTU);
     out.push({ kind: 'link', owner: b.name, netns: null, ifname: b.name, linkKind: 'bridge', mtu, mac: null, master: null, checkMaster: true, addresses: b.addresses, stp: b.stp, peer: null, checkPeer: false });
     out.push(...ports.map(endExp));
-    out.push({ kind: 'only-ports', owner: b.name, bridge: b.name, ports: ports.map(([e]) => e.name) });
+    // Multi-host: its VXLAN port (model/hosts.ts), with the tunnel's identity.
+    const vx = (m.vxlans ?? []).filter((x) => x.bridge === b.name);
+    for (const x of vx) out.push({ kind: 'link', owner: b.name, netns: null, ifname: x.name, linkKind: 'vxlan', vxlan: { vni: x.vni, local: x.local, port: VXLAN_PORT }, mtu: x.mtu, mac: null, master: b.name, checkMaster: true, addresses: [], stp: null, peer: null, checkPeer: false });
+    out.push({ kind: 'only-ports', owner: b.name, bridge: b.name, ports: [...ports.map(([e]) => e.name), ...vx.map((x) => x.name)] });
   }
 
   for (const n of [m.host, ...m.nodes]) {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runner } from '../exec/runner.js';
-import { mapLimit } from '../engine/apply.js';
+import { mapLimit } from '../exec/limit.js';
 import { readIptables } from '../kernel/iptables.js';
 import { readLinks, type LinkInfo } from '../kernel/link.js';
 import { NETNS_DIR } from '../exec/runner.js';

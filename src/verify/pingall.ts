@@ -1,7 +1,7 @@
 // pingall: probe every address of a topology from every node, and compare with what the model expects.
 import type { Runner } from '../exec/runner.js';
 import { commandError } from '../exec/runner.js';
-import { mapLimit } from '../engine/apply.js';
+import { mapLimit } from '../exec/limit.js';
 import { invalid, NslabError } from '../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import type { Model } from '../model/types.js';
@@ -26,6 +26,11 @@ export interface PingallOptions {
    * the kernel resolve them, in rounds (slower at scale, but ARP itself is tested); `seed` always seeds.
    */
   neighbours?: NeighbourMode;
+  /**
+   * Multi-host: probe only from these nodes (the ones on this host), to every address of the model
+   * (all hosts'). The others' netns are not here: one round, neighbours resolved by the kernel.
+   */
+  from?: string[];
 }
 
 /** See {@link PingallOptions.neighbours}. */
@@ -286,13 +291,13 @@ export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): P
   if (opts.tool === 'fping' && (await detectTool(r)) !== 'fping') throw new NslabError('MISSING_TOOL', 'pingall --tool fping needs fping, which is not installed: apt-get install fping (or use --tool ping)');
 
   const net = buildNet(m);
-  const sources = pingSources(m);
+  const sources = pingSources(m).filter((x) => !opts.from || opts.from.includes(x.name));
   const targets = pingTargets(m);
   const names = [m.host.name, ...m.nodes.map((n) => n.name)];
   const used = new Set([...sources.map((s) => s.name), ...targets.map((t) => t.node)]);
   const members = names.filter((n) => used.has(n)).map((n) => ({ name: n, netns: n === m.host.name ? null : n, devices: interfacesOf(net, n) }));
-  const mode = opts.neighbours ?? 'auto';
-  let rounds = planRounds(members, sources, targets, opts.blockSize ?? (await blockSizeFor(r, members.length)));
+  const mode = opts.from ? 'resolve' : (opts.neighbours ?? 'auto');
+  let rounds = planRounds(members, sources, targets, opts.from ? members.length : (opts.blockSize ?? (await blockSizeFor(r, members.length))));
   const seed = mode === 'seed' || (mode === 'auto' && rounds.length > 1);
   const reached = new Map<string, boolean>();
   let seeded = 0;

@@ -1,6 +1,6 @@
 // Reads the kernel for verify: in every netns a topology uses, exactly what its expectations need.
 import type { Runner } from '../exec/runner.js';
-import { mapLimit } from '../engine/apply.js';
+import { mapLimit } from '../exec/limit.js';
 import { readAddrs } from '../kernel/addr.js';
 import { readLinks } from '../kernel/link.js';
 import { listNetnsIds } from '../kernel/netns.js';

@@ -10,13 +10,15 @@ import { NslabError } from '../../errors.js';
 import { deleteOwned, readIptables } from '../../kernel/iptables.js';
 import { readLinks } from '../../kernel/link.js';
 import { deleteNetns, netnsPids } from '../../kernel/netns.js';
+import { killQuiet } from '../../kernel/proc.js';
 import { vsctl } from '../../kernel/ovs.js';
 import { cmdOp, ipOp, type Op } from '../../kernel/step.js';
 import { inspect, type OwnedTopology } from '../../verify/inspect.js';
 import { runUndo } from '../apply.js';
 import { stateDir } from '../state.js';
 import { journalLive, readJournals, type JournalFile } from './journal.js';
-import { applyRecovery, describeRecovery, planRecovery, presentOnly } from './recover.js';
+import { applyRecovery, describeRecovery, planRecovery, presentOnly, rebase } from './recover.js';
+import { readlink, stat } from 'node:fs/promises';
 
 /** Options of {@link clean}. */
 export interface CleanOptions {
@@ -135,8 +137,9 @@ export async function recoverJournals(r: Runner, which: (owner: string) => boole
   }
   for (const j of journals.reverse()) {
     const netnsNow = new Set(safeReaddir(NETNS_DIR));
+    const where = await journalNetns(j);
     const hostLinks = new Set((await readLinks(r, null)).map((l) => l.ifname));
-    const rec = presentOnly(planRecovery(j), netnsNow, hostLinks);
+    const rec = where === null ? presentOnly(planRecovery(j), netnsNow, hostLinks) : rebase(planRecovery(j), where);
     const what = `nslab ${j.argv.join(' ')}`;
     for (const line of describeRecovery(rec)) rep.removed.push({ owner: j.owner, what: `${line}  (incomplete: from a killed \`${what}\`)`, incomplete: true });
     rep.leftAlone.push(...rec.leftAlone);
@@ -146,6 +149,21 @@ export async function recoverJournals(r: Runner, which: (owner: string) => boole
     }
   }
   return rep;
+}
+
+/**
+ * Where a journal's command ran: null for this process's netns (or not recorded), the name under
+ * /run/netns of the netns with its inode, or 'gone'.
+ */
+async function journalNetns(j: JournalFile): Promise<string | null | 'gone'> {
+  if (j.netns === null) return null;
+  const self = /net:\[(\d+)\]/.exec(await readlink('/proc/self/ns/net'))?.[1];
+  if (Number(self) === j.netns) return null;
+  for (const n of safeReaddir(NETNS_DIR)) {
+    const st = await stat(join(NETNS_DIR, n)).catch(() => null);
+    if (st?.ino === j.netns) return n;
+  }
+  return 'gone';
 }
 
 type Add = (owner: string, what: string, incomplete?: boolean) => void;
@@ -207,8 +225,8 @@ async function cleanMarked(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
   for (const rule of t.iptables) add(t.name, `iptables ${rule}`);
   for (const p of t.processes) add(t.name, `process ${p.pid} (${p.command})`);
   if (dryRun) return;
-  for (const p of [...t.processes, ...t.netns.flatMap((n) => n.processes)]) kill(p.pid);
-  for (const n of netns) for (const pid of await netnsPids(r, n).catch(() => [])) kill(pid);
+  for (const p of [...t.processes, ...t.netns.flatMap((n) => n.processes)]) killQuiet(p.pid);
+  for (const n of netns) for (const pid of await netnsPids(r, n).catch(() => [])) killQuiet(pid);
   const left = await deleteNetns(r, netns.filter((n) => existsSync(join(NETNS_DIR, n))));
   errors.push(...left.map((l) => `${l}: still present after its netns was deleted`));
   const ops: Op[] = [...t.links.map((l) => ipOp(null, ['link', 'del', 'dev', l.ifname])), ...t.ovsPorts.map((p) => cmdOp(vsctl('--if-exists', 'del-port', p.split(' ')[0]!)))];
@@ -244,7 +262,7 @@ async function cleanAttach(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
   }
   for (const p of t.processes) {
     add(t.name, `process ${p.pid} (${p.command})`);
-    if (!dryRun) kill(p.pid);
+    if (!dryRun) killQuiet(p.pid);
   }
 }
 
@@ -267,13 +285,5 @@ function removeEmptyDirs(dir: string): void {
     }
     removeEmptyDirs(p);
     if (safeReaddir(p).length === 0) rmSync(p, { recursive: true, force: true });
-  }
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
   }
 }

@@ -6,7 +6,7 @@
 // them when the process dies; /run is tmpfs, gone at reboot with the objects themselves). A command
 // that ends by itself (success, or a failure it rolled back) removes its file; a file whose writer no
 // longer runs (PID and start time) is a crash to clean up.
-import { appendFileSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTimeSync, stillRunning } from '../../kernel/proc.js';
 import { journalDir, type JournalEntry, type JournalFile, type JournalStep } from '../../model/journal.js';
@@ -28,7 +28,7 @@ export class Journal {
    */
   static open(owner: string, argv: string[]): Journal {
     const j = new Journal(join(journalDir(), `${Date.now()}-${process.pid}.jsonl`));
-    j.begin = { t: 'begin', owner, pid: process.pid, start: startTimeSync(process.pid), argv, at: new Date().toISOString() };
+    j.begin = { t: 'begin', owner, pid: process.pid, start: startTimeSync(process.pid), argv, at: new Date().toISOString(), ...netnsIno() };
     return j;
   }
 
@@ -86,6 +86,16 @@ export class Journal {
     } catch {
       /* other journals (or none made) */
     }
+  }
+}
+
+/** This process's netns inode (`/proc/self/ns/net` reads `net:[INODE]`), for the begin entry. */
+function netnsIno(): { netns?: number } {
+  try {
+    const m = /net:\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'));
+    return m ? { netns: Number(m[1]) } : {};
+  } catch {
+    return {};
   }
 }
 

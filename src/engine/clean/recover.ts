@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import type { Runner } from '../../exec/runner.js';
 import { NETNS_DIR } from '../../exec/runner.js';
 import { deleteNetns, netnsPids } from '../../kernel/netns.js';
-import { stillRunning } from '../../kernel/proc.js';
+import { killQuiet, stillRunning } from '../../kernel/proc.js';
 import { opArgv, type Op } from '../../kernel/step.js';
 import { BUILTIN, dropTableOp, pristine, readIptables, type Table } from '../../kernel/iptables.js';
 import { runUndo } from '../apply.js';
@@ -89,6 +89,23 @@ function inGoneNetns(key: string, gone: Set<string>): boolean {
  * that a dry run names only what it would really remove.
  * @param hostLinks names of the links in the current netns
  */
+/**
+ * Moves a recovery's ops of "the current namespace" to the netns its command ran in, when that is
+ * not this process's: `where` names it under /run/netns, or is 'gone' (null: the same netns).
+ */
+export function rebase(rec: Recovery, where: string | null | 'gone'): Recovery {
+  if (where === null) return rec;
+  // The command ran in another netns (a lab's "VM"): its "current namespace" ops go there, or, that
+  // netns gone, nowhere (what they made went with it).
+  const moved = rec.ops.flatMap((o): Op[] => {
+    const ns = o.tool === 'ip' ? o.netns : o.cmd.netns;
+    if (ns) return [o];
+    if (where === 'gone') return [];
+    return [o.tool === 'ip' ? { ...o, netns: where } : { ...o, cmd: { ...o.cmd, netns: where } }];
+  });
+  return { ...rec, ops: moved, tablesBefore: null };
+}
+
 export function presentOnly(rec: Recovery, netnsNow: Set<string>, hostLinks: Set<string>): Recovery {
   const linkDel = (o: Op) => (o.tool === 'ip' && o.netns === null && o.args[0] === 'link' && o.args[1] === 'del' ? o.args[o.args.length - 1]! : null);
   return { ...rec, netns: rec.netns.filter((n) => netnsNow.has(n)), ops: rec.ops.filter((o) => linkDel(o) === null || hostLinks.has(linkDel(o)!)) };
@@ -114,9 +131,9 @@ export function describeRecovery(rec: Recovery): string[] {
  */
 export async function applyRecovery(r: Runner, rec: Recovery): Promise<string[]> {
   const errors: string[] = [];
-  for (const p of rec.processes) if (await stillRunning(p.pid, p.start)) kill(p.pid);
+  for (const p of rec.processes) if (await stillRunning(p.pid, p.start)) killQuiet(p.pid);
   const present = rec.netns.filter((n) => existsSync(`${NETNS_DIR}/${n}`));
-  for (const n of present) for (const pid of await netnsPids(r, n).catch(() => [])) kill(pid);
+  for (const n of present) for (const pid of await netnsPids(r, n).catch(() => [])) killQuiet(pid);
   const lingering = await deleteNetns(r, present);
   errors.push(...lingering.map((l) => `${l}: still present after its netns was deleted`));
   for (const n of rec.netns) rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
@@ -146,12 +163,4 @@ export async function dropPristineTables(r: Runner, before: Set<string>): Promis
   if (!saved) return [];
   const drop = (Object.keys(BUILTIN) as Table[]).filter((t) => saved.has(t) && !before.has(`iptables:${t}`) && pristine(saved.get(t), BUILTIN[t]));
   return runUndo(r, drop.map(dropTableOp));
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone already */
-  }
 }
