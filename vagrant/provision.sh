@@ -14,7 +14,7 @@ say() { echo "provision $host: $*"; }
 
 # 1. Debian packages nslab and the labs drive: only the missing ones, and only when a mirror answers
 #    (a box with them baked in needs no network at all).
-wanted=(iproute2 iptables iputils-ping procps bridge-utils busybox-static ethtool util-linux)
+mapfile -t wanted < <(grep -v '^#' "$tree/vagrant/packages.txt")
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")

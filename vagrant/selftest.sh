@@ -100,12 +100,14 @@ node=$(readlink -f "$(command -v node)") || fail "no node on this machine (Node 
 
 phase box
 # Keyed by the recipe: a change to build.sh builds a new box, an unchanged one is reused.
-key=$(sha256sum "$here/box/build.sh" | cut -c1-16)
+key=$(cat "$here/box/build.sh" "$here/packages.txt" | sha256sum | cut -c1-16)
 box=$cache/box-$key/nslab-deb12.box
 if [ -f "$box" ]; then
   say "cached: $box"
 else
   "$here/box/build.sh" "$box"
+  # Boxes of older recipes are never used again.
+  find "$cache" -mindepth 1 -maxdepth 1 -name 'box-*' ! -name "box-$key" -exec rm -rf {} +
 fi
 
 # The lab: until labs/NN-*/topology.yaml exists (the multi-host engine), the lab's asserts are skipped
@@ -164,8 +166,6 @@ if [ -z "$topology" ]; then
 else
   phase verify
   in_ns timeout 300 "$here/verify.sh" vm1 vm2 | sed 's/^/  | /' || fail "verify.sh fails on the lab as provisioned"
-  junit=$(in_ns timeout 300 "$here/verify.sh" --junit vm1 vm2) || fail "verify.sh --junit fails on the lab as provisioned"
-  [ "$(grep -c '<testsuite ' <<<"$junit")" = 2 ] || fail "verify.sh --junit: expected a testsuite per VM: $junit"
 
   phase broken
   # A node of vm2 and its first interface, from the topology (host: vm2 on the node).
@@ -189,7 +189,10 @@ else
   phase repair
   # provision.sh run again rebuilds a part that no longer verifies (and only that VM's part).
   in_ns timeout 600 vagrant provision vm2 2>&1 | filter || fail "vagrant provision vm2 (again) failed"
-  in_ns timeout 300 "$here/verify.sh" vm1 vm2 | sed 's/^/  | /' || fail "verify.sh fails after vagrant provision repaired vm2"
+  # The grading form this time (each verify.sh run costs half a minute under TCG).
+  junit=$(in_ns timeout 300 "$here/verify.sh" --junit vm1 vm2) || fail "verify.sh --junit fails after vagrant provision repaired vm2: $junit"
+  echo "$junit" | sed 's/^/  | /'
+  [ "$(grep -c '<testsuite ' <<<"$junit")" = 2 ] || fail "verify.sh --junit: expected a testsuite per VM"
 fi
 
 phase destroy

@@ -4,12 +4,12 @@
 set -euo pipefail
 out=$(realpath -m "${1:?usage: build.sh OUT.box}")
 
-# Baked into the image. The first line boots and lets Vagrant in; the rest is what provision.sh and
-# the labs would otherwise fetch (libstdc++6 for the node binary the self-test ships, rsync for the
-# synced folder).
+# Baked into the image: what boots and lets Vagrant in, libstdc++6 for the node binary the self-test
+# ships, rsync for the synced folder, and vagrant/packages.txt, what provision.sh would otherwise fetch.
+mapfile -t lab_packages < <(grep -v '^#' "$(dirname "$0")/../packages.txt")
 packages=(
   linux-image-cloud-amd64 systemd-sysv udev dbus openssh-server sudo grub-pc-bin grub2-common initramfs-tools
-  iproute2 iptables iputils-ping procps bridge-utils busybox-static ethtool libstdc++6 rsync ca-certificates
+  libstdc++6 rsync ca-certificates "${lab_packages[@]}"
 )
 
 key=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -n1)
