@@ -10,6 +10,9 @@
 #   netns-batch.sh each NETNS FILE 'KEY=VALUE ...' [NETNS FILE '...' ...]
 #       In turn, for each job: enters NETNS (a path, /run/netns/NAME or /proc/PID/ns/net) and does
 #       `in` there with FILE as stdin; after each job one stderr line `nslab-job-end EXIT`.
+#   netns-batch.sh addrs NETNS [NETNS ...]
+#       For each NETNS (a path) in turn: `ip -j addr show` there on stdout (`[]` when it cannot be
+#       entered), then a line `nslab-job-end`. One process for many reads (attach's address check).
 # IP, when set, is the path of iproute2's ip.
 set -f
 case $1 in
@@ -38,7 +41,18 @@ each)
     echo "nslab-job-end $?" >&2
     shift 3
   done ;;
+addrs)
+  shift
+  if ! IP=$(command -v ip); then
+    echo "netns-batch.sh: ip (iproute2) is not installed" >&2
+    exit 127
+  fi
+  if command -v busybox >/dev/null 2>&1; then enter='busybox nsenter'; else enter=nsenter; fi
+  for ns in "$@"; do
+    $enter --net="$ns" "$IP" -j addr show 2>/dev/null || echo '[]'
+    echo nslab-job-end
+  done ;;
 *)
-  echo "usage: $0 in 'KEY=VALUE ...' | each NETNS FILE 'KEY=VALUE ...' ..." >&2
+  echo "usage: $0 in 'KEY=VALUE ...' | each NETNS FILE 'KEY=VALUE ...' ... | addrs NETNS ..." >&2
   exit 2 ;;
 esac

@@ -6,6 +6,9 @@ import { NslabError } from '../errors.js';
 import { sysctlWriteOf } from '../kernel/sysctl.js';
 import { ipOp, opArgv, type Op, type Step } from '../kernel/step.js';
 import { RecordingRunner } from '../exec/recorder.js';
+import { checkNetnsVisible } from '../kernel/netns.js';
+import { statSync } from 'node:fs';
+import { NETNS_DIR } from '../exec/runner.js';
 import { mapLimit } from '../exec/limit.js';
 
 export { mapLimit };
@@ -55,6 +58,7 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
   const captured = new Map<Step, Op[]>();
   // Write-ahead: every step and its undo are on disk before the first one runs, each phase is marked
   // before it starts, each captured undo before its change (clean/journal.ts).
+  if (!(r instanceof RecordingRunner) && work.some((s) => s.creates?.startsWith('netns:'))) checkNetnsVisible();
   const j = opts.journal !== undefined ? opts.journal : r instanceof RecordingRunner ? null : activeJournal();
   const plan = j ? j.plan(work.map(journalStep), await existingObjects(r, work)) : -1;
   const onCapture = j ? (i: number, undo: Op[]) => j.write({ t: 'capture', plan, step: i, undo }) : undefined;
@@ -99,6 +103,7 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
         details: { failedStep: f.index, rollbackErrors },
       });
     }
+    if (j) journalNetns(j, plan, phase, applied.map((x) => x.step));
     if (cut !== null) selfKill();
     start = end;
   }
@@ -299,6 +304,21 @@ export async function journaled<T>(r: Runner, step: Pick<Step, 'describe' | 'do'
     j?.end(plan, true, 0);
     throw err;
   }
+}
+
+/** Journals the inodes of the netns that `applied` created (clean/recover.ts proves ownership by them). */
+function journalNetns(j: Journal, plan: number, phase: number, applied: Step[]): void {
+  const inodes: Record<string, number> = {};
+  for (const s of applied) {
+    if (!s.creates?.startsWith('netns:')) continue;
+    const name = s.creates.slice('netns:'.length);
+    try {
+      inodes[name] = statSync(`${NETNS_DIR}/${name}`).ino;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  if (Object.keys(inodes).length) j.write({ t: 'netns', plan, phase, inodes });
 }
 
 let killAt: number | null | undefined;

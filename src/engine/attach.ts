@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
 import type { Runner } from '../exec/runner.js';
+import { netnsBatchScript, netnsPath } from '../exec/runner.js';
 import { queryJson } from '../exec/batch.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { toShellScript } from '../exec/shell.js';
@@ -225,7 +226,8 @@ export function checkBatchAddresses(reqs: AttachRequest[]): void {
 
 /**
  * The addresses already on a Linux bridge's segment: the bridge's own, and those of every veth peer
- * of its ports that lives in a named netns (one `ip -j addr show` per such netns). Peers in unnamed
+ * of its ports: from the port's attach mark (`ip=`) when nslab attached it, else read in the peer's
+ * named netns (all such read by one process). Peers in unnamed
  * namespaces (a PID or Docker guest) are not seen.
  * @param skip a guest interface to leave out (`NETNS IFNAME`: the one an attach run again adds to)
  * @returns address (without length) -> who holds it (`bridge br0`, `g1:eth1`)
@@ -242,11 +244,27 @@ export async function addressesOnBridge(r: Runner, bridge: string, skip: Set<str
   const want = new Map<string, Set<number>>();
   for (const p of ports as LinkInfo[]) {
     const ns = p.link_netnsid !== undefined ? byId.get(p.link_netnsid) : undefined;
+    // A port nslab attached names its guest's static addresses in its mark: no need to enter the guest.
+    const m = parseMark(p.ifalias);
+    if (m?.kind === 'attach' && m.fields.ip !== undefined) {
+      if (!ns || !skip.has(`${ns} ${m.fields.if}`)) for (const a of m.fields.ip.split(',')) out.set(hostPart(a), `${m.fields.guest}:${m.fields.if}`);
+      continue;
+    }
     if (ns && p.link_index !== undefined) want.set(ns, (want.get(ns) ?? new Set()).add(p.link_index));
   }
-  await mapLimit([...want], 8, async ([ns, idx]) => {
-    const res = await r.run({ argv: ['ip', '-j', 'addr', 'show'], netns: ns }, { check: false });
-    for (const l of JSON.parse(res.stdout || '[]') as Array<{ ifindex: number; ifname: string; addr_info?: Array<{ local: string; scope?: string }> }>) {
+  if (want.size === 0) return out;
+  // One process reads them all (share/netns-batch.sh addrs): one per peer made 50 attaches O(n²).
+  const peers = [...want];
+  const res = await r.run({ argv: ['sh', netnsBatchScript(), 'addrs', ...peers.map(([ns]) => netnsPath(ns))] }, { check: false });
+  const parts = res.stdout.split(/^nslab-job-end$/m);
+  peers.forEach(([ns, idx], k) => {
+    let links: Array<{ ifindex: number; ifname: string; addr_info?: Array<{ local: string; scope?: string }> }> = [];
+    try {
+      links = JSON.parse(parts[k]?.trim() || '[]');
+    } catch {
+      /* unreadable: that netns went meanwhile */
+    }
+    for (const l of links) {
       if (!idx.has(l.ifindex) || skip.has(`${ns} ${l.ifname}`)) continue;
       for (const a of l.addr_info ?? []) if (a.scope !== 'link') out.set(hostPart(a.local), `${ns}:${l.ifname}`);
     }
@@ -389,7 +407,10 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       steps.push(addMacvlan(parent, req.ifname, guest.ipNetns, { mtu, ...(req.mac ? { mac: req.mac } : {}) }));
     } else {
       steps.push(addVeth({ name: c.local, netns: null, mtu }, { name: req.ifname, netns: guest.ipNetns, mtu, ...(req.mac ? { mac: req.mac } : {}) }));
-      steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname })));
+      // Its static addresses ride in the mark: the next attach's duplicate check reads them from the
+      // bridge's ports, not from every guest (a process each).
+      const ips = req.addresses.flatMap((a) => (a.kind === 'static' ? [a.cidr] : []));
+      steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname, ...(ips.length ? { ip: ips.join(',') } : {}) })));
       if (host.kind === 'bridge') {
         steps.push(addPort(host.name, c.local, 'iproute2'));
         if (req.hairpin) steps.push(hairpinStep(c.local));

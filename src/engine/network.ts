@@ -372,24 +372,36 @@ export function checkRemovable(st: NetState, names: string[], force: boolean): v
  * `nslab network rm NAME… [--force]`: every name checked first (nothing changes when one is bad);
  * nodes wired to a network by a `node run` that was killed (no state, only its journal: its veth on
  * the bridge) count as connected: refused, as Docker refuses while endpoints remain, unless `--force`,
- * which finishes them first (engine/clean). Then {@link removeNetwork} for each.
+ * which finishes them first (engine/clean). A network whose `network create` was killed is finished
+ * from its journal. Then {@link removeNetwork} for each.
  * @throws NslabError INVALID_INPUT (nothing changed)
  */
 export async function removeNetworks(r: Runner, names: string[], force: boolean): Promise<Array<{ network: string; disconnected: string[] }>> {
   const st = await readNetState();
-  checkRemovable(st, names, force);
-  const halfMade: string[] = [];
-  for (const j of readJournals()) {
-    if (!j.owner.startsWith('node ') || (await journalLive(j))) continue;
+  const journals = readJournals();
+  const dead = async (j: (typeof journals)[number]) => !(await journalLive(j));
+  // A network whose `network create` was killed has no state, only its journal: finished from it.
+  const killed: string[] = [];
+  for (const j of journals) if (j.owner.startsWith('network ') && names.includes(j.owner.slice(8)) && !st.networks[j.owner.slice(8)] && (await dead(j))) killed.push(j.owner.slice(8));
+  const rest = names.filter((n) => !killed.includes(n));
+  checkRemovable(st, rest, force);
+  const wired: string[] = [];
+  for (const j of journals) {
+    if (!j.owner.startsWith('node ') || !(await dead(j))) continue;
     const text = JSON.stringify(j.entries);
-    const on = names.filter((n) => text.includes(`"${st.networks[n]!.bridge}"`));
+    const on = rest.filter((n) => text.includes(`"${st.networks[n]!.bridge}"`));
     if (on.length === 0) continue;
     if (!force) throw invalid(`network ${on[0]} has a half-made ${j.owner} wired to it (from a killed \`nslab ${j.argv.join(' ')}\`): nslab node rm ${j.owner.slice(5)} finishes it, or use --force`);
-    halfMade.push(j.owner);
+    wired.push(j.owner);
   }
-  if (halfMade.length) await recoverJournals(r, (o) => halfMade.includes(o));
-  const out = [];
-  for (const name of names) out.push(await removeNetwork(r, name, { force }));
+  // Checked all: now change things.
+  const finish = [...killed.map((n) => `network ${n}`), ...wired];
+  if (finish.length) {
+    const rep = await recoverJournals(r, (o) => finish.includes(o));
+    if (rep.errors.length) throw new NslabError('COMMAND_FAILED', `network rm: finishing a killed command: ${rep.errors[0]}`, { details: { errors: rep.errors } });
+  }
+  const out = killed.map((network) => ({ network, disconnected: [] as string[] }));
+  for (const name of rest) out.push(await removeNetwork(r, name, { force }));
   return out;
 }
 

@@ -18,13 +18,16 @@ import { readState, removeState, writeState } from './state.js';
 import { activeJournal } from './clean/journal.js';
 import { recoverJournals } from './clean/clean.js';
 
+/** What a topology file must be, for the one line an empty or wrong file gets. */
+const TOPOLOGY_EXPECTED = 'a topology with nodes:, bridges: and links: (README "Topology files")';
+
 /**
  * Reads, validates and resolves a topology file.
  * @param file path of a YAML topology (format: README "Topology files")
  * @throws NslabError `INVALID_INPUT` with one line `FILE:LINE: PATH: problem, got VALUE`
  */
 export async function loadTopology(file: string): Promise<Model> {
-  const { value, where } = await loadYaml(file, TopologyRaw, 'a topology with nodes:, bridges: and links: (README "Topology files")');
+  const { value, where } = await loadYaml(file, TopologyRaw, TOPOLOGY_EXPECTED);
   try {
     return resolveTopology(value, basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '-'));
   } catch (err) {
@@ -55,7 +58,7 @@ export interface HostTopology {
  *   an unknown host, no host given and none of the hosts' addresses here
  */
 export async function loadTopologyFor(r: Runner, file: string, host: string | null): Promise<HostTopology> {
-  const { value, where } = await loadYaml(file, TopologyRaw);
+  const { value, where } = await loadYaml(file, TopologyRaw, TOPOLOGY_EXPECTED);
   const name = value.name ?? basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '-');
   try {
     if (!isMultiHost(value)) {

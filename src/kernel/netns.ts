@@ -1,5 +1,7 @@
 // Network namespaces: add, delete (synchronously), list, exec, identify, and naming a PID's netns.
 import { readlink, stat } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { NslabError } from '../errors.js';
 import type { Command } from '../exec/command.js';
 import type { Runner } from '../exec/runner.js';
 import { NETNS_DIR } from '../exec/runner.js';
@@ -125,3 +127,24 @@ export function markNetns(name: string, mark: string): Step {
   };
 }
 
+
+/**
+ * Refuses to name netns from a mount namespace of its own: `ip netns exec` gives its command one
+ * (ip-netns(8): it remounts /sys there), so `ip netns add` inside would bind the new netns in that
+ * private mount table, gone with the command, leaving an empty file under /run/netns. PID 1's mount
+ * namespace is the one /run/netns is shared in (the host's, or a sandbox's).
+ * @throws NslabError INVALID_INPUT naming the way to run it instead
+ */
+export function checkNetnsVisible(): void {
+  let mine = '';
+  let init = '';
+  try {
+    mine = readlinkSync('/proc/self/ns/mnt');
+    init = readlinkSync('/proc/1/ns/mnt');
+  } catch {
+    return; // unreadable (no /proc, or PID 1 not ours to read): nothing to compare
+  }
+  if (mine !== init) {
+    throw new NslabError('INVALID_INPUT', `nslab runs in a mount namespace of its own (as under \`ip netns exec\`): the netns it would name would vanish when it ends; run it as \`nsenter --net=/run/netns/NAME nslab ...\` instead`);
+  }
+}

@@ -29,6 +29,11 @@ export type JournalEntry =
   | { t: 'capture'; plan: number; step: number; undo: Op[] }
   /** A plan ended: applied whole, or rolled back (`errors`: undo problems left). */
   | { t: 'end'; plan: number; rolledBack: boolean; errors: number }
+  /**
+   * The netns a phase created, with their inodes, written once the phase's batch has ended: proof
+   * that a netns of that name is still the one nslab made (a name freed and taken again is not).
+   */
+  | { t: 'netns'; plan: number; phase: number; inodes: Record<string, number> }
   /** A process nslab started (its PID and start time), to stop on clean. */
   | { t: 'process'; pid: number; start: string | null; argv: string[] }
   /** A file or folder nslab is about to write, to remove on clean. */

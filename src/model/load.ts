@@ -58,8 +58,10 @@ export function parseSpec<S extends z.ZodType>(text: string, file: string, schem
       throw invalid(`${where(path)}: ${fmtPath(path)}: bad key ${JSON.stringify(key)}: ${inner}`);
     }
     const got = valueAt(raw, path);
-    const gotText = got === undefined ? 'nothing' : JSON.stringify(got);
-    throw invalid(`${where(path)}: ${fmtPath(path) || '(top level)'}: ${issue.message}, got ${gotText}`);
+    const gotText = got === undefined || got === null ? 'nothing' : JSON.stringify(got);
+    // zod says "Invalid input: expected object, received null": the value is named once, in our words.
+    const msg = issue.code === 'invalid_type' && issue.message.startsWith('Invalid input') ? `expected ${(issue as { expected?: string }).expected === 'object' ? 'a mapping such as {} (keys indented under it)' : `a ${String((issue as { expected?: string }).expected)}`}` : issue.message;
+    throw invalid(`${where(path)}: ${fmtPath(path) || '(top level)'}: ${msg}, got ${gotText}`);
   }
   return { value: res.data, where };
 }

@@ -16,9 +16,9 @@ import { cmdOp, ipOp, type Op } from '../../kernel/step.js';
 import { inspect, type OwnedTopology } from '../../verify/inspect.js';
 import { runUndo } from '../apply.js';
 import { stateDir } from '../state.js';
-import { journalLive, readJournals, type JournalFile } from './journal.js';
-import { applyRecovery, describeRecovery, planRecovery, presentOnly, rebase } from './recover.js';
-import { readlink, stat } from 'node:fs/promises';
+import { journalDir, journalLive, readJournals, type JournalFile } from './journal.js';
+import { applyRecovery, describeRecovery, planRecovery, presentOnly, provenOurs, rebase } from './recover.js';
+import { readlink, rmdir, stat } from 'node:fs/promises';
 
 /** Options of {@link clean}. */
 export interface CleanOptions {
@@ -140,6 +140,13 @@ export async function recoverJournals(r: Runner, which: (owner: string) => boole
     const where = await journalNetns(j);
     const hostLinks = new Set((await readLinks(r, null)).map((l) => l.ifname));
     const rec = where === null ? presentOnly(planRecovery(j), netnsNow, hostLinks) : rebase(planRecovery(j), where);
+    // A netns is deleted only while it is provably the one the command made (journal/recover.ts).
+    const proven: string[] = [];
+    for (const n of rec.netns) {
+      if (await provenOurs(r, n, rec.netnsProof[n] ?? null)) proven.push(n);
+      else rep.leftAlone.push(`netns ${n} (not the one \`nslab ${j.argv.join(' ')}\` made)`);
+    }
+    rec.netns = proven;
     const what = `nslab ${j.argv.join(' ')}`;
     for (const line of describeRecovery(rec)) rep.removed.push({ owner: j.owner, what: `${line}  (incomplete: from a killed \`${what}\`)`, incomplete: true });
     rep.leftAlone.push(...rec.leftAlone);
@@ -148,6 +155,7 @@ export async function recoverJournals(r: Runner, which: (owner: string) => boole
       rmSync(j.path, { force: true });
     }
   }
+  if (!dryRun && journals.length) await rmdir(journalDir()).catch(() => undefined); // the last one: its folder too
   return rep;
 }
 

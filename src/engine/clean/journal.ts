@@ -35,12 +35,17 @@ export class Journal {
   private begin: JournalEntry | null = null;
 
   /**
-   * Names the owner more exactly once the command knows it (a topology's `name:`), while nothing is
-   * written yet; later, the owner stays as written.
+   * Names the owner more exactly once the command knows it (a topology's `name:`, a lab's id), while
+   * nothing is written yet; later, or once named, the owner stays.
    */
   setOwner(owner: string): void {
+    // The first to name it wins: a lab's topology action must not rename the lab's journal.
+    if (this.ownerSet) return;
+    this.ownerSet = true;
     if (this.begin?.t === 'begin') this.begin = { ...this.begin, owner };
   }
+
+  private ownerSet = false;
 
   /** Appends one entry (synchronously: it must be on disk before the change it announces). */
   write(e: JournalEntry): void {

@@ -1,5 +1,5 @@
 // Recovery from a journal whose command died: what it may have made, proven its own, undone.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import type { Runner } from '../../exec/runner.js';
 import { NETNS_DIR } from '../../exec/runner.js';
 import { deleteNetns, netnsPids } from '../../kernel/netns.js';
@@ -14,6 +14,11 @@ import type { JournalEntry, JournalFile } from './journal.js';
 export interface Recovery {
   /** netns to delete (their processes are stopped first). */
   netns: string[];
+  /**
+   * Proof per netns: the inode it had when its phase ended (delete only that one), or null when the
+   * command died while creating it (delete only while it is still pristine: nothing but a bare lo).
+   */
+  netnsProof: Record<string, number | null>;
   /** Undo ops, in the order to run them. */
   ops: Op[];
   /** Processes to stop: PID and start time. */
@@ -37,7 +42,7 @@ export interface Recovery {
  * @returns what to undo, last change first
  */
 export function planRecovery(j: JournalFile): Recovery {
-  const out: Recovery = { netns: [], ops: [], processes: [], files: [], ovs: [], tablesBefore: null, leftAlone: [] };
+  const out: Recovery = { netns: [], netnsProof: {}, ops: [], processes: [], files: [], ovs: [], tablesBefore: null, leftAlone: [] };
   const plans = j.entries.filter((e): e is Extract<JournalEntry, { t: 'plan' }> => e.t === 'plan');
   const gone = new Set<string>();
   for (const p of plans) {
@@ -63,7 +68,12 @@ export function planRecovery(j: JournalFile): Recovery {
       }
       if (s.parent && (gone.has(s.parent) || inGoneNetns(s.parent, gone))) continue;
       if (s.creates?.startsWith('netns:')) {
-        out.netns.push(s.creates.slice('netns:'.length));
+        const name = s.creates.slice('netns:'.length);
+        const made = j.entries.find((e): e is Extract<JournalEntry, { t: 'netns' }> => e.t === 'netns' && e.plan === p.plan && e.phase === s.phase);
+        // The phase ended without it: never made (a netns of that name now is someone else's).
+        if (made && made.inodes[name] === undefined) continue;
+        out.netns.push(name);
+        out.netnsProof[name] = made ? made.inodes[name]! : null;
         continue;
       }
       out.ops.push(...(s.captures ? (captured.get(i) ?? []) : s.undo));
@@ -136,7 +146,7 @@ export async function applyRecovery(r: Runner, rec: Recovery): Promise<string[]>
   for (const n of present) for (const pid of await netnsPids(r, n).catch(() => [])) killQuiet(pid);
   const lingering = await deleteNetns(r, present);
   errors.push(...lingering.map((l) => `${l}: still present after its netns was deleted`));
-  for (const n of rec.netns) rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
+  for (const n of present) rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
   errors.push(...(await runUndo(r, rec.ops.filter((o) => !(o.tool === 'ip' && o.batchKey === 'netns-del')))));
   for (const d of rec.ovs) await stopOvs(r, d).catch((e: Error) => errors.push(`stopping Open vSwitch in ${d}: ${e.message}`));
   if (rec.tablesBefore) errors.push(...(await dropPristineTables(r, rec.tablesBefore)));
@@ -151,6 +161,17 @@ export async function applyRecovery(r: Runner, rec: Recovery): Promise<string[]>
 export async function tablesNow(r: Runner): Promise<string[]> {
   const res = await r.run({ argv: ['iptables-save'] }, { check: false });
   return ['iptables:*', ...[...res.stdout.matchAll(/^\*(\w+)$/gm)].map((m) => `iptables:${m[1]}`)];
+}
+
+/**
+ * True when netns `name` is still the one the journal proves nslab made: the same inode, or, made by a
+ * command that died while creating it (no inode journaled), still bare (only `lo`, down, no alias).
+ */
+export async function provenOurs(r: Runner, name: string, ino: number | null): Promise<boolean> {
+  if (!existsSync(`${NETNS_DIR}/${name}`)) return false;
+  if (ino !== null) return statSync(`${NETNS_DIR}/${name}`).ino === ino;
+  const links = JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'], netns: name }, { check: false })).stdout || '[]') as Array<{ ifname: string; ifalias?: string; flags?: string[] }>;
+  return links.length === 1 && links[0]!.ifname === 'lo' && !links[0]!.ifalias && !links[0]!.flags?.includes('UP');
 }
 
 /**
