@@ -229,7 +229,8 @@ export function checkBatchAddresses(reqs: AttachRequest[]): void {
  * of its ports: from the port's attach mark (`ip=`) when nslab attached it, else read in the peer's
  * named netns (all such read by one process). Peers in unnamed
  * namespaces (a PID or Docker guest) are not seen.
- * @param skip a guest interface to leave out (`NETNS IFNAME`: the one an attach run again adds to)
+ * @param skip guest interfaces to leave out (`NETNS IFNAME` or `GUEST IFNAME`: the one an attach run
+ *   again adds to)
  * @returns address (without length) -> who holds it (`bridge br0`, `g1:eth1`)
  */
 export async function addressesOnBridge(r: Runner, bridge: string, skip: Set<string>): Promise<Map<string, string>> {
@@ -247,7 +248,7 @@ export async function addressesOnBridge(r: Runner, bridge: string, skip: Set<str
     // A port nslab attached names its guest's static addresses in its mark: no need to enter the guest.
     const m = parseMark(p.ifalias);
     if (m?.kind === 'attach' && m.fields.ip !== undefined) {
-      if (!ns || !skip.has(`${ns} ${m.fields.if}`)) for (const a of m.fields.ip.split(',')) out.set(hostPart(a), `${m.fields.guest}:${m.fields.if}`);
+      if (!skip.has(`${m.fields.guest} ${m.fields.if}`)) for (const a of m.fields.ip.split(',')) out.set(hostPart(a), `${m.fields.guest}:${m.fields.if}`);
       continue;
     }
     if (ns && p.link_index !== undefined) want.set(ns, (want.get(ns) ?? new Set()).add(p.link_index));
@@ -287,7 +288,7 @@ async function checkTakenAddresses(r: Runner, ctxs: AttachContext[]): Promise<vo
   for (const [bridge, cs] of byBridge) {
     // The requesting guest's own interface is not "another guest": an attach run again adds to it (and
     // its first plan has not read the guest, so `existing` may not be known yet).
-    const skip = new Set(cs.map((c) => `${c.guest.netns} ${c.req.ifname}`));
+    const skip = new Set(cs.flatMap((c) => [`${c.guest.netns} ${c.req.ifname}`, `${c.guest.ref} ${c.req.ifname}`]));
     const taken = await addressesOnBridge(r, bridge, skip);
     for (const c of cs) {
       for (const a of c.req.addresses) {

@@ -174,8 +174,15 @@ export class ExecRunner implements Runner {
  */
 function batchDir(): string {
   const base = stateDir();
-  mkdirSync(base, { recursive: true });
-  return mkdtempSync(join(base, 'batch-'));
+  for (let tries = 0; ; tries++) {
+    mkdirSync(base, { recursive: true });
+    try {
+      return mkdtempSync(join(base, 'batch-'));
+    } catch (err) {
+      // Another nslab that just ended may have removed the (empty) folder between the two calls.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 5) throw err;
+    }
+  }
 }
 
 /** Splits the stderr of `netns-batch.sh each` (each job's messages, then `nslab-job-end EXIT`) into results. */

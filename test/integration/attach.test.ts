@@ -65,7 +65,7 @@ describe('Linux bridge', () => {
       await sh('ip', 'addr', 'add', '172.17.2.1/24', 'dev', 'br0');
       const root = await readLinks(runner, null);
       expect(root.find((l) => l.ifname === 'br0')).toMatchObject({ linkinfo: { info_kind: 'bridge' }, ifalias: 'nslab:bridge' });
-      expect(root.find((l) => l.ifname === 'c1-eth1')).toMatchObject({ master: 'br0', ifalias: 'nslab:attach guest=c1 if=eth1' });
+      expect(root.find((l) => l.ifname === 'c1-eth1')).toMatchObject({ master: 'br0', ifalias: 'nslab:attach guest=c1 if=eth1 ip=172.17.2.24/24' });
       expect((await readLinks(runner, 'c1')).find((l) => l.ifname === 'eth1')).toMatchObject({ mtu: 1500, operstate: 'UP' });
       expect(await readRoutes(runner, 'c1')).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: '172.17.2.1', dev: 'eth1' })]));
       expect(await ping('c1', '172.17.2.25', 2)).toBe(true);

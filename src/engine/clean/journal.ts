@@ -51,11 +51,23 @@ export class Journal {
   write(e: JournalEntry): void {
     if (this.closed) return;
     if (this.begin) {
-      mkdirSync(journalDir(), { recursive: true });
-      appendFileSync(this.path, `${JSON.stringify(this.begin)}\n`);
+      this.append(`${JSON.stringify(this.begin)}\n`);
       this.begin = null;
     }
-    appendFileSync(this.path, `${JSON.stringify(e)}\n`);
+    this.append(`${JSON.stringify(e)}\n`);
+  }
+
+  /** Appends, making the folder first: another nslab ending may remove it when it holds no journal. */
+  private append(line: string): void {
+    for (let tries = 0; ; tries++) {
+      try {
+        appendFileSync(this.path, line);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 5) throw err;
+        mkdirSync(journalDir(), { recursive: true });
+      }
+    }
   }
 
   /** Records a plan about to be applied; returns its number for later entries. */
