@@ -66,7 +66,11 @@ export function planRecovery(j: JournalFile): Recovery {
         out.leftAlone.push(`${s.creates} (it was there before ${j.argv.join(' ')})`);
         continue;
       }
-      if (s.parent && (gone.has(s.parent) || inGoneNetns(s.parent, gone))) continue;
+      if (s.parent && (gone.has(s.parent) || inGoneNetns(s.parent, gone))) {
+        // What lives in the parent goes with it; files it left outside (a DHCP client's pid file) do not.
+        out.ops.push(...s.undo.filter((o) => o.tool === 'cmd' && !o.cmd.netns && o.cmd.argv[0] === 'rm'));
+        continue;
+      }
       if (s.creates?.startsWith('netns:')) {
         const name = s.creates.slice('netns:'.length);
         const made = j.entries.find((e): e is Extract<JournalEntry, { t: 'netns' }> => e.t === 'netns' && e.plan === p.plan && e.phase === s.phase);
