@@ -9,8 +9,8 @@ import { attachFileSchema } from '../model/attach-file.js';
 import { parseSpec } from '../model/load.js';
 // Imported here, not on demand as the commands do, so that the snapshot holds them evaluated.
 import '../model/attach-flags.js';
-import '../engine/attach.js';
-import '../engine/guest.js';
+import '../engine/attach/attach.js';
+import '../engine/attach/guest.js';
 import '../exec/runner.js';
 
 if (v8.startupSnapshot?.isBuildingSnapshot()) {

@@ -62,7 +62,7 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
       }
       if (!a['dry-run']) requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { attachMany } = await import('../engine/attach.js');
+      const { attachMany } = await import('../engine/attach/attach.js');
       const reps = await attachMany(new ExecRunner(), reqs, { dryRun: a['dry-run'], faultAt: a['fault-at'] });
       if (a.json) printJson({ ok: true, attached: reps.map(({ script: _s, ...x }) => x), script: reps[0]?.script });
       else if (reps[0]?.script) process.stdout.write(reps[0].script);
@@ -87,7 +87,7 @@ export const detachCommand: CommandModule<object, { guest: string; ifname: strin
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { detach } = await import('../engine/attach.js');
+      const { detach } = await import('../engine/attach/attach.js');
       const rep = await detach(new ExecRunner(), a.guest, a.ifname);
       if (a.json) printJson({ ok: true, ...rep });
       else process.stdout.write(`detached ${rep.guest}:${rep.ifname} (removed ${rep.removed.join(', ')})\n`);

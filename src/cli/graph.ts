@@ -48,7 +48,7 @@ export const graphCommand: CommandModule<object, GraphArgs> = {
         return;
       }
       if (a.build && !(await inSandbox())) throw invalid('graph lab --build changes the network of the namespace it runs in: leave it out (nslab builds the lab in a fresh sandbox)');
-      const { readLabModel } = await import('../engine/lab.js');
+      const { readLabModel } = await import('../engine/labs/lab.js');
       const r = new ExecRunner();
       process.stdout.write(await renderGraph(r, await readLabModel(r, lab, { build: a.build, hint: `nslab lab up ${lab.id} first (in a sandbox), or leave out --live to build it in a fresh one` }), a.format));
     } catch (err) {

@@ -51,7 +51,7 @@ export const labCommand: CommandModule<object, Args> = {
       if (!sandboxed) throw invalid(`lab ${a.action} changes the network of the namespace it runs in: run it inside \`nslab sandbox\` (e.g. nslab sandbox -- nslab lab ${a.action} ${lab.id})`);
       const { ExecRunner } = await import('../exec/runner.js');
       const r = new ExecRunner();
-      const eng = await import('../engine/lab.js');
+      const eng = await import('../engine/labs/lab.js');
       if (a.action === 'run' || a.action === 'up') {
         const pause = a.step
           ? async () => {

@@ -22,7 +22,7 @@ const create: CommandModule<object, Json & { name: string; driver?: string; subn
       const req = networkCreateRequest(a);
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { createNetwork } = await import('../engine/network.js');
+      const { createNetwork } = await import('../engine/netmodes/network.js');
       const n = await createNetwork(new ExecRunner(), req);
       if (a.json) printJson(n);
       else process.stdout.write(`${n.id}\n`);
@@ -38,7 +38,7 @@ const ls: CommandModule<object, Json> = {
   builder: (y) => y.option('json', { type: 'boolean', default: false }).example('$0 network ls', 'ID, name, driver, subnet, gateway, bridge, nodes') as Argv<Json>,
   handler: async (a) => {
     try {
-      const { listNetworks } = await import('../engine/network.js');
+      const { listNetworks } = await import('../engine/netmodes/network.js');
       const nets = await listNetworks();
       if (a.json) return printJson(nets);
       const rows = nets.map((n) => [n.id.slice(0, 12), n.name, n.driver, 'local', n.subnet, n.gateway, n.bridge, n.nodes.map((x) => x.node).join(',')]);
@@ -57,7 +57,7 @@ const inspect: CommandModule<object, { names: string[] }> = {
   builder: (y) => y.positional('names', { type: 'string', array: true, demandOption: true }).example('$0 network inspect nw-01', 'subnet, gateway, bridge, connected nodes') as unknown as Argv<{ names: string[] }>,
   handler: async (a) => {
     try {
-      const { inspectNetworks } = await import('../engine/network.js');
+      const { inspectNetworks } = await import('../engine/netmodes/network.js');
       printJson(await inspectNetworks(a.names.map(String)));
     } catch (err) {
       reportError(err, false);
@@ -79,7 +79,7 @@ const rmCmd: CommandModule<object, Json & { names: string[]; force: boolean }> =
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { removeNetworks } = await import('../engine/network.js');
+      const { removeNetworks } = await import('../engine/netmodes/network.js');
       const out = await removeNetworks(new ExecRunner(), a.names.map(String), a.force);
       if (a.json) printJson(out);
       else for (const o of out) process.stdout.write(`${o.network}\n`);
@@ -103,7 +103,7 @@ const connect: CommandModule<object, Json & { network: string; node: string; ip?
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { connectNetwork } = await import('../engine/network.js');
+      const { connectNetwork } = await import('../engine/netmodes/network.js');
       const ep = await connectNetwork(new ExecRunner(), a.network, a.node, a.ip ?? null);
       if (a.json) printJson(ep);
       else process.stdout.write(`${a.node}: ${ep.ifname} ${ep.ip}/${ep.prefix} on ${ep.network}\n`);
@@ -126,7 +126,7 @@ const disconnect: CommandModule<object, Json & { network: string; node: string }
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { disconnectNetwork } = await import('../engine/network.js');
+      const { disconnectNetwork } = await import('../engine/netmodes/network.js');
       const ep = await disconnectNetwork(new ExecRunner(), a.network, a.node);
       if (a.json) printJson(ep);
       else process.stdout.write(`${a.node}: ${ep.ifname} ${ep.ip} removed from ${ep.network}\n`);
@@ -160,7 +160,7 @@ const def: CommandModule<object, DefaultArgs> = {
       const opts = daemonOptions(a);
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { networkDefault } = await import('../engine/network.js');
+      const { networkDefault } = await import('../engine/netmodes/network.js');
       const n = await networkDefault(new ExecRunner(), opts);
       if (a.json) printJson(n);
       else process.stdout.write(`default network: ${n.bridge} ${n.gateway}/${n.subnet.split('/')[1]}${n.ipRange ? `, nodes from ${n.ipRange}` : ''}, mtu ${n.mtu}, icc ${n.icc}, iptables ${n.iptables}\n`);

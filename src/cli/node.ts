@@ -55,7 +55,7 @@ const run: CommandModule<object, RunArgs> = {
         links: (a.link ?? []).map(String).map(m.parseLink),
         cmd: cmd.length ? cmd : null,
       };
-      const { checkRunRequest, runNode } = await import('../engine/node.js');
+      const { checkRunRequest, runNode } = await import('../engine/netmodes/node.js');
       checkRunRequest(req);
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
@@ -76,7 +76,7 @@ const ls: CommandModule<object, { json: boolean }> = {
   builder: (y) => y.option('json', { type: 'boolean', default: false }).example('$0 node ls', 'as docker ps') as Argv<{ json: boolean }>,
   handler: async (a) => {
     try {
-      const { listNodes } = await import('../engine/node.js');
+      const { listNodes } = await import('../engine/netmodes/node.js');
       const { formatNetMode } = await import('../model/netmodes.js');
       const nodes = await listNodes();
       if (a.json) return printJson(nodes);
@@ -103,7 +103,7 @@ const inspect: CommandModule<object, { names: string[] }> = {
   builder: (y) => y.positional('names', { type: 'string', array: true, demandOption: true }).example('$0 node inspect web', 'its addresses, published ports, PID') as unknown as Argv<{ names: string[] }>,
   handler: async (a) => {
     try {
-      const { inspectNodes } = await import('../engine/node.js');
+      const { inspectNodes } = await import('../engine/netmodes/node.js');
       printJson(await inspectNodes(a.names.map(String)));
     } catch (err) {
       reportError(err, false);
@@ -126,7 +126,7 @@ const exec: CommandModule<object, { name: string; cmd?: string[]; _: Array<strin
       const { invalid } = await import('../errors.js');
       if (!cmd.length) throw invalid('node exec: name a command after --, such as: nslab node exec test00 -- ip addr');
       requireRoot();
-      const { execNode } = await import('../engine/node.js');
+      const { execNode } = await import('../engine/netmodes/node.js');
       process.exitCode = await execNode(a.name, cmd);
     } catch (err) {
       reportError(err, false);
@@ -147,7 +147,7 @@ const rmCmd: CommandModule<object, { names: string[]; json: boolean }> = {
     try {
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
-      const { removeNodes } = await import('../engine/node.js');
+      const { removeNodes } = await import('../engine/netmodes/node.js');
       const out = await removeNodes(new ExecRunner(), a.names.map(String));
       if (a.json) printJson(out);
       else for (const n of out.removed) process.stdout.write(`${n}\n`);

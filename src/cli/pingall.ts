@@ -43,7 +43,7 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
         const { loadLab } = await import('../model/lab.js');
         const lab = await loadLab(a.id);
         requireRoot();
-        const { readLabModel } = await import('../engine/lab.js');
+        const { readLabModel } = await import('../engine/labs/lab.js');
         m = await readLabModel(r, lab, { build: false });
       } else {
         const t = await loadFor(a);

@@ -4,7 +4,7 @@ import { runPipework } from './pipework-run.js';
 import { exitNow, startFromSnapshot } from './snapshot.js';
 // Imported here, not on demand as pipework-run.ts does, so that the snapshot holds them evaluated.
 import '../model/pipework.js';
-import '../engine/guest.js';
+import '../engine/attach/guest.js';
 
 /** Runs `[pipework] [--] ARGS` (bin/nslab passes `pipework` first, bin/pipework adds `--`). */
 startFromSnapshot(async (args) => {

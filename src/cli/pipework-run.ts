@@ -21,11 +21,11 @@ export async function runPipework(argv: string[]): Promise<number> {
     const { openJournal } = await import('../engine/clean/journal.js');
     openJournal(cmd.kind === 'attach' ? `attach ${cmd.request.guest}` : 'pipework', ['pipework', ...argv]);
     if (cmd.kind === 'attach') {
-      const { attach } = await import('../engine/attach.js');
+      const { attach } = await import('../engine/attach/attach.js');
       await attach(r, cmd.request);
       return 0;
     }
-    const { resolveGuest } = await import('../engine/guest.js');
+    const { resolveGuest } = await import('../engine/attach/guest.js');
     const g = await resolveGuest(r, cmd.guest);
     const argvIn = cmd.kind === 'tc' ? ['tc', ...cmd.args] : ['ip', cmd.kind, ...cmd.args];
     const res = await r.run({ argv: argvIn, netns: g.netns }, { check: false });

@@ -6,7 +6,7 @@ import v8 from 'node:v8';
 import { ExecRunner, traceMark } from '../exec/runner.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { applySteps } from '../engine/apply.js';
-import { planAttach } from '../engine/attach.js';
+import { planAttach } from '../engine/attach/attach.js';
 import { parsePipework } from '../model/pipework.js';
 
 /**

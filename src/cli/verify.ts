@@ -30,7 +30,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         const lab = await loadLab(a.id);
         requireRoot();
         const { ExecRunner } = await import('../exec/runner.js');
-        const { labVerify } = await import('../engine/lab.js');
+        const { labVerify } = await import('../engine/labs/lab.js');
         const checks = await labVerify(new ExecRunner(), lab);
         if (a.json) printJson({ ok: checks.every((c) => c.ok), checks });
         else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);

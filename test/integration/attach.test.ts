@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { attach, attachMany, detach, planAttach, resolveAttach } from '../../src/engine/attach.js';
+import { attach, attachMany, detach, planAttach, resolveAttach } from '../../src/engine/attach/attach.js';
 import { NslabError } from '../../src/errors.js';
 import { readLinks } from '../../src/kernel/link.js';
 import { readRoutes } from '../../src/kernel/route.js';

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labNetns, labScript, runLab } from '../../src/engine/lab.js';
+import { labNetns, labScript, runLab } from '../../src/engine/labs/lab.js';
 
 const CLI = join(process.cwd(), 'dist', 'bundle', 'main.mjs');
 import { listLabs, loadLab, type Lab } from '../../src/model/lab.js';

@@ -1,9 +1,9 @@
 // Bad input at the model's edge, without root: every case is refused as one INVALID_INPUT line that
 // names the bad value (issue 17, part 5); the CLI-level table is test/integration/bad-input.test.ts.
 import { NslabError } from '../../src/errors.js';
-import { checkBatchAddresses } from '../../src/engine/attach.js';
-import { precheckNetwork } from '../../src/engine/network.js';
-import type { NetState } from '../../src/engine/netstate.js';
+import { checkBatchAddresses } from '../../src/engine/attach/attach.js';
+import { precheckNetwork } from '../../src/engine/netmodes/network.js';
+import type { NetState } from '../../src/engine/netmodes/netstate.js';
 import { loadAttachFile } from '../../src/model/attach-file.js';
 import { requestFromFlags, type AttachFlags } from '../../src/model/attach-flags.js';
 import { sysctlKeyProblem, sysctlPath } from '../../src/model/schema.js';

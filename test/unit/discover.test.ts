@@ -1,6 +1,6 @@
 // Discovery without a kernel: readings (as `ip -j` prints them) to a model; the netns a lab uses;
 // what reachability and graphs make of OVS tags and macvlans.
-import { labNetns } from '../../src/engine/lab.js';
+import { labNetns } from '../../src/engine/labs/lab.js';
 import { parseSave, snatRules } from '../../src/kernel/iptables.js';
 import type { LinkInfo } from '../../src/kernel/link.js';
 import { loadLab } from '../../src/model/lab.js';

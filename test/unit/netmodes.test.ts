@@ -1,8 +1,8 @@
 // Network modes without a kernel: flag parsing, IPAM, Docker's rules as iptables lines, hosts files.
-import { checkRunRequest, type NodeRunRequest } from '../../src/engine/node.js';
-import { renderHosts } from '../../src/engine/hosts.js';
-import { baseRules, networkRules, planHostSetup, planNetwork, planPorts, portRules } from '../../src/engine/netplan.js';
-import { emptyState, type NetState, type NetworkRecord, type NodeRecord } from '../../src/engine/netstate.js';
+import { checkRunRequest, type NodeRunRequest } from '../../src/engine/netmodes/node.js';
+import { renderHosts } from '../../src/engine/hosts/hosts.js';
+import { baseRules, networkRules, planHostSetup, planNetwork, planPorts, portRules } from '../../src/engine/netmodes/netplan.js';
+import { emptyState, type NetState, type NetworkRecord, type NodeRecord } from '../../src/engine/netmodes/netstate.js';
 import { NslabError } from '../../src/errors.js';
 import { addRules, normalizeSave, parseSave, pristine, ruleLine, BUILTIN } from '../../src/kernel/iptables.js';
 import { opArgv } from '../../src/kernel/step.js';

@@ -84,7 +84,7 @@ export async function clean(r: Runner, o: CleanOptions = {}): Promise<CleanRepor
   const rep: CleanReport = { dryRun: o.dryRun === true, removed: [], running: [], leftAlone: [], errors: [] };
   const add = (owner: string, what: string, incomplete = false) => rep.removed.push({ owner, what, incomplete });
   // An Open vSwitch that a lab started answers under nslab's state folder: its ports are read there.
-  (await import('../lab.js')).useLabOvs();
+  (await import('../labs/lab.js')).useLabOvs();
 
   // 1. Journals of dead commands.
   await recoverJournals(r, (owner) => wanted(owner, targets), o.dryRun === true, rep);
@@ -182,7 +182,7 @@ async function cleanLabs(r: Runner, targets: string[], dryRun: boolean, add: Add
     if (!wanted(`lab ${id}`, targets)) continue;
     add(`lab ${id}`, `take lab ${id} down (left up by nslab lab up)`);
     if (dryRun) continue;
-    const [{ loadLab }, { labDown }] = await Promise.all([import('../../model/lab.js'), import('../lab.js')]);
+    const [{ loadLab }, { labDown }] = await Promise.all([import('../../model/lab.js'), import('../labs/lab.js')]);
     try {
       errors.push(...(await labDown(r, await loadLab(id))).filter((e) => !/still exists|still exist/.test(e)));
     } catch (err) {
@@ -193,7 +193,7 @@ async function cleanLabs(r: Runner, targets: string[], dryRun: boolean, add: Add
 }
 
 async function cleanNetModes(r: Runner, targets: string[], dryRun: boolean, add: Add, errors: string[]): Promise<void> {
-  const { readNetState } = await import('../netstate.js');
+  const { readNetState } = await import('../netmodes/netstate.js');
   const st = await readNetState();
   const nodes = Object.keys(st.nodes).filter((n) => wanted(`node ${n}`, targets));
   const networks = Object.keys(st.networks).filter((n) => wanted(`network ${n}`, targets) && !st.networks[n]!.isDefault);
@@ -205,8 +205,8 @@ async function cleanNetModes(r: Runner, targets: string[], dryRun: boolean, add:
   const defaults = targets.length === 0 ? Object.keys(st.networks).filter((n) => st.networks[n]!.isDefault) : [];
   for (const n of defaults) add(`network ${n}`, `remove network ${n}`);
   if (dryRun) return;
-  const { removeNodes } = await import('../node.js');
-  const { removeNetwork } = await import('../network.js');
+  const { removeNodes } = await import('../netmodes/node.js');
+  const { removeNetwork } = await import('../netmodes/network.js');
   if (doomed.size) await removeNodes(r, [...doomed]).catch((e: Error) => errors.push(e.message));
   for (const n of [...networks, ...defaults]) await removeNetwork(r, n, { force: true }).catch((e: Error) => errors.push(e.message));
 }
@@ -260,7 +260,7 @@ async function cleanAttach(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
     const m = /^nslab:attach .*\bguest=(\S+).*\bif=(\S+)/.exec(l.ifalias ?? '');
     if (m && m[1] === guest) ifnames.add(m[2]!);
   }
-  const { detach } = await import('../attach.js');
+  const { detach } = await import('../attach/attach.js');
   for (const i of ifnames) {
     add(t.name, `detach ${guest} ${i}`);
     if (dryRun) continue;

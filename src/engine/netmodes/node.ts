@@ -1,23 +1,23 @@
 // Nodes: Docker's four network modes on plain network namespaces, with published ports, links,
 // names, and an optional long-running process whose PID is kept and stopped on rm.
-import { startTime, startTimeSync } from '../kernel/proc.js';
-import { activeJournal, readJournals } from './clean/journal.js';
-import { recoverJournals } from './clean/clean.js';
+import { startTime, startTimeSync } from '../../kernel/proc.js';
+import { activeJournal, readJournals } from '../clean/journal.js';
+import { recoverJournals } from '../clean/clean.js';
 import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { recordCall } from '../exec/runner.js';
+import { recordCall } from '../../exec/runner.js';
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import type { Runner } from '../exec/runner.js';
-import { NETNS_DIR } from '../exec/runner.js';
-import { invalid, NslabError } from '../errors.js';
-import { deleteOwned, readIptables } from '../kernel/iptables.js';
-import { deleteNetns, netnsPids, namedNetnsInode, pidNetnsInode } from '../kernel/netns.js';
-import { listeningPorts, pickHostPort, portsCollide, type HostPortUse } from '../model/ipam.js';
-import { formatNetMode, linkEnv, type Exposed, type LinkSpec, type NetMode, type PortSpec } from '../model/netmodes.js';
-import { applySteps, runUndo } from './apply.js';
-import { ETC_NETNS, removeEtc, shareEtc, sharedIp, syncHosts } from './hosts.js';
+import type { Runner } from '../../exec/runner.js';
+import { NETNS_DIR } from '../../exec/runner.js';
+import { invalid, NslabError } from '../../errors.js';
+import { deleteOwned, readIptables } from '../../kernel/iptables.js';
+import { deleteNetns, netnsPids, namedNetnsInode, pidNetnsInode } from '../../kernel/netns.js';
+import { listeningPorts, pickHostPort, portsCollide, type HostPortUse } from '../../model/ipam.js';
+import { formatNetMode, linkEnv, type Exposed, type LinkSpec, type NetMode, type PortSpec } from '../../model/netmodes.js';
+import { applySteps, runUndo } from '../apply.js';
+import { ETC_NETNS, removeEtc, shareEtc, sharedIp, syncHosts } from '../hosts/hosts.js';
 import { connectEndpoint, networkFor, precheckNetwork, transaction, type Undo } from './network.js';
 import { ownerNode, planLinkOpenings, planNodeNetns, planPorts, planSharedNetns } from './netplan.js';
 import { nodeLog, readNetState, withState, type NetState, type NodeRecord, type PortBinding } from './netstate.js';

@@ -1,22 +1,22 @@
 // Networks with Docker's semantics and no daemon: the default bridge (dockerd's options), user-defined
 // bridge networks, connect/disconnect through the attach engine, and the host setup they share.
 import { randomBytes } from 'node:crypto';
-import type { Runner } from '../exec/runner.js';
-import { invalid, NslabError } from '../errors.js';
-import { readAddrs } from '../kernel/addr.js';
-import { BUILTIN, deleteChains, deleteOwned, dropTableOp, pristine, readIptables, type Saved, type Table } from '../kernel/iptables.js';
-import { readLinks } from '../kernel/link.js';
-import { readRoutes } from '../kernel/route.js';
-import { cmdOp, ipOp } from '../kernel/step.js';
-import { readSysctl } from '../kernel/sysctl.js';
-import { parseMark } from '../model/marks.js';
-import { allocate, dockerMac, overlaps, parseCidr4, pickSubnet, portsCollide } from '../model/ipam.js';
-import { DEFAULT_DAEMON, DEFAULT_NETWORK, type DaemonOptions, type NetworkCreateRequest } from '../model/netmodes.js';
-import { applySteps, runUndo } from './apply.js';
-import { journalLive, readJournals } from './clean/journal.js';
-import { recoverJournals } from './clean/clean.js';
-import { attach, detach } from './attach.js';
-import { syncHosts } from './hosts.js';
+import type { Runner } from '../../exec/runner.js';
+import { invalid, NslabError } from '../../errors.js';
+import { readAddrs } from '../../kernel/addr.js';
+import { BUILTIN, deleteChains, deleteOwned, dropTableOp, pristine, readIptables, type Saved, type Table } from '../../kernel/iptables.js';
+import { readLinks } from '../../kernel/link.js';
+import { readRoutes } from '../../kernel/route.js';
+import { cmdOp, ipOp } from '../../kernel/step.js';
+import { readSysctl } from '../../kernel/sysctl.js';
+import { parseMark } from '../../model/marks.js';
+import { allocate, dockerMac, overlaps, parseCidr4, pickSubnet, portsCollide } from '../../model/ipam.js';
+import { DEFAULT_DAEMON, DEFAULT_NETWORK, type DaemonOptions, type NetworkCreateRequest } from '../../model/netmodes.js';
+import { applySteps, runUndo } from '../apply.js';
+import { journalLive, readJournals } from '../clean/journal.js';
+import { recoverJournals } from '../clean/clean.js';
+import { attach, detach } from '../attach/attach.js';
+import { syncHosts } from '../hosts/hosts.js';
 import { BASE_CHAINS, isOurs, ownerNet, ownerNode, planHostSetup, planNetwork, planPorts, type HostBefore } from './netplan.js';
 import { readNetState, withState, type Endpoint, type NetState, type NetworkRecord, type NodeRecord } from './netstate.js';
 

@@ -3,11 +3,11 @@
 import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { NslabError } from '../errors.js';
-import type { Table } from '../kernel/iptables.js';
-import type { DaemonOptions, Exposed, LinkSpec, NetMode, Proto } from '../model/netmodes.js';
-import { DEFAULT_DAEMON } from '../model/netmodes.js';
-import { stateDir } from './state.js';
+import { NslabError } from '../../errors.js';
+import type { Table } from '../../kernel/iptables.js';
+import type { DaemonOptions, Exposed, LinkSpec, NetMode, Proto } from '../../model/netmodes.js';
+import { DEFAULT_DAEMON } from '../../model/netmodes.js';
+import { stateDir } from '../state.js';
 
 /** A network, as created. */
 export interface NetworkRecord {

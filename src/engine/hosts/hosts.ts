@@ -1,8 +1,8 @@
 // Names for nodes: the /etc/netns/NODE/{hosts,hostname} files `ip netns exec` puts over /etc.
 import { lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NetState, NodeRecord } from './netstate.js';
-import { recordCall } from '../exec/runner.js';
+import type { NetState, NodeRecord } from '../netmodes/netstate.js';
+import { recordCall } from '../../exec/runner.js';
 
 /** Where `ip netns exec NAME` finds the files it bind-mounts over /etc (ip-netns(8)). */
 export const ETC_NETNS = '/etc/netns';

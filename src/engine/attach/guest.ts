@@ -1,9 +1,9 @@
 // Guests: what `attach` can wire into — a named netns (or nslab node), a PID, a Docker container.
 import { existsSync } from 'node:fs';
-import type { Runner } from '../exec/runner.js';
-import { NETNS_DIR } from '../exec/runner.js';
-import { NslabError } from '../errors.js';
-import { pidNetnsInode } from '../kernel/netns.js';
+import type { Runner } from '../../exec/runner.js';
+import { NETNS_DIR } from '../../exec/runner.js';
+import { NslabError } from '../../errors.js';
+import { pidNetnsInode } from '../../kernel/netns.js';
 
 /** A resolved guest. */
 export interface Guest {

@@ -4,26 +4,26 @@ import { spawn } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
 import { mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { NETNS_DIR } from '../exec/runner.js';
+import { NETNS_DIR } from '../../exec/runner.js';
 import { fileURLToPath } from 'node:url';
-import type { Recorded } from '../exec/recorder.js';
-import type { Runner } from '../exec/runner.js';
-import { shJoin, toShellScript } from '../exec/shell.js';
-import { TeeRunner } from '../exec/tee.js';
-import { displayArgv } from '../exec/command.js';
-import { NslabError } from '../errors.js';
-import { parsePipework } from '../model/pipework.js';
-import type { Lab, LabAction, LabExpect } from '../model/lab.js';
-import { resolveTopology } from '../model/resolve.js';
-import { attach, detach } from './attach.js';
-import { down, up } from './topology.js';
-import { stateDir } from './state.js';
-import { journaled, runUndo } from './apply.js';
-import { activeJournal } from './clean/journal.js';
-import { startTimeSync } from '../kernel/proc.js';
-import { dropPristineTables, tablesNow } from './clean/recover.js';
-import { cmdOp } from '../kernel/step.js';
-import { ovsEnv, startOvs, stopOvs, waitExit } from './services.js';
+import type { Recorded } from '../../exec/recorder.js';
+import type { Runner } from '../../exec/runner.js';
+import { shJoin, toShellScript } from '../../exec/shell.js';
+import { TeeRunner } from '../../exec/tee.js';
+import { displayArgv } from '../../exec/command.js';
+import { NslabError } from '../../errors.js';
+import { parsePipework } from '../../model/pipework.js';
+import type { Lab, LabAction, LabExpect } from '../../model/lab.js';
+import { resolveTopology } from '../../model/resolve.js';
+import { attach, detach } from '../attach/attach.js';
+import { down, up } from '../topology.js';
+import { stateDir } from '../state.js';
+import { journaled, runUndo } from '../apply.js';
+import { activeJournal } from '../clean/journal.js';
+import { startTimeSync } from '../../kernel/proc.js';
+import { dropPristineTables, tablesNow } from '../clean/recover.js';
+import { cmdOp } from '../../kernel/step.js';
+import { ovsEnv, startOvs, stopOvs, waitExit } from '../services.js';
 
 /** Language of narration. */
 export type Lang = 'en' | 'zh';
@@ -429,7 +429,7 @@ function loadLabState(id: string): Pids {
  */
 export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
   // A killed `lab up`/`lab run` of this lab: finished from its journal first (engine/clean).
-  const { recoverJournals } = await import('./clean/clean.js');
+  const { recoverJournals } = await import('../clean/clean.js');
   const recovered = await recoverJournals(r, (o) => o === `lab ${lab.id}`);
   const pids = loadLabState(lab.id);
   const tables = join(labStateDir(lab.id), 'tables.json');
@@ -555,8 +555,8 @@ export function labNetns(lab: Lab): string[] {
  * @param o `build`: build it first; `hint`: what to suggest when it is not up
  * @throws NslabError `NOT_FOUND` when, live, none of the lab's netns exists here; `APPLY_FAILED` when it does not build
  */
-export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean; hint?: string }): Promise<import('../model/types.js').Model> {
-  const { discover } = await import('../verify/discover.js');
+export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean; hint?: string }): Promise<import('../../model/types.js').Model> {
+  const { discover } = await import('../../verify/discover.js');
   const names = labNetns(lab);
   if (o.build) {
     const rep = await runLab(r, lab, { keep: true });
@@ -579,7 +579,7 @@ export async function readLabModel(r: Runner, lab: Lab, o: { build: boolean; hin
 async function useLiveLab(r: Runner, lab: Lab, hint: string): Promise<void> {
   useLabOvs();
   const names = labNetns(lab);
-  const { listNetns } = await import('../kernel/netns.js');
+  const { listNetns } = await import('../../kernel/netns.js');
   const here = new Set(await listNetns(r));
   if (names.length && !names.some((n) => here.has(n))) throw new NslabError('NOT_FOUND', `lab ${lab.id} is not up here: none of its netns (${names.join(', ')}) exists`, { hint });
 }

@@ -1,13 +1,13 @@
 // Network modes, planned (pure): the bridge of a network, the netns of a node, and the iptables rules
 // Docker sets for each (dockerd 20.10 with --userland-proxy=false, since nslab runs no proxy), each
 // rule carrying its owner's comment.
-import { addAddr } from '../kernel/addr.js';
-import { addBridge } from '../kernel/bridge.js';
-import { addRules, ruleLine, setPolicy, type ChainRef, type Rule, type Table } from '../kernel/iptables.js';
-import { setAlias, setUp } from '../kernel/link.js';
-import { addNetns, markNetns } from '../kernel/netns.js';
-import { cmdOp, ipOp, linkKey, type Step } from '../kernel/step.js';
-import { mark } from '../model/marks.js';
+import { addAddr } from '../../kernel/addr.js';
+import { addBridge } from '../../kernel/bridge.js';
+import { addRules, ruleLine, setPolicy, type ChainRef, type Rule, type Table } from '../../kernel/iptables.js';
+import { setAlias, setUp } from '../../kernel/link.js';
+import { addNetns, markNetns } from '../../kernel/netns.js';
+import { cmdOp, ipOp, linkKey, type Step } from '../../kernel/step.js';
+import { mark } from '../../model/marks.js';
 import type { NetworkRecord, PortBinding } from './netstate.js';
 
 /**
