@@ -213,9 +213,9 @@ describe('lifecycle: persist, watch, restore', () => {
       expect((await shq('pgrep', '-f', `udhcpc .*-p ${dhcpPidFile(id, 'eth2')}`)).stdout.split('\n').filter(Boolean).length).toBe(1);
       await d.docker('rm', '-f', 'c1');
       expect(await until(async () => (await readOvsPorts(runner)).every((p) => p.externalIds['nslab-guest'] !== id) && (await shq('pgrep', '-f', 'udhcpc')).exitCode !== 0, 15_000)).toBe(true);
+      expect(await until(() => /destroy c1: forgot 2 persisted attach/.test(out), 10_000)).toBe(true);
       const after = JSON.parse((await nslab('inspect', '--json')).stdout) as { topologies: Array<{ name: string }> };
       expect(after.topologies.map((t) => t.name).filter((n) => n.startsWith('attach '))).toEqual([]);
-      expect(await until(() => /destroy c1: forgot 2 persisted attach/.test(out), 10_000)).toBe(true);
     } finally {
       if (watcher && watcher.exitCode === null) {
         const gone = new Promise((r) => watcher!.once('exit', r));
