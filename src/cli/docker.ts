@@ -53,10 +53,38 @@ const restoreCommand: CommandModule<object, { container: string; json: boolean }
   },
 };
 
+/** `nslab docker plugin`: Docker's remote network driver and IPAM, on a unix socket. */
+const pluginCommand: CommandModule<object, { socket: string }> = {
+  command: 'plugin',
+  describe: 'Serve Docker\'s network driver and IPAM plugin protocol (docker network create -d nslab --ipam-driver nslab ...). Runs until SIGINT/SIGTERM',
+  builder: (y) =>
+    y
+      .option('socket', { type: 'string', default: '/run/docker/plugins/nslab.sock', describe: 'the unix socket dockerd finds the plugin by (its name: nslab)' })
+      .example('$0 docker plugin &', 'then: docker network create -d nslab --ipam-driver nslab --subnet 10.20.0.0/24 -o nslab.bridge=br20 lan')
+      .example('docker network create -d nslab -o nslab.bridge=ovs-br0 -o nslab.vlan=10 --subnet 10.10.0.0/24 v10', 'containers on an OVS bridge, VLAN tag 10')
+      .example('docker network create -d nslab -o nslab.parent=eth0 --subnet 192.168.1.0/24 mv', 'containers as macvlan children of eth0') as Argv<{ socket: string }>,
+  handler: async (a) => {
+    try {
+      requireRoot();
+      const { ExecRunner } = await import('../exec/runner.js');
+      const { servePlugin } = await import('../engine/docker/plugin.js');
+      const server = await servePlugin(new ExecRunner(), a.socket, (l) => process.stdout.write(`${l}\n`));
+      process.stdout.write(`nslab Docker plugin listening on ${a.socket}\n`);
+      await new Promise<void>((res) => {
+        process.once('SIGINT', () => res());
+        process.once('SIGTERM', () => res());
+      });
+      await new Promise((res) => server.close(() => res(undefined)));
+    } catch (err) {
+      reportError(err, false);
+    }
+  },
+};
+
 /** `nslab docker SUBCOMMAND` */
 export const dockerCommand: CommandModule<object, object> = {
   command: 'docker <command>',
   describe: 'Docker containers through their life: watch (re-attach on restart, clean up on rm), restore, plugin (a Docker network driver)',
-  builder: (y) => y.command(watchCommand).command(restoreCommand).demandCommand(1, 'name a subcommand: watch, restore, plugin') as Argv<object>,
+  builder: (y) => y.command(watchCommand).command(restoreCommand).command(pluginCommand).demandCommand(1, 'name a subcommand: watch, restore, plugin') as Argv<object>,
   handler: () => {},
 };

@@ -1,7 +1,8 @@
 // Docker containers for real (a dockerd of the test's own, in the sandbox): identity by full ID,
 // lifecycle (DHCP client tied to the container, watch, persist/restore), refusals, bridge ownership.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { dhcpPidFile } from '../../src/engine/attach/attach.js';
@@ -25,6 +26,8 @@ async function until(cond: () => Promise<boolean> | boolean, ms = 8000): Promise
 
 let d: Dockerd;
 let ovs: Ovs;
+const pluginDir = mkdtempSync(join(tmpdir(), 'nslab-plugin-'));
+const SOCK = join(pluginDir, 'nslab.sock');
 const run = async (name: string, ...extra: string[]) => d.docker('run', '-d', '--name', name, ...extra, 'nslab-busybox:1', '/bin/sleep', '3600');
 const pidOf = async (c: string) => Number(await d.docker('inspect', '-f', '{{.State.Pid}}', c));
 const idOf = (c: string) => d.docker('inspect', '-f', '{{.Id}}', c);
@@ -34,7 +37,7 @@ const rootLinks = async () => JSON.parse((await sh('ip', '-j', 'link', 'show')).
 
 beforeAll(async () => {
   await assertSandbox();
-  d = await startDockerd();
+  d = await startDockerd({ plugins: { nslab: `unix://${SOCK}` } });
   ovs = await startOvs();
 }, 60_000);
 
@@ -42,6 +45,7 @@ afterAll(async () => {
   await d?.stop();
   await ovs?.stop();
   for (const br of ['br1', 'br5', 'br6']) await shq('ip', 'link', 'del', br);
+  rmSync(pluginDir, { recursive: true, force: true });
 }, 60_000);
 
 afterEach(async () => {
@@ -224,6 +228,49 @@ describe('lifecycle: persist, watch, restore', () => {
       }
       await srv.stop();
       await shq('ip', 'link', 'del', 'br1');
+    }
+  }, 120_000);
+});
+
+describe('Docker network plugin (nslab docker plugin)', () => {
+  test('compose-style: network create -d nslab, two containers ping by name, connect to an OVS VLAN network, remove: nothing left', async () => {
+    const plugin = spawn(LAUNCHER, ['docker', 'plugin', '--socket', SOCK], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+    let log = '';
+    plugin.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+    plugin.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    try {
+      expect(await until(() => log.includes('listening'), 10_000)).toBe(true);
+      await d.docker('network', 'create', '-d', 'nslab', '--ipam-driver', 'nslab', '--subnet', '10.20.0.0/24', '-o', 'nslab.bridge=br20', 'lan');
+      // The gateway on the bridge nslab made, as Docker's bridge driver does.
+      expect((await sh('ip', '-o', 'addr', 'show', 'dev', 'br20')).stdout).toMatch(/inet 10\.20\.0\.1\/24/);
+      await d.docker('run', '-d', '--name', 'w1', '--network', 'lan', 'nslab-busybox:1', '/bin/sleep', '3600');
+      await d.docker('run', '-d', '--name', 'w2', '--network', 'lan', 'nslab-busybox:1', '/bin/sleep', '3600');
+      expect(await d.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'w1')).toBe('10.20.0.2');
+      expect(await d.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'w2')).toBe('10.20.0.3');
+      const ports = (JSON.parse((await sh('ip', '-j', 'link', 'show', 'master', 'br20')).stdout) as Array<{ ifalias?: string }>).map((l) => l.ifalias ?? '');
+      expect(ports.length).toBe(2);
+      for (const a of ports) expect(a).toMatch(/^nslab:attach guest=docker-ep:/);
+      expect(await d.docker('exec', 'w1', 'ping', '-c', '1', '-W', '2', 'w2')).toMatch(/1 packets received/);
+      // connect / disconnect: an OVS access port with VLAN tag 10.
+      await d.docker('network', 'create', '-d', 'nslab', '--ipam-driver', 'nslab', '--subnet', '10.30.0.0/24', '-o', 'nslab.bridge=ovs-br9', '-o', 'nslab.vlan=10', 'v10');
+      await d.docker('network', 'connect', 'v10', 'w1');
+      expect((await readOvsPorts(runner)).filter((p) => p.bridge === 'ovs-br9').map((p) => p.tag)).toEqual([10]);
+      expect(await inC('w1', 'ip', '-o', 'addr')).toMatch(/inet 10\.30\.0\.2\/24/);
+      await d.docker('network', 'disconnect', 'v10', 'w1');
+      expect((await readOvsPorts(runner)).filter((p) => p.bridge === 'ovs-br9')).toEqual([]);
+      await d.docker('rm', '-f', 'w1', 'w2');
+      await d.docker('network', 'rm', 'lan', 'v10');
+      const left = (await rootLinks()).filter((l) => /^(nsh|nsc)/.test(l.ifname) || l.ifname === 'br20');
+      expect(left).toEqual([]);
+      expect((await shq('ovs-vsctl', 'br-exists', 'ovs-br9')).exitCode).toBe(2);
+      expect(log).not.toMatch(/failed/);
+    } finally {
+      await shq('docker', 'rm', '-f', 'w1', 'w2');
+      await shq('docker', 'network', 'rm', 'lan', 'v10');
+      const gone = new Promise((r) => plugin.once('exit', r));
+      plugin.kill('SIGTERM');
+      await gone;
+      if (log.includes('failed')) console.log(log);
     }
   }, 120_000);
 });
