@@ -80,6 +80,25 @@ describe('identity: a container is its full ID', () => {
   }, 60_000);
 });
 
+describe('stale attaches', () => {
+  test('a container removed without a watcher: inspect marks its attaches stale, clean removes them and forgets its persisted attaches', async () => {
+    await run('c3', '--net=none');
+    const id = await idOf('c3');
+    expect((await nslab('attach', 'c3', '--to', 'ovs-br6', '--ip', '10.6.3.2/24', '--persist')).exitCode).toBe(0);
+    await d.docker('rm', '-f', 'c3');
+    const rep = JSON.parse((await nslab('inspect', '--json')).stdout) as { topologies: Array<{ name: string; ovsPorts: string[]; container?: { name: string; state: string; persisted: string[] } }> };
+    const t = rep.topologies.find((x) => x.name === `attach ${id}`);
+    expect(t?.container).toEqual({ id, name: 'c3', state: 'gone', persisted: ['eth1 to ovs-br6'] });
+    expect(t?.ovsPorts.length).toBe(1);
+    expect((await nslab('inspect')).stdout).toMatch(/container c3 \(\w{12}\)[\s\S]*removed: what is left is stale/);
+    const c = await nslab('clean');
+    expect(c.exitCode).toBe(0);
+    expect((await readOvsPorts(runner)).filter((p) => p.externalIds['nslab-guest'] === id)).toEqual([]);
+    const after = JSON.parse((await nslab('inspect', '--json')).stdout) as { topologies: Array<{ name: string }> };
+    expect(after.topologies.map((x) => x.name)).not.toContain(`attach ${id}`);
+  }, 60_000);
+});
+
 describe('DHCP guests', () => {
   test('detach puts back the default route the lease replaced (Docker\'s own)', async () => {
     await run('c4', '--net=none');
