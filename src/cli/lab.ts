@@ -40,14 +40,15 @@ export const labCommand: CommandModule<object, Args> = {
         lab.steps.forEach((s, i) => process.stdout.write(`${i + 1}. ${s.say[a.lang]}\n`));
         return;
       }
-      requireRoot();
       const { inSandbox } = await import('../exec/sandbox.js');
       const sandboxed = await inSandbox();
       if ((a.action === 'run' || a.action === 'script') && !sandboxed) {
+        // A sandbox of its own: with root, or without it through a user namespace.
         const { runInSandbox } = await import('../exec/sandbox.js');
         process.exitCode = await runInSandbox([process.execPath, ...process.argv.slice(1)]);
         return;
       }
+      requireRoot();
       if (!sandboxed) throw invalid(`lab ${a.action} changes the network of the namespace it runs in: run it inside \`nslab sandbox\` (e.g. nslab sandbox -- nslab lab ${a.action} ${lab.id})`);
       const { ExecRunner } = await import('../exec/runner.js');
       const r = new ExecRunner();
