@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function runYargs(argv: string[]): Promise<void> {
-  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }] = await Promise.all([
+  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }, { captureCommand }, { linkCommand }] = await Promise.all([
     import('./yargs-cli.js'),
     import('./attach.js'),
     import('./doctor.js'),
@@ -35,6 +35,8 @@ async function runYargs(argv: string[]): Promise<void> {
     import('./clean.js'),
     import('./topology.js'),
     import('./verify.js'),
+    import('./capture.js'),
+    import('./link.js'),
   ]);
-  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand]);
+  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand, captureCommand, linkCommand]);
 }
