@@ -26,7 +26,7 @@ export interface CaptureResult {
 }
 
 /**
- * The tcpdump(8) command: `-n` (no name lookups: a lab has no DNS), `-Z root` (Debian's tcpdump
+ * The tcpdump(8) command: `-n` (no name lookups: a lab has no DNS), `--immediate-mode`, `-Z root` (Debian's tcpdump
  * otherwise drops to user tcpdump before opening the file, which then cannot be written in root's
  * folders), readable lines with link-level headers (`-e -l`: MACs and 802.1Q tags, line-buffered),
  * or a pcap file written packet by packet (`-U -w FILE`: a `wireshark -k -i -` pipe shows each at once).
@@ -37,6 +37,9 @@ export function tcpdumpArgv(ifname: string, o: CaptureOptions): string[] {
     '-i',
     ifname,
     '-n',
+    // Each packet handed over at once, not in 1 s blocks (TPACKET_V3): a Ctrl-C right after a ping
+    // would otherwise end the capture before its block came, and count it as never captured.
+    '--immediate-mode',
     '-Z',
     'root',
     ...(o.write !== undefined ? ['-U', '-w', o.write] : ['-e', '-l']),

@@ -17,5 +17,5 @@ export async function requireNetemFor(r: Runner, m: Model): Promise<void> {
   if (!v) return;
   const probe = await netemAvailable(r);
   if (probe.ok) return;
-  throw new NslabError('MISSING_TOOL', `link ${v.a.owner}:${v.a.name} - ${v.b.owner}:${v.b.name}: impair ${describeImpair(v.impair!)}: ${netemMissing('delay, jitter and loss')}`);
+  throw new NslabError('MISSING_TOOL', `link ${v.a.owner}:${v.a.name} - ${v.b.owner}:${v.b.name}: ${netemMissing(`impair ${describeImpair(v.impair!)}`)}`);
 }
