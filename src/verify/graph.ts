@@ -72,6 +72,8 @@ export function toDot(m: Model, opts: { ids?: boolean } = {}): string {
     `  graph [label=${dq([`topology ${m.name}`])}, labelloc=t, fontname="Helvetica", nodesep=0.6, ranksep=1.2];`,
     '  node [fontname="Helvetica", fontsize=11];',
     '  edge [fontname="Helvetica", fontsize=9, labeldistance=2.5];',
+    // For nslab ui: room between the edges of a bridge with many ports, so their end labels do not meet.
+    ...(opts.ids ? ['  graph [nodesep=1.4, ranksep=1.6];', '  edge [penwidth=2];'] : []),
   ];
   for (const v of vertices) {
     const style = v.kind === 'bridge' ? 'shape=ellipse, style=filled, fillcolor="#dde8f8"' : 'shape=box, style=rounded';
