@@ -39,7 +39,7 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       const { targetFromArgs } = await import('./live-target.js');
       const t = await targetFromArgs(new ExecRunner(), a.target, a.id, a.end);
       const dest = a.w === undefined ? 'standard output' : a.w === '-' ? 'pcap on standard output' : a.w;
-      const res = await capture(t, opts, 'inherit', { onStart: () => process.stderr.write(`capturing on ${t.label} to ${dest}${a.duration ? ` for ${a.duration} s` : ''}${a.c ? `, ${a.c} packets at most` : ''}; Ctrl-C stops\n`) });
+      const res = await capture(t, opts, 'inherit', { onStart: () => process.stderr.write(`capturing on ${t.label} to ${dest}${a.duration ? ` for ${a.duration} s` : ''}${a.c ? `, ${a.c} packet${a.c === 1 ? '' : 's'} at most` : ''}; Ctrl-C stops\n`) });
       process.stderr.write(`${res.packets} packet${res.packets === 1 ? '' : 's'} captured on ${t.label}${a.w && a.w !== '-' ? `, written to ${a.w}` : ''}\n`);
     } catch (err) {
       reportError(err, false);

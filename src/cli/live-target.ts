@@ -10,6 +10,9 @@ import type { LiveTarget } from '../engine/live/target.js';
 export async function targetFromArgs(r: Runner, target: string, id: string | undefined, end: string | undefined): Promise<LiveTarget> {
   const { resolveTarget } = await import('../engine/live/target.js');
   const { invalid } = await import('../errors.js');
+  // An OVS port of a lab left up (`lab up` started its own OVS): ovs-vsctl is pointed at it.
+  const { labNetns, useLabOvs } = await import('../engine/labs/lab.js');
+  useLabOvs();
   if (target !== 'lab') {
     if (id !== undefined) throw invalid(`unexpected ${JSON.stringify(id)} after ${target}: expected one target (NODE:IF), or lab ID NODE:IF`);
     return resolveTarget(r, target);
@@ -17,7 +20,5 @@ export async function targetFromArgs(r: Runner, target: string, id: string | und
   if (!id || !end) throw invalid('lab needs a lab id and a target: e.g. lab 07 c1:eth1');
   const { loadLab } = await import('../model/lab.js');
   const lab = await loadLab(id);
-  const { labNetns, useLabOvs } = await import('../engine/labs/lab.js');
-  useLabOvs();
   return resolveTarget(r, end, { id: lab.id, nodes: labNetns(lab) });
 }

@@ -73,7 +73,7 @@ export function toDot(m: Model, opts: { ids?: boolean } = {}): string {
     '  node [fontname="Helvetica", fontsize=11];',
     '  edge [fontname="Helvetica", fontsize=9, labeldistance=2.5];',
     // For nslab ui: room between the edges of a bridge with many ports, so their end labels do not meet.
-    ...(opts.ids ? ['  graph [nodesep=1.4, ranksep=1.6];', '  edge [penwidth=2];'] : []),
+    ...(opts.ids ? ['  graph [nodesep=1.4, ranksep=2];', '  edge [penwidth=2, labeldistance=4, labelangle=0];'] : []),
   ];
   for (const v of vertices) {
     const style = v.kind === 'bridge' ? 'shape=ellipse, style=filled, fillcolor="#dde8f8"' : 'shape=box, style=rounded';
