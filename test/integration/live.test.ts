@@ -131,6 +131,13 @@ test('an OVS trunk port (lab 09, a port without a tag) shows the 802.1Q tag 10 o
     const lines = await readPcap(file, '-e');
     expect(lines).toHaveLength(2);
     for (const l of lines) expect(l).toMatch(/ethertype 802\.1Q \(0x8100\), length \d+: vlan 10, p 0, ethertype ARP.*Request who-has 10\.10\.0\.99 tell 10\.10\.0\.1/);
+    // A lab's node by its lab's name for it: g1's own end, untagged (the tag is OVS's business).
+    const own = await startCapture('lab', '09', 'g1:eth1', '-c', '1', '--filter', 'icmp');
+    await runner.run({ argv: ['ping', '-c', '1', '10.10.0.2'], netns: 'g1' });
+    const got = await own.proc;
+    expect(got.exitCode).toBe(0);
+    expect(Buffer.from(got.stdout as Uint8Array).toString()).toMatch(/ethertype IPv4 \(0x0800\), length 98: 10\.10\.0\.1 > 10\.10\.0\.2: ICMP echo request/);
+    expect(own.err()).toMatch(/^1 packet captured on g1:eth1$/m);
     await runner.run({ argv: ['ovs-vsctl', '--timeout=10', 'del-port', 'ovs-br0', 'trunk0'] });
     await runner.run({ argv: ['ip', 'link', 'del', 'trunk0'] });
   } finally {
