@@ -7,9 +7,9 @@ interface CaptureArgs {
   id?: string;
   end?: string;
   w?: string;
-  c?: number;
+  c?: string;
   filter?: string;
-  duration?: number;
+  duration?: string;
 }
 
 /** `nslab capture TARGET`, `nslab capture lab ID NODE:IF` */
@@ -22,9 +22,9 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       .positional('id', { type: 'string', describe: 'with "lab": the lab id' })
       .positional('end', { type: 'string', describe: 'with "lab": NODE:IF in the lab' })
       .option('w', { type: 'string', describe: 'write a pcap file (- = standard output, for wireshark -k -i -)' })
-      .option('c', { type: 'number', describe: 'stop after this many packets' })
+      .option('c', { type: 'string', describe: 'stop after this many packets' })
       .option('filter', { type: 'string', describe: 'pcap-filter(7) expression, e.g. "icmp" or "arp or port 53"' })
-      .option('duration', { type: 'number', describe: 'stop after this many seconds' })
+      .option('duration', { type: 'string', describe: 'stop after this many seconds' })
       .example('$0 capture h1:eth0', 'one line per packet (with MACs and VLAN tags) until Ctrl-C')
       .example('$0 capture lab 07 c1:eth1 -c 4 --filter icmp', 'four ICMP packets on c1:eth1 of lab 07')
       .example('$0 capture h1:eth0 -w - | wireshark -k -i -', 'watch it live in Wireshark')
@@ -32,14 +32,19 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
   handler: async (a) => {
     try {
       const { checkCaptureOptions, capture } = await import('../engine/live/capture.js');
-      const opts = { ...(a.w !== undefined ? { write: a.w } : {}), ...(a.c !== undefined ? { count: a.c } : {}), ...(a.filter !== undefined ? { filter: a.filter } : {}), ...(a.duration !== undefined ? { duration: a.duration } : {}) };
+      const { invalid } = await import('../errors.js');
+      const count = a.c === undefined ? undefined : /^\d+$/.test(a.c.trim()) ? Number(a.c) : NaN;
+      if (Number.isNaN(count)) throw invalid(`-c ${JSON.stringify(a.c)}: expected a whole number of packets, at least 1`);
+      const duration = a.duration === undefined ? undefined : /^\d+(\.\d+)?$/.test(a.duration.trim()) ? Number(a.duration) : NaN;
+      if (Number.isNaN(duration)) throw invalid(`--duration ${JSON.stringify(a.duration)}: expected seconds, more than 0 and at most 86400`);
+      const opts = { ...(a.w !== undefined ? { write: a.w } : {}), ...(count !== undefined ? { count } : {}), ...(a.filter !== undefined ? { filter: a.filter } : {}), ...(duration !== undefined ? { duration } : {}) };
       checkCaptureOptions(opts);
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
       const { targetFromArgs } = await import('./live-target.js');
       const t = await targetFromArgs(new ExecRunner(), a.target, a.id, a.end);
       const dest = a.w === undefined ? 'standard output' : a.w === '-' ? 'pcap on standard output' : a.w;
-      const res = await capture(t, opts, 'inherit', { onStart: () => process.stderr.write(`capturing on ${t.label} to ${dest}${a.duration ? ` for ${a.duration} s` : ''}${a.c ? `, ${a.c} packet${a.c === 1 ? '' : 's'} at most` : ''}; Ctrl-C stops\n`) });
+      const res = await capture(t, opts, 'inherit', { onStart: () => process.stderr.write(`capturing on ${t.label} to ${dest}${a.duration ? ` for ${a.duration} s` : ''}${count ? `, ${count} packet${count === 1 ? '' : 's'} at most` : ''}; Ctrl-C stops\n`) });
       process.stderr.write(`${res.packets} packet${res.packets === 1 ? '' : 's'} captured on ${t.label}${a.w && a.w !== '-' ? `, written to ${a.w}` : ''}\n`);
     } catch (err) {
       reportError(err, false);

@@ -8,7 +8,7 @@ interface LinkArgs {
   id?: string;
   end?: string;
   rate?: string;
-  mtu?: number;
+  mtu?: string;
   delay?: string;
   jitter?: string;
   loss?: string;
@@ -28,7 +28,7 @@ export const linkCommand: CommandModule<object, LinkArgs> = {
       .positional('id', { type: 'string', describe: 'with "lab": the lab id' })
       .positional('end', { type: 'string', describe: 'with "lab": NODE:IF in the lab' })
       .option('rate', { type: 'string', describe: 'set: shape what the interface sends to this rate (tc tbf), e.g. 10mbit' })
-      .option('mtu', { type: 'number', describe: 'set: MTU in bytes' })
+      .option('mtu', { type: 'string', describe: 'set: MTU in bytes' })
       .option('delay', { type: 'string', describe: 'set: delay what it sends, e.g. 20ms (netem: needs the kernel module sch_netem)' })
       .option('jitter', { type: 'string', describe: 'set: vary the delay by this much, e.g. 5ms (netem)' })
       .option('loss', { type: 'string', describe: 'set: drop this share of what it sends, e.g. 1% (netem)' })
@@ -42,11 +42,13 @@ export const linkCommand: CommandModule<object, LinkArgs> = {
   handler: async (a) => {
     try {
       const { checkImpair } = await import('../kernel/tc.js');
-      const impair = { ...(a.rate !== undefined ? { rate: a.rate } : {}), ...(a.delay !== undefined ? { delay: a.delay } : {}), ...(a.jitter !== undefined ? { jitter: a.jitter } : {}), ...(a.loss !== undefined ? { loss: a.loss } : {}) };
       const { invalid } = await import('../errors.js');
+      const impair = { ...(a.rate !== undefined ? { rate: a.rate } : {}), ...(a.delay !== undefined ? { delay: a.delay } : {}), ...(a.jitter !== undefined ? { jitter: a.jitter } : {}), ...(a.loss !== undefined ? { loss: a.loss } : {}) };
       // Bad values first: one line, exit 2, before anything is read.
       checkImpair(impair, 'flag');
-      if (a.action !== 'set' && (Object.keys(impair).length || a.mtu !== undefined || a.clear)) throw invalid(`link ${a.action}: --rate, --mtu, --delay, --jitter, --loss and --clear go with link set`);
+      const mtu = a.mtu === undefined ? undefined : /^\d+$/.test(a.mtu.trim()) ? Number(a.mtu) : NaN;
+      if (mtu !== undefined && !(mtu >= 68 && mtu <= 65535)) throw invalid(`--mtu ${JSON.stringify(a.mtu)}: expected a whole number of bytes from 68 to 65535`);
+      if (a.action !== 'set' && (Object.keys(impair).length || mtu !== undefined || a.clear)) throw invalid(`link ${a.action}: --rate, --mtu, --delay, --jitter, --loss and --clear go with link set`);
       requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
       const r = new ExecRunner();
@@ -59,7 +61,7 @@ export const linkCommand: CommandModule<object, LinkArgs> = {
         else process.stdout.write(eng.formatLink(rep));
         return;
       }
-      const settings = { impair, ...(a.mtu !== undefined ? { mtu: a.mtu } : {}), clear: a.clear };
+      const settings = { impair, ...(mtu !== undefined ? { mtu } : {}), clear: a.clear };
       const plan = a.action === 'set' ? eng.planSettings(t, settings) : eng.planState(t, a.action === 'up');
       if (a['dry-run']) {
         if (a.json) printJson(plan);

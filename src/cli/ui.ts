@@ -7,7 +7,7 @@ interface UiArgs {
   file: string;
   id?: string;
   host?: string;
-  port?: number;
+  port?: string;
   json: boolean;
 }
 
@@ -19,13 +19,14 @@ export const uiCommand: CommandModule<object, UiArgs> = {
     withFile(y)
       .positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML) that is up, or "lab" followed by a lab id' })
       .positional('id', { type: 'string', describe: 'with "lab": the lab id; the lab must be up here (nslab lab up ID)' })
-      .option('port', { type: 'number', describe: 'TCP port on 127.0.0.1 (default: any free one)' })
+      .option('port', { type: 'string', describe: 'TCP port on 127.0.0.1 (default: any free one)' })
       .example('$0 ui examples/star.yaml', 'prints http://127.0.0.1:PORT/?token=...; open it in a browser; Ctrl-C stops')
       .example('$0 sandbox -- sh -c "nslab lab up 09 && nslab ui lab 09 --port 8080"', 'lab 09 with its OVS tags, on port 8080') as Argv<UiArgs>,
   handler: async (a) => {
     try {
       const { checkPort, startUi } = await import('../engine/live/ui.js');
-      checkPort(a.port);
+      const port = a.port === undefined ? undefined : /^\d+$/.test(a.port.trim()) ? Number(a.port) : NaN;
+      if (port !== undefined) checkPort(port, a.port);
       const { ExecRunner } = await import('../exec/runner.js');
       const r = new ExecRunner();
       let m;
@@ -47,7 +48,7 @@ export const uiCommand: CommandModule<object, UiArgs> = {
         m = t.model;
         title = `topology ${m.name}`;
       }
-      const ui = await startUi(r, m, { title, ...(a.port !== undefined ? { port: a.port } : {}) });
+      const ui = await startUi(r, m, { title, ...(port !== undefined ? { port } : {}) });
       process.stdout.write(`nslab ui: ${ui.url}\n(listening on 127.0.0.1 only; Ctrl-C stops)\n`);
       // Ends cleanly on Ctrl-C and on SIGTERM: the server, its event streams and captures, then exit.
       await new Promise<void>((res) => {

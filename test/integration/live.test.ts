@@ -100,7 +100,7 @@ describe('capture', () => {
       [['capture', 'h9:eth0', '-c', '1'], /^nslab: unknown node "h9" in h9:eth0: expected host, a netns here \(h1, h2, h3\) or a bridge$/],
       [['capture', 'h1:eth7', '-c', '1'], /^nslab: no interface "eth7" in h1: expected one of lo, eth0$/],
       [['capture', 'h1:eth0', '--filter', 'icmp and and', '-c', '1'], /^nslab: --filter "icmp and and": tcpdump refused it/],
-      [['capture', 'h1:eth0', '--duration', '-3'], /^nslab: --duration -3: expected seconds/],
+      [['capture', 'h1:eth0', '--duration', '-3'], /^nslab: --duration "-3": expected seconds/],
       [['capture', 'lab', '07', 'zz:eth1'], /^nslab: node "zz": lab 07 has no such node: expected one of host, c1, c2$/],
     ];
     for (const [args, re] of bad) {
@@ -188,7 +188,7 @@ describe('link', () => {
       for (const [args, re] of [
         [['link', 'set', 'h1:eth0', '--rate', 'fast'], /^nslab: --rate "fast": expected a rate such as 10mbit/],
         [['link', 'set', 'h1:eth0', '--loss', '150%'], /^nslab: --loss "150%": expected a percentage from 0% to 100%/],
-        [['link', 'set', 'h1:eth0', '--mtu', '20'], /^nslab: --mtu 20: expected a whole number of bytes from 68 to 65535$/],
+        [['link', 'set', 'h1:eth0', '--mtu', '20'], /^nslab: --mtu "20": expected a whole number of bytes from 68 to 65535$/],
         [['link', 'down', 'h7:eth0'], /^nslab: unknown node "h7"/],
         [['link', 'set', 'h1:eth0'], /^nslab: link set: nothing to set/],
       ] as Array<[string[], RegExp]>) {

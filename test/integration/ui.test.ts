@@ -147,8 +147,8 @@ test('bad input: a port in use, a port of "fast", an unknown lab: one line, exit
   try {
     for (const [args, re] of [
       [['ui', 'lab', '99'], /^nslab: no lab "99": expected one of 01/],
-      [['ui', 'examples/star.yaml', '--port', 'fast'], /^nslab: --port "NaN": expected a TCP port/],
-      [['ui', 'examples/star.yaml', '--port', '70000'], /^nslab: --port 70000: expected a TCP port/],
+      [['ui', 'examples/star.yaml', '--port', 'fast'], /^nslab: --port "fast": expected a TCP port/],
+      [['ui', 'examples/star.yaml', '--port', '70000'], /^nslab: --port "70000": expected a TCP port/],
     ] as Array<[string[], RegExp]>) {
       const res = await nslab(...args);
       expect({ args, code: res.exitCode, lines: res.stderr.trim().split('\n').length }).toEqual({ args, code: 2, lines: 1 });

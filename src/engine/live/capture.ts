@@ -72,12 +72,17 @@ export async function capture(t: LiveTarget, o: CaptureOptions, out: Writable | 
   checkCaptureOptions(o);
   const argv = ['setpriv', '--pdeathsig', 'TERM', '--', ...netnsArgv({ argv: tcpdumpArgv(t.ifname, o), netns: t.netns })];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out === 'inherit' ? 'inherit' : 'pipe', 'pipe'] });
-  if (out !== 'inherit') child.stdout!.pipe(out, { end: false });
   let err = '';
   let started = false;
   const stop = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
   };
+  // A reader gone (a download cancelled) ends the capture; its error must not end this process.
+  const gone = () => stop();
+  if (out !== 'inherit') {
+    child.stdout!.pipe(out, { end: false });
+    out.on('error', gone);
+  }
   child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
     if (!started && /listening on/.test(err)) {
@@ -107,5 +112,6 @@ export async function capture(t: LiveTarget, o: CaptureOptions, out: Writable | 
     opts.signal?.removeEventListener('abort', stop);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    if (out !== 'inherit') out.off('error', gone);
   }
 }

@@ -183,8 +183,9 @@ export async function startUi(r: Runner, m: Model, o: { port?: number; title: st
 
 /**
  * Checks a `--port` value: a whole number from 1 to 65535.
+ * @param text the value as typed, for the message (default: the number)
  * @throws NslabError `INVALID_INPUT`
  */
-export function checkPort(p: number | undefined): void {
-  if (p !== undefined && !(Number.isInteger(p) && p >= 1 && p <= 65535)) throw invalid(`--port ${JSON.stringify(Number.isNaN(p) ? 'NaN' : p)}: expected a TCP port, a whole number from 1 to 65535`);
+export function checkPort(p: number | undefined, text?: string): void {
+  if (p !== undefined && !(Number.isInteger(p) && p >= 1 && p <= 65535)) throw invalid(`--port ${JSON.stringify(text ?? String(p))}: expected a TCP port, a whole number from 1 to 65535`);
 }
