@@ -140,6 +140,13 @@ test('an OVS trunk port (lab 09, a port without a tag) shows the 802.1Q tag 10 o
     expect(own.err()).toMatch(/^1 packet captured on g1:eth1$/m);
     await runner.run({ argv: ['ovs-vsctl', '--timeout=10', 'del-port', 'ovs-br0', 'trunk0'] });
     await runner.run({ argv: ['ip', 'link', 'del', 'trunk0'] });
+
+    // lab verify --junit: one case per expectation of the lab's verify list, all passing.
+    const junit = join(dir, 'lab09.xml');
+    expect((await nslab('lab', 'verify', '09', '--junit', junit)).exitCode).toBe(0);
+    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(readFileSync(junit, 'utf8'));
+    expect(xml.testsuites).toMatchObject({ name: 'nslab lab verify 09', tests: '5', failures: '0', testsuite: { name: 'lab 09 verify' } });
+    expect((xml.testsuites.testsuite.testcase as Array<{ name: string }>).map((c) => c.name)).toContain('OVS port g3-eth1 has VLAN tag 20');
   } finally {
     expect((await nslab('lab', 'down', '09')).exitCode).toBe(0);
   }
