@@ -139,7 +139,7 @@ test('lab 09 in the page: nodes, ports and tags; terminal link down turns red wi
   expect(await snapshot()).toEqual(before);
 });
 
-test('bad input: a port in use, a port of "fast", an unknown lab: one line, exit 2', async () => {
+test('bad input: a port in use, a port of "fast", an unknown lab: one line, exit 2; a file\'s page ends on Ctrl-C', async () => {
   const { createServer } = await import('node:net');
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
@@ -157,6 +157,19 @@ test('bad input: a port in use, a port of "fast", an unknown lab: one line, exit
     expect((await nslab('up', 'examples/star.yaml')).exitCode).toBe(0);
     const busy = await nslab('ui', 'examples/star.yaml', '--port', String(port));
     expect({ code: busy.exitCode, err: busy.stderr.trim() }).toEqual({ code: 2, err: `nslab: --port ${port}: already in use: expected a free port, or leave --port out for any free one` });
+    // A topology file's page, ended by Ctrl-C (SIGINT): exit 0, its port free again.
+    const ui = spawn('node', [CLI, 'ui', 'examples/star.yaml'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    ui.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    ui.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually('the URL printed', async () => /token=/.test(out), 15000);
+    const url = /http:\S+/.exec(out)![0];
+    expect(await status(url.replace('/?', '/api/model?'))).toBe(200);
+    const exited = new Promise<number | null>((res) => ui.once('exit', (c) => res(c)));
+    ui.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).toContain('nslab ui: stopped');
+    await expect(status(url)).rejects.toThrow(/ECONNREFUSED/);
   } finally {
     srv.close();
     await nslab('down', 'examples/star.yaml');
