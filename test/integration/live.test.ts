@@ -322,3 +322,38 @@ test('--junit: pingall and lab run write one test case per check, read back as X
   expect(cases.length).toBeGreaterThan(2);
   expect(cases.every((c) => !c.failure && /^lab 01 step \d+: /.test(c.suite))).toBe(true);
 });
+
+test('in the lab runner: a lab step runs nslab link set/down, its checks see the rate and the loss, its script shows the tc and ip commands, teardown undoes them', async () => {
+  const { LabRaw } = await import('../../src/model/lab.js');
+  const { runLab } = await import('../../src/engine/labs/lab.js');
+  const t = (s: string) => ({ en: s, zh: s });
+  const lab = {
+    ...LabRaw.parse({
+      title: t('break a link'),
+      teaches: t('link set and link down from a lab'),
+      note: 'test',
+      steps: [
+        { say: t('two nodes'), do: [{ topology: { name: 'brk', nodes: { ta: { interfaces: { eth0: { addresses: ['10.51.0.1/24'] } } }, tb: { interfaces: { eth0: { addresses: ['10.51.0.2/24'] } } } }, links: [['ta:eth0', 'tb:eth0']] } }], expect: [{ ping: { from: 'ta', to: '10.51.0.2' } }] },
+        {
+          say: t('slow it, then break it'),
+          do: [
+            { nslab: ['link', 'set', 'ta:eth0', '--rate', '10mbit'], undo: ['link', 'set', 'ta:eth0', '--clear'] },
+            { nslab: ['link', 'down', 'tb:eth0'], undo: ['link', 'up', 'tb:eth0'] },
+          ],
+          expect: [
+            { output: { run: 'tc qdisc show dev eth0', in: 'ta', contains: 'rate 10Mbit' } },
+            { ping: { from: 'ta', to: '10.51.0.2', ok: false } },
+          ],
+        },
+      ],
+    }),
+    id: '99',
+    dir: dir,
+  };
+  const before = await snapshot();
+  const rep = await runLab(runner, lab);
+  expect(rep.steps.flatMap((s) => s.checks.filter((c) => !c.ok))).toEqual([]);
+  expect(rep.ok).toBe(true);
+  expect(rep.steps[1]!.commands).toEqual(['ip netns exec ta tc qdisc replace dev eth0 root handle 1: tbf rate 10mbit burst 16384 latency 50ms', 'ip -n tb link set dev eth0 down']);
+  expect(await snapshot()).toEqual(before);
+});
