@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function runYargs(argv: string[]): Promise<void> {
-  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }, { captureCommand }, { linkCommand }, { uiCommand }] = await Promise.all([
+  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }, { captureCommand }, { linkCommand }, { uiCommand }, { dockerCommand }] = await Promise.all([
     import('./yargs-cli.js'),
     import('./attach.js'),
     import('./doctor.js'),
@@ -38,6 +38,7 @@ async function runYargs(argv: string[]): Promise<void> {
     import('./capture.js'),
     import('./link.js'),
     import('./ui.js'),
+    import('./docker.js'),
   ]);
-  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand, captureCommand, linkCommand, uiCommand]);
+  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand, dockerCommand, captureCommand, linkCommand, uiCommand]);
 }
