@@ -102,7 +102,7 @@ export class ExecRunner implements Runner {
     const t0 = performance.now();
     let res;
     try {
-      res = await spawnCollect(file!, args, cmd.input ?? '', cmd.logFile);
+      res = await spawnCollect(file!, args, cmd.input ?? '', cmd.logFile, cmd.timeoutMs);
     } catch (err) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${(err as Error).message}`, { cause: err, hint: 'run `nslab doctor` to see what to install' });
     }
@@ -111,7 +111,7 @@ export class ExecRunner implements Runner {
     }
     if (process.env.NSLAB_TRACE) process.stderr.write(`nslab-trace at ${t0.toFixed(0)}ms took ${(performance.now() - t0).toFixed(1)}ms exit=${res.exitCode} ${file} ${args.join(' ').slice(0, 300)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.slice(0, 200))}` : ''}\n`);
     const logged = cmd.logFile && res.exitCode !== 0 ? await readTail(cmd.logFile) : '';
-    const result: Result = { stdout: String(res.stdout ?? ''), stderr: logged || String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
+    const result: Result = { stdout: String(res.stdout ?? ''), stderr: logged || String(res.stderr ?? ''), exitCode: res.exitCode ?? 1, ...(res.timedOut ? { timedOut: true } : {}) };
     if (result.exitCode !== 0 && opts.check !== false) throw commandError(cmd, result.exitCode, result.stderr);
     return result;
   }
@@ -257,7 +257,7 @@ async function readTail(file: string): Promise<string> {
  * @returns stdout, stderr and the exit code (128 + signal number when killed); `failed` without an
  *   exit code when the program could not be started (ENOENT)
  */
-function spawnCollect(file: string, args: string[], input: string, logFile?: string): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string }> {
+function spawnCollect(file: string, args: string[], input: string, logFile?: string, timeoutMs?: number): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string; timedOut?: boolean }> {
   return new Promise((resolve) => {
     const log = logFile === undefined ? undefined : openSync(logFile, 'a');
     // env given explicitly: node's own default is the real process.env, which differs from the
@@ -269,10 +269,20 @@ function spawnCollect(file: string, args: string[], input: string, logFile?: str
     child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     child.stdin!.on('error', () => {}); // EPIPE: the tool exited without reading its input
-    child.on('error', (e) => resolve({ stdout: '', stderr: '', failed: true, shortMessage: e.message }));
+    // A deadline (a lab check's timeout:): killed past it, so a check never hangs on a kernel timer.
+    let timedOut = false;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ stdout: '', stderr: '', failed: true, shortMessage: e.message });
+    });
     child.on(log === undefined ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
       const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
-      resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode, failed: exitCode !== 0 });
+      resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode, failed: exitCode !== 0, ...(timedOut ? { timedOut } : {}) });
     });
     child.stdin!.end(input);
   });

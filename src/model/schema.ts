@@ -49,8 +49,16 @@ const RouteRaw = z
   })
   .refine((r) => !r.onlink || (r.via !== undefined && r.dev !== undefined), {
     message: 'an onlink route needs "via" (the gateway) and "dev" (the link it is on), as ip-route(8) does',
+  })
+  // ip infers a route's family from its prefix: a gateway of the other family is refused by ip
+  // itself ("inet address is expected rather than ...") and, inside `ip -batch`, stops the whole
+  // batch with no line number, so it would be blamed on another step. `default` takes either.
+  .superRefine((r, ctx) => {
+    if (r.via === undefined || r.to === 'default') return;
+    const to = isIP(r.to.split('/')[0]!);
+    const via = isIP(r.via);
+    if (to && via && to !== via) ctx.addIssue({ code: 'custom', path: ['via'], message: `gateway ${r.via} is IPv${via} but the route to ${r.to} is IPv${to}: expected an IPv${to} gateway` });
   });
-
 /**
  * The `/proc/sys` path parts a sysctl key names, as sysctl(8) (procps-ng) reads it: the first separator
  * decides the form; in the dotted form `.` separates and `/` stands for a literal dot (an interface
