@@ -1,6 +1,6 @@
 // The lab format's reference (docs/labs.md) and JSON Schemas (labs/lab.schema.json,
 // labs/topology.schema.json), made from the zod schemas themselves so that they cannot drift.
-import { stringify } from 'yaml';
+import { Document, isCollection, visit } from 'yaml';
 import { z } from 'zod';
 import { ACTION_KINDS, CHECK_KINDS, type Kind, LabRaw, StepRaw } from './lab.js';
 import { TopologyRaw } from './schema.js';
@@ -21,6 +21,7 @@ type Json = {
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
+  additionalProperties?: Json | boolean;
 };
 
 const json = (s: z.ZodType): Json => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Json;
@@ -42,14 +43,15 @@ export function topologyJsonSchema(): Record<string, unknown> {
 function typeOf(j: Json): string {
   if (j.const !== undefined) return `\`${String(j.const)}\``;
   if (j.enum) return j.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
-  if (j.anyOf) return j.anyOf.map(typeOf).join(' or ');
+  if (j.anyOf) return [...new Set(j.anyOf.map(typeOf))].join(' or ');
   if (j.prefixItems) return `[${j.prefixItems.map(typeOf).join(', ')}]`;
   const t = Array.isArray(j.type) ? j.type.join(' or ') : j.type;
   if (t === 'array') return `list of ${j.items ? typeOf(j.items) : 'anything'}`;
   if (t === 'object') return j.properties && Object.keys(j.properties).join(',') === 'en,zh' ? '{en, zh}' : 'mapping';
   if (t === 'integer' || t === 'number') {
     const lo = j.minimum ?? (j.exclusiveMinimum !== undefined ? `>${j.exclusiveMinimum}` : undefined);
-    const range = lo !== undefined || j.maximum !== undefined ? ` (${lo ?? ''}..${j.maximum ?? ''})` : '';
+    const hi = j.maximum !== undefined && j.maximum < 1e9 ? j.maximum : undefined;
+    const range = lo !== undefined || hi !== undefined ? ` (${lo ?? ''}..${hi ?? ''})` : '';
     return `${t === 'integer' ? 'integer' : 'number'}${range}`;
   }
   if (t === 'string' && j.format === 'uri') return 'URL';
@@ -66,6 +68,19 @@ function keysTable(j: Json): string[] {
   return rows;
 }
 
+/**
+ * YAML as the shipped labs write it: block style outside, a collection short enough for one line
+ * (under 70 characters as JSON) in flow style: `- ping: { from: pc1, to: 10.0.0.1 }`.
+ */
+function yamlOf(v: unknown): string {
+  const doc = new Document(v);
+  visit(doc, (_key, node, path) => {
+    if (isCollection(node) && path.length > 2 && JSON.stringify(node.toJSON()).length < 70) node.flow = true;
+    return undefined;
+  });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: true });
+}
+
 /** One kind's section: what it does, its keys, an example. */
 function kindSection(k: Kind, list: 'do' | 'expect'): string[] {
   const j = json(k.schema);
@@ -74,8 +89,35 @@ function kindSection(k: Kind, list: 'do' | 'expect'): string[] {
   const inner = list === 'expect' ? j.properties?.[key] : j;
   const out = [`### \`${k.kind}\``, '', k.about, ''];
   out.push(...keysTable(inner ?? {}), '');
-  out.push('```yaml', `${list}:`, stringify([k.example], { lineWidth: 0 }).trimEnd().replace(/^/gm, '  '), '```', '');
+  out.push('```yaml', `${list}:`, yamlOf([k.example]).trimEnd().replace(/^/gm, '  '), '```', '');
   return out;
+}
+
+/** The keys of a `topology:` step (the topology file's), table by table, from TopologyRaw. */
+function topologySection(): string[] {
+  const t = json(TopologyRaw);
+  const rec = (j: Json | undefined): Json => (j && typeof j.additionalProperties === 'object' ? j.additionalProperties : {});
+  const node = rec(t.properties?.nodes);
+  const iface = rec(node.properties?.interfaces);
+  const route = node.properties?.routes?.items ?? {};
+  const bridge = rec(t.properties?.bridges);
+  const part = (title: string, j: Json) => [`#### ${title}`, '', ...keysTable(j), ''];
+  return [
+    '## Topology keys (`topology:` step, and topology files)',
+    '',
+    'A `topology:` step takes what a topology file holds (`nslab up FILE`; the README\'s "Topology files"',
+    'has a commented example). Links are veth pairs: `[a:eth0, b:eth0]` (node to node), `[a:eth0, br0]`',
+    '(node to bridge). Editors complete it from `labs/topology.schema.json` (`nslab lab schema --topology`).',
+    '',
+    ...part('The topology', t),
+    ...part('A node (`nodes: {NAME: ...}`, and `host:`)', node),
+    ...part('An interface (`interfaces: {IFNAME: ...}`)', iface),
+    ...part('A route (`routes: [...]`)', route),
+    'A gateway must be of its destination\'s family (an IPv6 `via:` on an IPv4 route is refused before',
+    'anything is built); a link-local gateway (`fe80::1`) needs `dev:` unless the node has one interface.',
+    '',
+    ...part('A bridge (`bridges: {NAME: ...}`)', bridge),
+  ];
 }
 
 /**
@@ -127,13 +169,14 @@ export function labReference(): string {
     'Every check takes `timeout:` (seconds, default 5; `rate` 15): past it, it fails as "timeout".',
     '',
     ...CHECK_KINDS.flatMap((k) => kindSection(k, 'expect')),
+    ...topologySection(),
     '## A whole lab',
     '',
     'The scaffold `nslab lab new` writes (it passes `lab check` and `lab run` as it is):',
     '',
     '```yaml',
     '# yaml-language-server: $schema=../lab.schema.json',
-    stringify(
+    yamlOf(
       {
         title: { en: 'Two nodes and a veth pair', zh: '两个节点与一对 veth' },
         teaches: { en: 'A veth pair joins two network namespaces.', zh: '一对 veth 连接两个 network namespace。' },
@@ -146,7 +189,6 @@ export function labReference(): string {
           },
         ],
       },
-      { lineWidth: 0 },
     ).trimEnd(),
     '```',
     '',

@@ -208,7 +208,7 @@ function linkLocalGatewayDev(n: string, x: NodeRaw['routes'][number], i: number,
   if (x.via === undefined || x.dev !== undefined || isIP(x.via) !== 6 || !/^fe[89ab]/i.test(x.via)) return undefined;
   const mine = veths.flatMap((v) => [v.a, v.b]).filter((e) => e.owner === n && e.bridge === null).map((e) => e.name);
   if (mine.length === 1) return mine[0];
-  throw new SpecError(nodePath(n, 'routes', i, 'via'), `link-local gateway ${x.via} of the route to ${x.to} is on every link of ${n} (${mine.join(', ') || 'none'}): expected dev: naming the interface it is reached by`);
+  throw new SpecError(nodePath(n, 'routes', i, 'via'), `link-local gateway ${x.via} of the route to ${x.to} is on every link of ${n} (${[...mine].sort().join(', ') || 'none'}): expected dev: naming the interface it is reached by`);
 }
 
 /**
