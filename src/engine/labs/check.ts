@@ -164,10 +164,10 @@ export async function check(r: Runner, e: LabExpect, pids: Pids, before?: number
       } else {
         parts.push(`/${o.match}/ ${o.compare}`);
         if (n === undefined) fails.push(`no number matched by /${o.match}/`);
-        else if (before === undefined) parts.push(`(now ${n}; nothing to compare with here)`);
+        else if (before === undefined) parts[parts.length - 1] += ` (now ${n}; nothing to compare with here)`;
         else {
           const held = o.compare === 'increases' ? n > before : o.compare === 'decreases' ? n < before : n === before;
-          parts.push(`(${before} -> ${n})`);
+          parts[parts.length - 1] += ` (${before} -> ${n})`;
           if (!held) fails.push(`${before} -> ${n}`);
         }
       }
