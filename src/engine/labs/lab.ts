@@ -291,7 +291,7 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
     say(`  ✗ ${msg}\n`);
   }
   if (o.keep) {
-    saveLabState(lab.id, pids, tablesBefore, done.length);
+    saveLabState(lab.id, pids, tablesBefore, done.length, Math.min(o.until ?? lab.steps.length, lab.steps.length));
     return report;
   }
   say('teardown\n');
@@ -328,8 +328,10 @@ function rmdirQuiet(dir: string): void {
   }
 }
 
-function saveLabState(id: string, pids: Pids, tablesBefore: string[], done: number): void {
+function saveLabState(id: string, pids: Pids, tablesBefore: string[], done: number, step: number): void {
   mkdirSync(labStateDir(id), { recursive: true });
+  // `lab up --until N`: lab verify then checks step N's expectations, the state it was left in.
+  writeFileSync(join(labStateDir(id), 'step.json'), JSON.stringify(step));
   for (const [n, p] of Object.entries(pids)) writeFileSync(join(labStateDir(id), `${n}.pid`), `${p}\n`);
   writeFileSync(join(labStateDir(id), 'tables.json'), JSON.stringify(tablesBefore));
   writeFileSync(join(labStateDir(id), 'done.json'), JSON.stringify(done));
@@ -370,11 +372,13 @@ export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
   return errors;
 }
 
-/** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations). */
+/** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations); left up to step N by `lab up --until N`: that step's expectations. */
 export async function labVerify(r: Runner, lab: Lab): Promise<Checked[]> {
   await useLiveLab(r, lab, `nslab lab up ${lab.id} first (in a sandbox), or replay its script: nslab lab script ${lab.id}`);
   const pids = loadLabState(lab.id);
-  const list = lab.verify ?? lab.steps[lab.steps.length - 1]!.expect;
+  const stepFile = join(labStateDir(lab.id), 'step.json');
+  const step = existsSync(stepFile) ? (JSON.parse(readFileSync(stepFile, 'utf8')) as number) : lab.steps.length;
+  const list = step < lab.steps.length ? lab.steps[step - 1]!.expect : (lab.verify ?? lab.steps[lab.steps.length - 1]!.expect);
   const out: Checked[] = [];
   for (const e of list) out.push(await check(r, e, pids));
   return out;
