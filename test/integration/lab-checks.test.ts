@@ -3,6 +3,10 @@
 // checks comparing a counter before and after a step, `ok: false` commands, and `lab script` with a
 // tool that is not installed.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
 import { check } from '../../src/engine/labs/check.js';
 import { labScript, runLab } from '../../src/engine/labs/lab.js';
@@ -173,5 +177,66 @@ steps:
     expect(problems).toEqual(['step 2: nslab-no-such-tool is not installed here: its command is printed as written, not run']);
     expect(script).toContain('ip netns exec ca nslab-no-such-tool -L  # not recorded: nslab-no-such-tool is not installed where this script was made');
     expect(script).toContain('ip -n cb link show lo');
+  });
+});
+
+describe('the CLI a teacher uses', () => {
+  const CLI = join(process.cwd(), 'dist', 'bundle', 'main.mjs');
+  const nslab = (...args: string[]) => execa('node', [CLI, ...args], { reject: false });
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  test('lab check of every shipped lab: exit 0, no problem', async () => {
+    const res = await nslab('lab', 'check');
+    expect({ code: res.exitCode, err: res.stderr }).toEqual({ code: 0, err: '' });
+    expect(res.stdout).toMatch(/^\d+ labs: 0 errors, 0 warnings$/);
+  });
+  test('lab new, then lab check of its folder, then lab run of it: a lab made from the scaffold runs', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nslab-teacher-'));
+    dirs.push(root);
+    expect((await nslab('lab', 'new', join(root, '96-first-lab'))).exitCode).toBe(0);
+    const check = await nslab('lab', 'check', join(root, '96-first-lab'));
+    expect({ code: check.exitCode, err: check.stderr }).toEqual({ code: 0, err: '' });
+    const run = await nslab('lab', 'run', join(root, '96-first-lab'));
+    expect({ code: run.exitCode, err: run.stderr }).toEqual({ code: 0, err: '' });
+    expect(run.stdout).toMatch(/lab 96: all checks hold, torn down/);
+  });
+  test('lab run of a lab with mistakes: every one at once with FILE:LINE, exit 2, nothing run', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nslab-teacher-'));
+    dirs.push(root);
+    mkdirSync(join(root, '95-bad'));
+    writeFileSync(join(root, '95-bad', 'lab.yaml'), 'title: { en: t, zh: t }\nteaches: { en: t, zh: t }\nsteps:\n  - say: { en: s, zh: s }\n    do:\n      - run: ip netns add n1\n        undo: ip netns del n1\n    expect:\n      - pong: { from: n1, to: 10.0.0.1 }\n      - ping: { from: n2, to: 10.0.0.1 }\n');
+    const before = await snapshot();
+    const res = await nslab('lab', 'run', join(root, '95-bad'));
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr).toMatch(/95-bad\/lab\.yaml:9: error: steps\[0\]\.expect\[0\]\.pong: unknown check kind "pong" \(did you mean "ping"\?\)/);
+    expect(res.stderr).toMatch(/95-bad\/lab\.yaml:10: error: steps\[0\]\.expect\[1\]\.ping\.from: no node "n2" in this lab \(did you mean "n1"\?\)/);
+    expect(res.stderr).toMatch(/nslab: lab 95: 2 errors \(above\): nothing was run/);
+    expect(await snapshot()).toEqual(before);
+  });
+  test('lab schema prints the JSON Schema of lab.yaml (--topology: of a topology file)', async () => {
+    const lab = JSON.parse((await nslab('lab', 'schema')).stdout) as { $schema: string; properties: Record<string, unknown> };
+    expect(lab.$schema).toMatch(/json-schema\.org/);
+    expect(Object.keys(lab.properties)).toEqual(['title', 'teaches', 'note', 'steps', 'verify']);
+    const t = JSON.parse((await nslab('lab', 'schema', '--topology')).stdout) as { properties: Record<string, unknown> };
+    expect(Object.keys(t.properties)).toContain('links');
+  });
+  test('lab up 16 --until 3: graph draws MASQUERADE on r1, lab verify checks step 3, lab down removes it', async () => {
+    const before = await snapshot();
+    const upRes = await nslab('lab', 'up', '16', '--until', '3');
+    expect({ code: upRes.exitCode, err: upRes.stderr }).toEqual({ code: 0, err: '' });
+    expect(upRes.stdout).toMatch(/lab 16: all checks hold \(up to step 3\)/);
+    try {
+      const g = await nslab('graph', 'lab', '16', '--live', '--format', 'mermaid');
+      expect(g.stdout).toMatch(/r1 \(forwarding\)<br\/>NAT MASQUERADE -s 192\.168\.16\.0\/24 -o eth1/);
+      const v = await nslab('lab', 'verify', '16', '--json');
+      const checks = JSON.parse(v.stdout) as Array<{ ok: boolean; text: string }>;
+      expect(checks.some((c) => /GET http:\/\/198\.51\.100\.2\/copyright/.test(c.text))).toBe(true);
+      expect(checks.filter((c) => !c.ok)).toEqual([]);
+    } finally {
+      expect((await nslab('lab', 'down', '16')).exitCode).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await snapshot()).toEqual(before);
   });
 });
