@@ -2,7 +2,7 @@
 // once, each with its FILE:LINE, its key, and a "did you mean" for a misspelt key, kind or node.
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ACTION_KINDS, CHECK_KINDS, LabRaw, type LabAction, type LabExpect, StepRaw } from './lab.js';
@@ -351,6 +351,12 @@ export function lintLab(file: string, text: string, dir: string): LintProblem[] 
         if (madeSoFar.has(inKey) || t.madeIn.get(inKey) !== step) node(inKey, [...path, 'in'], step, false);
         else node(inKey, [...path, 'in'], step, true);
       }
+      // A lab copied from another keeps its topology's name (`lab06` in lab 17): both would mark
+      // their objects alike.
+      const own = /^(\d\d)-/.exec(basename(dir))?.[1];
+      const tname = 'topology' in a ? a.topology.name : undefined;
+      const copied = tname ? /^lab(\d\d)$/.exec(tname)?.[1] : undefined;
+      if (own && copied && copied !== own) add('warning', [...path, 'topology', 'name'], `topology name "${tname}" is lab ${copied}'s (copied?): expected lab${own}`);
       if ('run' in a) {
         pidRefs(a.run, [...path, 'run'], step);
         const p = routeFamilyProblem(argvOf(a.run));

@@ -240,3 +240,16 @@ describe('the CLI a teacher uses', () => {
     expect(await snapshot()).toEqual(before);
   });
 });
+
+describe('ip -batch stopped by a bad argument', () => {
+  test('the line that holds the quoted value is the failed one (not the batch\'s first), the lines before it ran', async () => {
+    const res = await runner.batch('ip', 'ca', [['link', 'set', 'dev', 'lo', 'mtu', '60000'], ['route', 'add', '10.9.0.0/16', 'via', '2001:db8::1']]);
+    try {
+      expect(res.failed).toEqual([{ index: 1, message: expect.stringMatching(/inet address is expected rather than "2001:db8::1"/) }]);
+      const lo = await runner.run({ argv: ['ip', '-j', 'link', 'show', 'lo'], netns: 'ca' });
+      expect((JSON.parse(lo.stdout) as Array<{ mtu: number }>)[0]!.mtu).toBe(60000);
+    } finally {
+      await runner.run({ argv: ['ip', 'link', 'set', 'dev', 'lo', 'mtu', '65536'], netns: 'ca' });
+    }
+  });
+});

@@ -105,6 +105,10 @@ describe('lab check', () => {
     const yaml = BAD.replace('      - run: ip netns add r2\n', '      - run: ip link set lo up\n        in: r3\n      - run: ip netns add r3\n');
     expect(lintLab('bad.yaml', yaml, '/tmp').map(formatProblem)).toContainEqual(expect.stringMatching(/steps\[1\]\.do\[0\]\.in: node "r3" is made by a later action of this step/));
   });
+  test('a copied lab that keeps the topology name of the lab it came from', () => {
+    const yaml = readFileSync('labs/06-routing-table/lab.yaml', 'utf8');
+    expect(lintLab('lab.yaml', yaml, '/x/17-copy').map(formatProblem)).toEqual([expect.stringMatching(/^lab\.yaml:\d+: warning: steps\[0\]\.do\[0\]\.topology\.name: topology name "lab06" is lab 06's \(copied\?\): expected lab17$/)]);
+  });
   test('not YAML: the parser\'s line', () => {
     expect(lintLab('x.yaml', 'title: [\n', '/tmp').map(formatProblem)[0]).toMatch(/^x\.yaml:\d+: error: not valid YAML/);
   });

@@ -116,10 +116,10 @@ export async function check(r: Runner, e: LabExpect, pids: Pids, before?: number
   if ('link' in e) {
     const l = e.link;
     const res = await r.run({ argv: ['ip', '-j', '-d', 'link', 'show'], netns: where(l.in), timeoutMs }, { check: false });
-    const link = (JSON.parse(res.stdout || '[]') as Array<{ ifname: string; master?: string; flags: string[]; linkinfo?: { info_kind?: string } }>).find((x) => x.ifname === l.name);
+    const link = (JSON.parse((!res.timedOut && res.stdout) || '[]') as Array<{ ifname: string; master?: string; flags: string[]; linkinfo?: { info_kind?: string } }>).find((x) => x.ifname === l.name);
     const text = `${l.in}: ${l.exists ? '' : 'no '}link ${l.name}${l.exists ? ' exists' : ''}${l.master ? ` on ${l.master}` : ''}${l.kind ? ` (${l.kind})` : ''}${l.up !== undefined ? (l.up ? ', up' : ', down') : ''}`;
+    // A netns that is gone has no links: `exists: false` holds there, as it always did.
     if (res.timedOut) return { ok: false, text, detail: late(res)! };
-    if (res.exitCode !== 0) return { ok: false, text, detail: res.stderr.trim() };
     if (!l.exists) return { ok: !link, text };
     const ok = !!link && (!l.master || link.master === l.master) && (!l.kind || link.linkinfo?.info_kind === l.kind) && (l.up === undefined || link.flags.includes('UP') === l.up);
     return { ok, text, ...(ok ? {} : { detail: link ? JSON.stringify({ master: link.master, kind: link.linkinfo?.info_kind, flags: link.flags }) : 'no such link' }) };
@@ -128,7 +128,8 @@ export async function check(r: Runner, e: LabExpect, pids: Pids, before?: number
     const a = e.addr;
     const res = await r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', a.dev], netns: where(a.in), timeoutMs }, { check: false });
     const have = (JSON.parse(res.exitCode === 0 && res.stdout ? res.stdout : '[]') as Array<{ addr_info: Array<{ local: string; prefixlen: number }> }>).flatMap((x) => x.addr_info.map((i) => `${i.local}/${i.prefixlen}`));
-    const ok = res.exitCode === 0 ? have.includes(a.address) === a.exists : false;
+    // No such device (or netns): it has no address, which `exists: false` expects.
+    const ok = !res.timedOut && have.includes(a.address) === a.exists;
     return { ok, text: `${a.in}: ${a.dev} ${a.exists ? 'has' : 'has no'} ${a.address}`, detail: late(res) ?? (res.exitCode === 0 ? have.join(' ') : res.stderr.trim()) };
   }
   if ('route' in e) {
@@ -136,7 +137,7 @@ export async function check(r: Runner, e: LabExpect, pids: Pids, before?: number
     const res = await r.run({ argv: ['ip', 'route', 'show'], netns: where(rt.in), timeoutMs }, { check: false });
     const norm = (s: string) => s.trim().replace(/\s+/g, ' ');
     const found = res.stdout.split('\n').some((l) => norm(l).startsWith(norm(rt.line)));
-    return { ok: res.exitCode === 0 && found === rt.exists, text: `${rt.in}: route "${rt.line}" ${rt.exists ? 'present' : 'absent'}`, detail: late(res) ?? (res.exitCode === 0 ? res.stdout.trim().split('\n').join(' | ') : res.stderr.trim()) };
+    return { ok: !res.timedOut && found === rt.exists, text: `${rt.in}: route "${rt.line}" ${rt.exists ? 'present' : 'absent'}`, detail: late(res) ?? (res.exitCode === 0 ? res.stdout.trim().split('\n').join(' | ') : res.stderr.trim()) };
   }
   if ('output' in e) {
     const o = e.output;
@@ -183,7 +184,7 @@ export async function check(r: Runner, e: LabExpect, pids: Pids, before?: number
   const i = e.iptables;
   const res = await r.run({ argv: ['iptables-save', '-t', i.table], netns: where(i.in), timeoutMs }, { check: false });
   const found = res.stdout.split('\n').some((l) => l.includes(i.rule));
-  const ok = res.exitCode === 0 && found === i.exists;
+  const ok = !res.timedOut && found === i.exists;
   return { ok, text: `${i.in}: iptables ${i.table} ${i.exists ? 'has' : 'lacks'} "${i.rule}"`, ...(ok ? {} : { detail: late(res) ?? (res.exitCode !== 0 ? res.stderr.trim() : res.stdout.split('\n').filter((l) => l.startsWith('-A')).slice(0, 6).join(' | ') || 'no rules') }) };
 }
 
