@@ -292,6 +292,8 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
   }
   if (o.keep) {
     saveLabState(lab.id, pids, tablesBefore, done.length, Math.min(o.until ?? lab.steps.length, lab.steps.length));
+    // A teacher's lab outside labs/ is found again by its folder (`nslab clean` takes it down).
+    writeFileSync(join(labStateDir(lab.id), 'dir.json'), JSON.stringify(lab.dir));
     return report;
   }
   say('teardown\n');
