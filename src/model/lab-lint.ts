@@ -139,6 +139,18 @@ function names(e: LabExpect): { nodes: Array<[string, string]>; iface?: [string,
   return { nodes };
 }
 
+/** A command that changes a namespace's network (rules, routes, addresses, sysctls): where it runs matters. */
+function hostNetworkCommand(argv: string[]): boolean {
+  const [p, ...rest] = argv;
+  if (p === 'iptables' || p === 'ip6tables') return !rest.some((x) => x === '-L' || x === '-S' || x === '--list');
+  if (p === 'sysctl') return rest.some((x) => x.includes('='));
+  if (p === 'ip') {
+    const w = rest.filter((x) => !x.startsWith('-'));
+    return ['route', 'r', 'addr', 'address', 'a', 'neigh'].includes(w[0] ?? '') && ['add', 'del', 'replace', 'change', 'flush'].includes(w[1] ?? '');
+  }
+  return p === 'route' && (rest[0] === 'add' || rest[0] === 'del');
+}
+
 /** A gateway of another family than its destination in an `ip route add DST via GW` or `route add ... gw GW`. */
 function routeFamilyProblem(argv: string[]): string | null {
   const at = argv.findIndex((x, k) => (x === 'route' || x === 'r' || x === 'ro') && argv[0] === 'ip' && ['add', 'replace', 'append', 'change'].includes(argv[k + 1] ?? ''));
@@ -357,6 +369,12 @@ export function lintLab(file: string, text: string, dir: string): LintProblem[] 
       const tname = 'topology' in a ? a.topology.name : undefined;
       const copied = tname ? /^lab(\d\d)$/.exec(tname)?.[1] : undefined;
       if (own && copied && copied !== own) add('warning', [...path, 'topology', 'name'], `topology name "${tname}" is lab ${copied}'s (copied?): expected lab${own}`);
+      // A rule or route meant for a node that lands in the host (no `in:`) shows only when a check
+      // fails: in a lab of nodes, a network command with no `in:` is worth a word.
+      const rawAction = ((steps[i]!.raw.do as unknown[] | undefined)?.[j] ?? {}) as Record<string, unknown>;
+      if ('run' in a && nodes.length && rawAction.in === undefined && hostNetworkCommand(argvOf(a.run))) {
+        add('warning', [...path, 'run'], `no in: this command changes the host (the namespace the lab runs in), not a node (${nodes.slice(0, 4).join(', ')}): write in: host if that is meant`);
+      }
       if ('run' in a) {
         pidRefs(a.run, [...path, 'run'], step);
         const p = routeFamilyProblem(argvOf(a.run));

@@ -109,6 +109,11 @@ describe('lab check', () => {
     const yaml = readFileSync('labs/06-routing-table/lab.yaml', 'utf8');
     expect(lintLab('lab.yaml', yaml, '/x/17-copy').map(formatProblem)).toEqual([expect.stringMatching(/^lab\.yaml:\d+: warning: steps\[0\]\.do\[0\]\.topology\.name: topology name "lab06" is lab 06's \(copied\?\): expected lab17$/)]);
   });
+  test('a network command with no in: in a lab of nodes is a warning; in: host says it is meant', () => {
+    const yaml = (where: string) => `title: { en: t, zh: t }\nteaches: { en: t, zh: t }\nsteps:\n  - say: { en: s, zh: s }\n    do:\n      - run: ip netns add r1\n      - run: iptables -t nat -A POSTROUTING -o eth1 -j MASQUERADE\n${where}`;
+    expect(lintLab('l.yaml', yaml(''), '/tmp').map(formatProblem)).toEqual([expect.stringMatching(/^l\.yaml:7: warning: steps\[0\]\.do\[1\]\.run: no in: this command changes the host .*\(r1\): write in: host if that is meant$/)]);
+    expect(lintLab('l.yaml', yaml('        in: host\n'), '/tmp')).toEqual([]);
+  });
   test('not YAML: the parser\'s line', () => {
     expect(lintLab('x.yaml', 'title: [\n', '/tmp').map(formatProblem)[0]).toMatch(/^x\.yaml:\d+: error: not valid YAML/);
   });
