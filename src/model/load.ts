@@ -98,7 +98,7 @@ function valueAt(root: unknown, path: Array<string | number>): unknown {
 }
 
 /** The 1-based line of the deepest node on `path` that exists (a key's own line for a missing value). */
-function lineOf(doc: Document, lc: LineCounter, path: Array<string | number>): number {
+export function lineOf(doc: Document, lc: LineCounter, path: Array<string | number>): number {
   for (let n = path.length; n >= 0; n--) {
     const prefix = path.slice(0, n);
     const node = prefix.length === 0 ? doc.contents : doc.getIn(prefix, true);

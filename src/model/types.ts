@@ -66,6 +66,8 @@ export interface NodeModel {
   sysctls: Array<[string, string]>;
   /** Source NAT rules (MASQUERADE, SNAT) found in its iptables nat table; empty from a file. */
   snat: SnatRule[];
+  /** Its nat table's rewriting rules, one short line each (MASQUERADE, SNAT, DNAT, REDIRECT), as read from the kernel: what a graph draws on it. */
+  nat?: string[];
 }
 
 /**

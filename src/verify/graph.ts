@@ -25,7 +25,8 @@ interface Edge {
 
 function nodeLines(n: NodeModel): string[] {
   const fwd = n.sysctls.some(([k, v]) => /^net\.ipv[46]\.(ip_forward|conf\.all\.forwarding)$/.test(k) && v.trim() === '1');
-  return [n.name + (fwd ? ' (forwarding)' : ''), ...n.routes.map(describeRoute)];
+  // NAT on the node that does it (read from its nat table): the rule, and where it rewrites to.
+  return [n.name + (fwd ? ' (forwarding)' : ''), ...n.routes.map(describeRoute), ...(n.nat ?? []).map((x) => `NAT ${x}`)];
 }
 
 /**
@@ -37,7 +38,7 @@ function shape(m: Model): { vertices: Vertex[]; edges: Edge[] } {
   const vid = (e: EndModel) => (e.bridge ? `bridge:${e.bridge}` : `node:${e.owner}`);
   const hostUsed = m.macvlans.length > 0 || m.veths.some((v) => [v.a, v.b].some((e) => e.netns === null && e.bridge === null));
   const vertices: Vertex[] = [
-    ...(hostUsed || m.host.routes.length ? [{ id: `node:${m.host.name}`, kind: 'node' as const, lines: nodeLines(m.host) }] : []),
+    ...(hostUsed || m.host.routes.length || m.host.nat?.length ? [{ id: `node:${m.host.name}`, kind: 'node' as const, lines: nodeLines(m.host) }] : []),
     ...m.nodes.map((n) => ({ id: `node:${n.name}`, kind: 'node' as const, lines: nodeLines(n) })),
     ...m.bridges.map((b) => ({ id: `bridge:${b.name}`, kind: 'bridge' as const, lines: [`bridge ${b.name}`, ...b.addresses] })),
     ...m.ovsBridges.map((b) => ({

@@ -300,7 +300,7 @@ test('in the lab runner: a lab step runs nslab link set/down, its checks see the
     dir: dir,
   };
   const before = await snapshot();
-  const rep = await runLab(runner, lab);
+  const rep = await runLab(runner, lab as Parameters<typeof runLab>[1]);
   expect(rep.steps.flatMap((s) => s.checks.filter((c) => !c.ok))).toEqual([]);
   expect(rep.ok).toBe(true);
   expect(rep.steps[1]!.commands).toEqual(['ip netns exec ta tc qdisc replace dev eth0 root handle 1: tbf rate 10mbit burst 16384 latency 50ms', 'ip -n tb link set dev eth0 down']);
