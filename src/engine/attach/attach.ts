@@ -24,7 +24,7 @@ import { checkIfname, type AddressRequest, type AttachRequest } from '../../mode
 import { mark, parseMark } from '../../model/marks.js';
 import { ifnameProblem, shortHash } from '../../model/names.js';
 import { applySteps, mapLimit, runUndo } from '../apply.js';
-import { resolveGuest, type Guest } from './guest.js';
+import { pathGuest, resolveGuest, type Guest } from './guest.js';
 import { stateDir } from '../state.js';
 import { packageRoot } from '../../paths.js';
 
@@ -318,7 +318,8 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
 async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: LinkInfo[]; taken: Set<string> } | undefined, o: { readGuest?: boolean }): Promise<AttachContext> {
   const readGuest = o.readGuest !== false;
   // The host's links and the guest (found, then read by one process in its netns) are read at once.
-  const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['addr', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
+  const found = req.netnsPath !== undefined ? Promise.resolve(pathGuest(req.guest, req.netnsPath)) : resolveGuest(r, req.guest);
+  const guestRead = found.then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['addr', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
   const [rootRes, guestRes] = await Promise.allSettled([shared?.rootLinks ?? readLinks(r, null), guestRead]);
   if (rootRes.status === 'rejected') throw rootRes.reason;
   const rootLinks = rootRes.value;
@@ -331,7 +332,7 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
   }
   if (guestRes.status === 'rejected') throw guestRes.reason;
   const { guest, read: [gl, gr] } = guestRes.value;
-  const host = await classifyHost(r, hostName, rootLinks);
+  const host = await classifyHost(r, hostName, rootLinks, req.createAs);
 
   if (req.vlan !== undefined && host.kind === 'bridge') throw invalid(`VLAN ${req.vlan} on Linux bridge ${host.name}: a plain Linux bridge does not carry VLANs here; use an Open vSwitch bridge (a name starting with ovs) or a macvlan parent`);
   if (req.hostAccess && host.kind !== 'phys') throw invalid(`--host-access is for macvlan guests; ${host.name} is a ${host.kind === 'ovs' ? 'Open vSwitch' : 'Linux'} bridge, which the host reaches already`);
@@ -411,14 +412,15 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       // Its static addresses ride in the mark: the next attach's duplicate check reads them from the
       // bridge's ports, not from every guest (a process each).
       const ips = req.addresses.flatMap((a) => (a.kind === 'static' ? [a.cidr] : []));
-      steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname, ...(ips.length ? { ip: ips.join(',') } : {}) })));
+      steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname, ...(ips.length ? { ip: ips.join(',') } : {}), ...req.markFields })));
       if (host.kind === 'bridge') {
         steps.push(addPort(host.name, c.local, 'iproute2'));
         if (req.hairpin) steps.push(hairpinStep(c.local));
       } else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
       steps.push(setUp(null, c.local));
     }
-    const fields: Record<string, string> = { host: host.name, ...defaultsToRestore(c) };
+    // A netns by path (CNI) has no name of its own: its end names its guest, for inspect and clean.
+    const fields: Record<string, string> = { host: host.name, ...(guest.kind === 'path' ? { guest: guest.ref } : {}), ...defaultsToRestore(c) };
     if (c.hostAccess) fields.ha = c.hostAccess.name;
     if (req.vlan !== undefined && host.kind === 'phys') fields.vlan = c.local;
     // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
@@ -623,8 +625,9 @@ function markedHostEnd(links: LinkInfo[], guestRef: string, ifname: string): Lin
  * 10 hex of a hash of (guest, ifname). pipework's `v${IF}pl${PID}` overflowed IFNAMSIZ (pipework#58).
  */
 export function hostEndName(guest: Guest, ifname: string, taken: ReadonlySet<string>): string {
-  const readable = `${guest.kind === 'netns' ? guest.ref : `p${guest.pid}`}-${ifname}`;
-  if (ifnameProblem(readable) === null && !taken.has(readable)) return readable;
+  // A netns by path (CNI) has no short readable name: always the hashed one.
+  const readable = guest.kind === 'path' ? '' : `${guest.kind === 'netns' ? guest.ref : `p${guest.pid}`}-${ifname}`;
+  if (readable && ifnameProblem(readable) === null && !taken.has(readable)) return readable;
   for (let salt = 0; ; salt++) {
     const n = `nv${shortHash([guest.ref, ifname, String(salt)], 10)}`;
     if (!taken.has(n)) return n;
@@ -642,7 +645,7 @@ function vlanIfName(parent: string, vlan: number): string {
  * asked only when an OVS database socket exists), or any other interface (macvlan parent). A missing
  * name starting with `br` / `ovs` is a bridge to create, as in pipework.
  */
-export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[]): Promise<HostSide> {
+export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[], createAs?: 'bridge' | 'ovs'): Promise<HostSide> {
   const l = rootLinks.find((x) => x.ifname === name);
   const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
   if (ovsUp && (await ovsBridgeExists(r, name))) return { kind: 'ovs', name, exists: true, mtu: l?.mtu ?? 1500, netdev: !ovsKernelDatapath().available };
@@ -650,8 +653,8 @@ export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[
     if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu };
     return { kind: 'phys', name, mtu: l.mtu };
   }
-  if (name.startsWith('br')) return { kind: 'bridge', name, exists: false, mtu: 1500 };
-  if (name.startsWith('ovs')) {
+  if (createAs === 'bridge' || (createAs === undefined && name.startsWith('br'))) return { kind: 'bridge', name, exists: false, mtu: 1500 };
+  if (createAs === 'ovs' || name.startsWith('ovs')) {
     if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${process.env.OVS_RUNDIR || '/var/run/openvswitch'})`, { hint: 'apt-get install openvswitch-switch and start it, or set OVS_RUNDIR to where yours runs' });
     return { kind: 'ovs', name, exists: false, mtu: 1500, netdev: !ovsKernelDatapath().available };
   }
@@ -681,8 +684,12 @@ async function ensureBridge(r: Runner, host: Extract<HostSide, { kind: 'bridge' 
   return true;
 }
 
-/** Deletes a bridge nslab created once it has no ports left. */
-async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }): Promise<boolean> {
+/**
+ * Deletes a bridge nslab created (mark `nslab:bridge`, or OVS `external-ids:nslab=created`) once it has
+ * no ports left (a CNI DEL whose container's netns took the veth with it calls it too).
+ * @returns true when it was deleted
+ */
+export async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }): Promise<boolean> {
   if (host.kind === 'ovs') {
     const ports = await r.run({ argv: vsctl('list-ports', host.name) }, { check: false });
     const created = await r.run({ argv: vsctl('br-get-external-id', host.name, 'nslab') }, { check: false });
@@ -723,23 +730,29 @@ export interface DetachReport {
  * guest is already gone: its OVS port and host end are found by their marks (pipework#143).
  * @throws NslabError NOT_FOUND when nothing of that attach exists; INVALID_INPUT when the interface is not nslab's or IFNAME is no interface name (ifnameProblem)
  */
-export async function detach(r: Runner, guestRef: string, ifname: string): Promise<DetachReport> {
+export async function detach(r: Runner, guestRef: string, ifname: string, o: { netnsPath?: string | null } = {}): Promise<DetachReport> {
   // A name no interface can have is bad input (exit 2), not "nothing attached" (exit 1).
   checkIfname('IFNAME', ifname);
   const removed: string[] = [];
   const rootLinks = await readLinks(r, null);
   const hostEnd = markedHostEnd(rootLinks, guestRef, ifname);
   let guest: Guest | null = null;
-  try {
-    guest = await resolveGuest(r, guestRef);
-  } catch (err) {
-    if (!(err instanceof NslabError) || err.code !== 'NOT_FOUND') throw err;
+  if (o.netnsPath !== undefined) {
+    // A netns by path (CNI_NETNS), or none (a CNI DEL after the runtime removed it): not looked up.
+    guest = o.netnsPath && existsSync(o.netnsPath) ? pathGuest(guestRef, o.netnsPath) : null;
+  } else {
+    try {
+      guest = await resolveGuest(r, guestRef);
+    } catch (err) {
+      if (!(err instanceof NslabError) || err.code !== 'NOT_FOUND') throw err;
+    }
   }
   const ops: Op[] = [];
   let hostName: string | undefined = hostEnd?.master;
   let fields: Record<string, string> = {};
   if (guest) {
-    const gl = (await readLinks(r, guest.netns)).find((l) => l.ifname === ifname);
+    // A netns path that is no netns any more (the runtime unmounted it, the file stays): as gone.
+    const gl = (await readLinks(r, guest.netns).catch((e: unknown) => (guest!.kind === 'path' ? [] : Promise.reject(e)))).find((l) => l.ifname === ifname);
     if (gl) {
       const m = parseMark(gl.ifalias);
       if (m?.kind !== 'attach') throw invalid(`${guestRef}: ${ifname} was not attached by nslab (no nslab:attach mark); not touching it`);

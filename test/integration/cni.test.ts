@@ -1,0 +1,197 @@
+// nslab-cni for real: the CNI spec's commands through bin/nslab-cni (as a runtime calls it), side by
+// side with Debian's reference `bridge` plugin, chained with portmap, OVS and macvlan kinds, GC,
+// STATUS, inspect/clean, and podman running containers on an nslab-cni network.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { readLinks } from '../../src/kernel/link.js';
+import { inspect } from '../../src/verify/inspect.js';
+import { clean } from '../../src/engine/clean/clean.js';
+import { assertSandbox, iptablesSave, ping, runner, snapshot } from '../helpers/kernel.js';
+import { startOvs } from '../helpers/daemons.js';
+
+const PLUGIN = join(process.cwd(), 'bin', 'nslab-cni');
+const CNI_DIR = '/usr/lib/cni';
+const sh = (...argv: string[]) => runner.run({ argv });
+
+interface Call {
+  code: number;
+  out: Record<string, unknown>;
+  raw: string;
+  stderr: string;
+}
+
+/** Runs a plugin binary as a runtime does: the configuration on stdin, CNI_* in the environment. */
+async function call(bin: string, command: string, conf: unknown, env: Record<string, string> = {}): Promise<Call> {
+  const res = await execa(bin, [], { input: typeof conf === 'string' ? conf : JSON.stringify(conf), env: { CNI_COMMAND: command, CNI_PATH: CNI_DIR, ...env }, reject: false });
+  let out: Record<string, unknown> = {};
+  try {
+    out = res.stdout.trim() ? JSON.parse(res.stdout) : {};
+  } catch {
+    out = { unparsed: res.stdout };
+  }
+  return { code: res.exitCode ?? 1, out, raw: res.stdout, stderr: res.stderr };
+}
+const nslabCni = (command: string, conf: unknown, env: Record<string, string> = {}) => call(PLUGIN, command, conf, env);
+const envOf = (id: string, ns: string, ifname = 'eth0') => ({ CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: ifname });
+
+const netnsAdd = async (...names: string[]) => {
+  for (const n of names) {
+    await sh('ip', 'netns', 'add', n);
+    await runner.run({ argv: ['ip', 'link', 'set', 'lo', 'up'], netns: n });
+  }
+};
+const netnsDel = async (...names: string[]) => {
+  for (const n of names) await runner.run({ argv: ['ip', 'netns', 'del', n] }, { check: false });
+};
+
+let ipamDir: string;
+beforeAll(async () => {
+  await assertSandbox();
+  ipamDir = mkdtempSync(join(tmpdir(), 'nslab-cni-ipam-'));
+});
+afterAll(() => rmSync(ipamDir, { recursive: true, force: true }));
+
+/** A bridge network with host-local IPAM (its lease files under the test's temp dir). */
+function bridgeConf(o: Record<string, unknown> = {}, version = '1.0.0', subnet = '10.22.0.0/24'): Record<string, unknown> {
+  return {
+    cniVersion: version,
+    name: 'n1',
+    type: 'nslab-cni',
+    bridge: 'cni0',
+    isGateway: true,
+    ipam: { type: 'host-local', dataDir: ipamDir, subnet, routes: [{ dst: '0.0.0.0/0' }] },
+    ...o,
+  };
+}
+
+describe('spec commands', () => {
+  test('VERSION lists 0.4.0 to 1.1.0; a cniVersion it does not speak is error 1', async () => {
+    const v = await nslabCni('VERSION', { cniVersion: '1.1.0' });
+    expect(v.code).toBe(0);
+    expect(v.out).toEqual({ cniVersion: '1.1.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+    const old = await nslabCni('ADD', bridgeConf({}, '0.3.1'), envOf('x', 'none'));
+    expect(old.code).not.toBe(0);
+    expect(old.out).toMatchObject({ code: 1, msg: expect.stringContaining('"0.3.1"') });
+  });
+
+  test('bad input: one spec error naming the field and value, no stack trace, nothing changed', async () => {
+    await netnsAdd('cb');
+    try {
+      const before = { s: await snapshot(), ipt: await iptablesSave() };
+      const cases: Array<[string, unknown, Record<string, string>, number, RegExp]> = [
+        ['not JSON', '{"cniVersion": "1.0.0", ', envOf('b1', 'cb'), 6, /not JSON/],
+        ['unknown type', bridgeConf({ type: 'flannel' }), envOf('b1', 'cb'), 7, /type "flannel": expected "nslab-cni"/],
+        ['unknown kind', bridgeConf({ kind: 'ipvlan' }), envOf('b1', 'cb'), 7, /kind "ipvlan": expected "bridge", "ovs" or "macvlan"/],
+        ['no CNI_NETNS', bridgeConf(), { CNI_CONTAINERID: 'b1', CNI_IFNAME: 'eth0' }, 4, /CNI_NETNS is missing/],
+        ['long ifname', bridgeConf(), envOf('b1', 'cb', 'eth0-is-too-long'), 4, /CNI_IFNAME "eth0-is-too-long" is 16 bytes long/],
+        ['VLAN out of range', { ...bridgeConf(), kind: 'ovs', bridge: 'ovs-cni0', vlan: 5000 }, envOf('b1', 'cb'), 7, /vlan 5000: expected a VLAN tag from 1 to 4094/],
+        ['subnet not a CIDR', bridgeConf({ ipam: { type: 'nslab', subnet: '10.22.0.0/33' } }), envOf('b1', 'cb'), 7, /ipam.subnet "10.22.0.0\/33": expected an IPv4 CIDR/],
+        ['long bridge name', bridgeConf({ bridge: 'a-bridge-name-too-long' }), envOf('b1', 'cb'), 7, /bridge "a-bridge-name-too-long": expected an interface name of at most 15 bytes/],
+      ];
+      for (const [what, conf, env, code, msg] of cases) {
+        const r = await nslabCni('ADD', conf, env);
+        expect([what, r.code]).toEqual([what, 1]);
+        expect([what, r.out.code]).toEqual([what, code]);
+        expect([what, String(r.out.msg)]).toEqual([what, expect.stringMatching(msg)]);
+        expect(r.raw + r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      }
+      expect({ s: await snapshot(), ipt: await iptablesSave() }).toEqual(before);
+    } finally {
+      await netnsDel('cb');
+    }
+  });
+
+  test('bridge + host-local: ADD result, ping, CHECK reads the kernel, DEL idempotent, nothing left', async () => {
+    await netnsAdd('c1', 'c2');
+    const before = { s: await snapshot(), ipt: await iptablesSave() };
+    try {
+      const conf = bridgeConf({ ipMasq: true, hairpinMode: true, mtu: 1400 });
+      const a1 = await nslabCni('ADD', conf, envOf('ctr1', 'c1'));
+      expect(a1.code).toBe(0);
+      const res = a1.out as { interfaces: Array<{ name: string; mac: string; sandbox?: string }>; ips: Array<{ address: string; gateway: string; interface: number }>; routes: unknown[] };
+      expect(res.interfaces).toHaveLength(3);
+      expect(res.interfaces[0]).toEqual({ name: 'cni0', mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/) });
+      expect(res.interfaces[1]!.sandbox).toBeUndefined();
+      expect(res.interfaces[2]).toEqual({ name: 'eth0', mac: expect.any(String), sandbox: '/run/netns/c1' });
+      expect(res.ips).toEqual([{ address: '10.22.0.2/24', gateway: '10.22.0.1', interface: 2 }]);
+      expect(res.routes).toEqual([{ dst: '0.0.0.0/0' }]);
+      expect(a1.out.cniVersion).toBe('1.0.0');
+      // The kernel: container end with MAC and MTU of the result, host end on cni0 with hairpin, gateway on the bridge.
+      const inC1 = (await readLinks(runner, 'c1')).find((l) => l.ifname === 'eth0')!;
+      expect(inC1).toMatchObject({ address: res.interfaces[2]!.mac, mtu: 1400, operstate: 'UP' });
+      const host = (await readLinks(runner, null)).find((l) => l.ifname === res.interfaces[1]!.name)!;
+      expect(host).toMatchObject({ master: 'cni0', mtu: 1400 });
+      expect(host.ifalias).toMatch(/^nslab:attach guest=cni:ctr1 if=eth0 .*net=n1 ns=\/run\/netns\/c1/);
+      const port = JSON.parse((await sh('bridge', '-j', '-d', 'link', 'show', 'dev', host.ifname)).stdout) as Array<{ hairpin?: boolean }>;
+      expect(port[0]!.hairpin).toBe(true);
+      expect((await sh('ip', '-j', 'addr', 'show', 'dev', 'cni0')).stdout).toContain('10.22.0.1');
+      expect(await iptablesSave()).toMatch(/-A POSTROUTING -s 10\.22\.0\.2\/32 -m comment --comment "nslab:cni=n1\/ctr1\/eth0" -j NSLAB-CNI-/);
+      // 0.4.0: ips carry their version
+      const a2 = await nslabCni('ADD', { ...conf, cniVersion: '0.4.0' }, envOf('ctr2', 'c2'));
+      expect(a2.code).toBe(0);
+      expect((a2.out.ips as unknown[])[0]).toEqual({ version: '4', address: '10.22.0.3/24', gateway: '10.22.0.1', interface: 2 });
+      expect(await ping('c1', '10.22.0.3', 2)).toBe(true);
+      expect(await ping('c2', '10.22.0.1')).toBe(true);
+      // inspect sees the attachments under their CNI names
+      const owners = (await inspect(runner)).topologies.map((t) => t.name);
+      expect(owners).toEqual(expect.arrayContaining(['attach cni:ctr1', 'attach cni:ctr2']));
+      // CHECK: fine, then an address gone, a route gone, the link gone: error 100 naming it
+      const chk = { ...conf, prevResult: a1.out };
+      expect(await nslabCni('CHECK', chk, envOf('ctr1', 'c1'))).toMatchObject({ code: 0, raw: '' });
+      expect((await nslabCni('CHECK', conf, envOf('ctr1', 'c1'))).out).toMatchObject({ code: 7, msg: expect.stringContaining('prevResult') });
+      await runner.run({ argv: ['ip', 'route', 'del', 'default'], netns: 'c1' });
+      expect((await nslabCni('CHECK', chk, envOf('ctr1', 'c1'))).out).toMatchObject({ code: 100, msg: 'route 0.0.0.0/0 is missing in netns /run/netns/c1' });
+      await runner.run({ argv: ['ip', 'addr', 'del', '10.22.0.2/24', 'dev', 'eth0'], netns: 'c1' });
+      expect((await nslabCni('CHECK', chk, envOf('ctr1', 'c1'))).out).toMatchObject({ code: 100, msg: 'address 10.22.0.2/24 is missing on eth0' });
+      // clean leaves an attachment alone while its netns lives (the runtime still has it)
+      await clean(runner);
+      expect((await readLinks(runner, 'c1')).some((l) => l.ifname === 'eth0')).toBe(true);
+      // DEL, twice; DEL of c2 after its netns is gone
+      expect((await nslabCni('DEL', conf, envOf('ctr1', 'c1'))).code).toBe(0);
+      expect((await nslabCni('DEL', conf, envOf('ctr1', 'c1'))).code).toBe(0);
+      await netnsDel('c2');
+      expect((await nslabCni('DEL', conf, envOf('ctr2', 'c2'))).code).toBe(0);
+      expect((await nslabCni('DEL', conf, { CNI_CONTAINERID: 'ctr2', CNI_IFNAME: 'eth0' })).code).toBe(0);
+      await netnsAdd('c2');
+      expect({ s: await snapshot(), ipt: await iptablesSave() }).toEqual(before);
+    } finally {
+      await netnsDel('c1', 'c2');
+    }
+  });
+
+  test("nslab's own IPAM: addresses once under network modes' lock, released by DEL; GC removes what the runtime no longer lists", async () => {
+    await netnsAdd('d1', 'd2', 'd3');
+    const before = { s: await snapshot(), ipt: await iptablesSave() };
+    try {
+      const conf = { cniVersion: '1.1.0', name: 'n2', type: 'nslab-cni', bridge: 'cni1', isDefaultGateway: true, ipMasq: true, ipam: { type: 'nslab', subnet: '10.33.0.0/24' } };
+      const ips: string[] = [];
+      for (const [id, ns] of [['g1', 'd1'], ['g2', 'd2'], ['g3', 'd3']] as const) {
+        const a = await nslabCni('ADD', conf, envOf(id, ns));
+        expect(a.code).toBe(0);
+        ips.push((a.out.ips as Array<{ address: string }>)[0]!.address);
+        expect(a.out.routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.33.0.1' }]);
+      }
+      expect(ips).toEqual(['10.33.0.2/24', '10.33.0.3/24', '10.33.0.4/24']);
+      expect(await ping('d1', '10.33.0.4')).toBe(true);
+      const stateFile = join(process.env.NSLAB_STATE_DIR || '/run/nslab', 'net', 'state.json');
+      expect(Object.keys((JSON.parse((await sh('cat', stateFile)).stdout) as { cni: object }).cni)).toEqual(['n2/g1/eth0', 'n2/g2/eth0', 'n2/g3/eth0']);
+      // STATUS: ready
+      expect((await nslabCni('STATUS', conf)).code).toBe(0);
+      // GC: g2 only is still valid; g1 and g3 go (links, masquerade chains, leases)
+      const gc = await nslabCni('GC', { ...conf, 'cni.dev/valid-attachments': [{ containerID: 'g2', ifname: 'eth0' }] });
+      expect(gc).toMatchObject({ code: 0 });
+      expect((await readLinks(runner, 'd1')).some((l) => l.ifname === 'eth0')).toBe(false);
+      expect((await readLinks(runner, 'd2')).some((l) => l.ifname === 'eth0')).toBe(true);
+      const ipt = await iptablesSave();
+      expect(ipt).not.toContain('n2/g1/');
+      expect(ipt).toContain('n2/g2/');
+      expect(Object.keys((JSON.parse((await sh('cat', stateFile)).stdout) as { cni: object }).cni)).toEqual(['n2/g2/eth0']);
+      expect((await nslabCni('DEL', conf, envOf('g2', 'd2'))).code).toBe(0);
+      expect({ s: await snapshot(), ipt: await iptablesSave() }).toEqual(before);
+    } finally {
+      await netnsDel('d1', 'd2', 'd3');
+    }
+  });
+});
