@@ -55,6 +55,13 @@ export interface AttachRequest {
   markFields?: Record<string, string>;
   /** A missing host interface is created as this kind, whatever its name (CNI's `bridge`, default `cni0`). */
   createAs?: 'bridge' | 'ovs';
+  /**
+   * Linux bridge only: addresses the bridge gets (`ADDR/LEN`, CNI's isGateway), by `ip addr replace`
+   * in the attach's own host batch. Shared by every port: detach leaves them; they go with the bridge.
+   */
+  bridgeAddrs?: string[];
+  /** Turn IP forwarding on for these families (CNI's isGateway, as the reference plugin does; not undone). */
+  ipForward?: Array<4 | 6>;
 }
 
 /**

@@ -2,7 +2,8 @@
 // in each spec version it speaks (CNI spec 1.1.0, SPEC.md; down to 0.4.0).
 import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import type { $ZodIssue } from 'zod/v4/core';
 import { ifnameProblem } from './names.js';
 
 /** The spec versions nslab-cni speaks, oldest first (SPEC.md "Version considerations"). */
@@ -101,60 +102,66 @@ function parseArgs(s: string): Record<string, string> {
   return out;
 }
 
-const cidr = z.string().refine((v) => v.includes('/') && IPCIDR.isValidCIDR(v), { message: 'expected a CIDR such as 10.22.0.0/24' });
-const ip = z.string().refine((v) => isIP(v) !== 0, { message: 'expected an IP address' });
-const ipv4Cidr = z.string().refine((v) => v.includes('/') && isIP(v.split('/')[0]!) === 4 && IPCIDR.isValidCIDR(v), { message: 'expected an IPv4 CIDR such as 10.22.0.0/24' });
-const ifname = z.string().refine((v) => ifnameProblem(v) === null, { message: 'expected an interface name of at most 15 bytes, without blanks, "/" or ":"' });
-const route = z.object({ dst: cidr, gw: ip.optional() });
-const dns = z.object({ nameservers: z.array(z.string()).optional(), domain: z.string().optional(), search: z.array(z.string()).optional(), options: z.array(z.string()).optional() });
+// zod/mini (the same checks, tree-shaken: 26 KB bundled against 750 KB of zod's classic API), because
+// nslab-cni starts from a V8 snapshot whose load time grows with its size (README "Attach benchmark").
+const refine = <T>(fn: (v: T) => boolean, error: string) => z.refine<T>(fn, { error });
+const cidr = z.string().check(refine((v: string) => v.includes('/') && IPCIDR.isValidCIDR(v), 'expected a CIDR such as 10.22.0.0/24'));
+const ip = z.string().check(refine((v: string) => isIP(v) !== 0, 'expected an IP address'));
+const ipv4Cidr = z.string().check(refine((v: string) => v.includes('/') && isIP(v.split('/')[0]!) === 4 && IPCIDR.isValidCIDR(v), 'expected an IPv4 CIDR such as 10.22.0.0/24'));
+const ifname = z.string().check(refine((v: string) => ifnameProblem(v) === null, 'expected an interface name of at most 15 bytes, without blanks, "/" or ":"'));
+const name = (what: string) => z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: what }));
+const route = z.object({ dst: cidr, gw: z.optional(ip) });
+const dns = z.object({ nameservers: z.optional(z.array(z.string())), domain: z.optional(z.string()), search: z.optional(z.array(z.string())), options: z.optional(z.array(z.string())) });
 
 /** nslab's own IPAM: the address book of network modes (same state file, same lock). */
-const nslabIpam = z.object({
-  type: z.literal('nslab'),
-  /** The subnet to hand out from; or `network`. */
-  subnet: ipv4Cidr.optional(),
-  /** An nslab network (`nslab network create`): its subnet and gateway, skipping its nodes' addresses. */
-  network: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a network name').optional(),
-  gateway: z.string().refine((v) => isIP(v) === 4, { message: 'expected an IPv4 address' }).optional(),
-  /** Hand out only from this part of the subnet (Docker's --ip-range). */
-  range: ipv4Cidr.optional(),
-  routes: z.array(route).optional(),
-}).refine((v) => v.subnet !== undefined || v.network !== undefined, { message: 'expected "subnet" or "network"', path: ['subnet'] });
+const nslabIpam = z
+  .object({
+    type: z.literal('nslab'),
+    /** The subnet to hand out from; or `network`. */
+    subnet: z.optional(ipv4Cidr),
+    /** An nslab network (`nslab network create`): its subnet and gateway, skipping its nodes' addresses. */
+    network: z.optional(name('expected a network name')),
+    gateway: z.optional(z.string().check(refine((v: string) => isIP(v) === 4, 'expected an IPv4 address'))),
+    /** Hand out only from this part of the subnet (Docker's --ip-range). */
+    range: z.optional(ipv4Cidr),
+    routes: z.optional(z.array(route)),
+  })
+  .check(z.refine((v) => v.subnet !== undefined || v.network !== undefined, { error: 'expected "subnet" or "network"', path: ['subnet'] }));
 
 /** Any other IPAM: a plugin found on CNI_PATH, given the whole configuration (SPEC.md "IP Allocation"). */
-const delegatedIpam = z.looseObject({ type: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a plugin name (a file in CNI_PATH)') });
+const delegatedIpam = z.looseObject({ type: name('expected a plugin name (a file in CNI_PATH)') });
 
 const common = {
   cniVersion: z.string(),
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected letters, digits, "_", "." or "-"'),
+  name: name('expected letters, digits, "_", "." or "-"'),
   type: z.string(),
-  mtu: z.number().int().min(68).max(65535).optional(),
-  ipam: z.looseObject({ type: z.string() }).optional(),
-  dns: dns.optional(),
-  prevResult: z.unknown().optional(),
-  runtimeConfig: z.unknown().optional(),
+  mtu: z.optional(z.int().check(z.minimum(68, { error: 'expected an MTU from 68 to 65535' }), z.maximum(65535, { error: 'expected an MTU from 68 to 65535' }))),
+  ipam: z.optional(z.looseObject({ type: z.string() })),
+  dns: z.optional(dns),
+  prevResult: z.optional(z.unknown()),
+  runtimeConfig: z.optional(z.unknown()),
   /** The runtime's live attachments, for GC (SPEC.md "GC"). */
-  'cni.dev/valid-attachments': z.array(z.object({ containerID: z.string(), ifname: z.string() })).optional(),
+  'cni.dev/valid-attachments': z.optional(z.array(z.object({ containerID: z.string(), ifname: z.string() }))),
 };
 
 /** A Linux bridge (the reference `bridge` plugin's fields). */
 const bridgeConf = z.looseObject({
   ...common,
-  kind: z.literal('bridge').optional(),
-  bridge: ifname.default('cni0'),
-  isGateway: z.boolean().default(false),
-  isDefaultGateway: z.boolean().default(false),
-  ipMasq: z.boolean().default(false),
-  hairpinMode: z.boolean().default(false),
-  vlan: z.undefined({ message: 'a Linux bridge does not carry VLANs here: use "kind": "ovs" with "vlan"' }).optional(),
+  kind: z.optional(z.literal('bridge')),
+  bridge: z._default(ifname, 'cni0'),
+  isGateway: z._default(z.boolean(), false),
+  isDefaultGateway: z._default(z.boolean(), false),
+  ipMasq: z._default(z.boolean(), false),
+  hairpinMode: z._default(z.boolean(), false),
+  vlan: z.optional(z.undefined({ error: 'a Linux bridge does not carry VLANs here: use "kind": "ovs" with "vlan"' })),
 });
 
 /** An Open vSwitch bridge (userspace datapath where the kernel module is missing), an access port with `vlan`. */
 const ovsConf = z.looseObject({
   ...common,
   kind: z.literal('ovs'),
-  bridge: ifname.default('ovs-cni0'),
-  vlan: z.number().int().min(1, 'expected a VLAN tag from 1 to 4094').max(4094, 'expected a VLAN tag from 1 to 4094').optional(),
+  bridge: z._default(ifname, 'ovs-cni0'),
+  vlan: z.optional(z.int().check(z.minimum(1, { error: 'expected a VLAN tag from 1 to 4094' }), z.maximum(4094, { error: 'expected a VLAN tag from 1 to 4094' }))),
 });
 
 /** A macvlan child of `master` in bridge mode. */
@@ -162,7 +169,7 @@ const macvlanConf = z.looseObject({
   ...common,
   kind: z.literal('macvlan'),
   master: ifname,
-  mode: z.literal('bridge').default('bridge'),
+  mode: z._default(z.literal('bridge'), 'bridge'),
 });
 
 export type BridgeConf = z.infer<typeof bridgeConf>;
@@ -176,7 +183,7 @@ export type NslabIpamConf = z.infer<typeof nslabIpam>;
 export const CNI_TYPES = ['nslab-cni', 'nslab'];
 
 /** What a zod issue says, as `FIELD VALUE: EXPECTATION`. */
-function issueLine(raw: unknown, iss: z.core.$ZodIssue): string {
+function issueLine(raw: unknown, iss: $ZodIssue): string {
   const path = iss.path.map(String);
   let v: unknown = raw;
   for (const k of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
@@ -211,7 +218,7 @@ export function parseConf(text: string): CniConf {
     const ipamRaw = o.ipam as Record<string, unknown>;
     const ir = (ipamRaw.type === 'nslab' ? nslabIpam : delegatedIpam).safeParse(ipamRaw);
     if (!ir.success) {
-      const at = (i: z.core.$ZodIssue) => issueLine(raw, { ...i, path: ['ipam', ...i.path] } as z.core.$ZodIssue);
+      const at = (i: $ZodIssue) => issueLine(raw, { ...i, path: ['ipam', ...i.path] } as $ZodIssue);
       throw new CniError(CNI_ERR.INVALID_CONFIG, `invalid network configuration: ${at(ir.error.issues[0]!)}`, ir.error.issues.slice(1).map(at).join('; '));
     }
     res.data.ipam = ir.data as typeof res.data.ipam;

@@ -101,6 +101,12 @@ export interface AttachOptions {
    * a process per node.
    */
   announce?: boolean;
+
+  /**
+   * Steps of the caller's own, applied with the attach: in its plan, journal and rollback (CNI's
+   * masquerade rules). Their `phase` orders them among the attach's (1 host, 2 guest, 3 DHCP).
+   */
+  extraSteps?: Step[];
 }
 
 
@@ -167,7 +173,7 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   }
   if (opts.checkAddresses !== false) await checkTakenAddresses(r, ctxs);
   const plans = ctxs.map((c) => planAttach(c, { announce: opts.announce !== false }));
-  const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
+  const steps = [...plans.flat(), ...(opts.extraSteps ?? [])].sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
   const w: Runner = opts.dryRun ? new RecordingRunner() : r;
   if (!opts.dryRun && reqs.some((q) => q.addresses.some((a) => a.kind === 'dhcp'))) mkdirSync(join(stateDir(), 'dhcp'), { recursive: true });
   const created: Array<Extract<HostSide, { kind: 'bridge' | 'ovs' }>> = [];
@@ -408,6 +414,8 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       if (c.hostAccess) steps.push(...planHostAccess(parent, c.hostAccess));
       steps.push(addMacvlan(parent, req.ifname, guest.ipNetns, { mtu, ...(req.mac ? { mac: req.mac } : {}) }));
     } else {
+      // Forwarding first: apply.ts folds sysctls into the ip batch after them, one process for the host side.
+      if (host.kind === 'bridge') steps.push(...forwardSteps(req));
       steps.push(addVeth({ name: c.local, netns: null, mtu }, { name: req.ifname, netns: guest.ipNetns, mtu, ...(req.mac ? { mac: req.mac } : {}) }));
       // Its static addresses ride in the mark: the next attach's duplicate check reads them from the
       // bridge's ports, not from every guest (a process each).
@@ -416,6 +424,7 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       if (host.kind === 'bridge') {
         steps.push(addPort(host.name, c.local, 'iproute2'));
         if (req.hairpin) steps.push(hairpinStep(c.local));
+        steps.push(...bridgeAddrSteps(host.name, req));
       } else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
       steps.push(setUp(null, c.local));
     }
@@ -485,6 +494,31 @@ function defaultsToRestore(c: AttachContext): Record<string, string> {
     if (d && d.split('@')[1] !== c.req.ifname) out[`gw${fam}`] = d;
   }
   return out;
+}
+
+/**
+ * IP forwarding an attach asks for (CNI isGateway). Not undone: the reference bridge plugin leaves it on,
+ * and other ports of the bridge need it.
+ */
+function forwardSteps(req: AttachRequest): Step[] {
+  return (req.ipForward ?? []).map((f): Step => ({
+    describe: `turn IPv${f} forwarding on`,
+    do: writeSysctlOp(null, f === 4 ? 'net/ipv4/ip_forward' : 'net/ipv6/conf/all/forwarding', '1'),
+    undo: [],
+  }));
+}
+
+/**
+ * The bridge's own addresses an attach asks for (CNI isGateway), `ip addr replace` in the host's batch.
+ * Not undone: they are every port's gateway, and go with the bridge.
+ */
+function bridgeAddrSteps(bridge: string, req: AttachRequest): Step[] {
+  return (req.bridgeAddrs ?? []).map((a): Step => ({
+    describe: `give bridge ${bridge} its gateway address ${a}`,
+    do: ipOp(null, ['addr', 'replace', a, 'dev', bridge]),
+    undo: [],
+    parent: linkKey(null, bridge),
+  }));
 }
 
 /**
@@ -739,7 +773,10 @@ export async function detach(r: Runner, guestRef: string, ifname: string, o: { n
   let guest: Guest | null = null;
   if (o.netnsPath !== undefined) {
     // A netns by path (CNI_NETNS), or none (a CNI DEL after the runtime removed it): not looked up.
-    guest = o.netnsPath && existsSync(o.netnsPath) ? pathGuest(guestRef, o.netnsPath) : null;
+    // With its veth's host end found, the guest is not read either: deleting that end takes the guest's
+    // (a guest by path never has a default route or DHCP client of nslab's to put back).
+    const viaHostEnd = hostEnd?.linkinfo?.info_kind === 'veth';
+    guest = !viaHostEnd && o.netnsPath && existsSync(o.netnsPath) ? pathGuest(guestRef, o.netnsPath) : null;
   } else {
     try {
       guest = await resolveGuest(r, guestRef);

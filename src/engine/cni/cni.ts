@@ -7,14 +7,13 @@ import { isIP } from 'node:net';
 import type { Runner } from '../../exec/runner.js';
 import { queryJson } from '../../exec/batch.js';
 import { NslabError } from '../../errors.js';
-import { BUILTIN, addRules, deleteChains, deleteOwned, dropTableOp, pristine, readIptables, type Rule } from '../../kernel/iptables.js';
+import { BUILTIN, RESTORE, addRules, dropTableOp, pristine, readIptables, restoreInput, type Rule } from '../../kernel/iptables.js';
 import { readLinks, type LinkInfo } from '../../kernel/link.js';
 import { vsctl } from '../../kernel/ovs.js';
 import type { AttachRequest, RouteRequest } from '../../model/attach.js';
 import { CNI_ERR, CNI_LATEST, CNI_VERSIONS, CniError, checkVersion, cniGuestRef, parseConf, parseEnv, readResult, resultFor, type CniConf, type CniEnv, type CniInterface, type CniResult, type CniRoute } from '../../model/cni.js';
 import { parseMark } from '../../model/marks.js';
 import { shortHash } from '../../model/names.js';
-import { applySteps } from '../apply.js';
 import { attach, detach, removeBridgeIfEmpty } from '../attach/attach.js';
 import { execPlugin, findPlugin, ipamAdd, ipamCheck, ipamDel, nslabRelease } from './ipam.js';
 
@@ -166,6 +165,7 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
   const ref = cniGuestRef(env.containerId);
   const ipam = await ipamAdd(r, conf, raw, env);
   let attached = false;
+  const masqOwned = (c: string) => c === masqOwner(conf.name, env.containerId, env.ifname);
   try {
     const mac = randomMac();
     const routes = routesOf(conf, ipam);
@@ -186,10 +186,21 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
       markFields: { net: conf.name, ns: env.netns },
       ...(kind === 'macvlan' ? {} : { createAs: kind }),
     };
+    const ips = ipam?.ips ?? [];
+    const b = kind === 'bridge' ? (conf as { isGateway: boolean; isDefaultGateway: boolean; ipMasq: boolean }) : null;
+    if (b && (b.isGateway || b.isDefaultGateway)) {
+      req.bridgeAddrs = ips.flatMap((x) => (x.gateway ? [`${x.gateway}/${x.address.split('/')[1]}`] : []));
+      req.ipForward = [...new Set(ips.map((x) => isIP(x.address.split('/')[0]!) as 4 | 6))].sort();
+    }
+    // ipMasq: the attachment's own chain, applied with the attach (one plan, one rollback), in the
+    // guest's phase so that it runs beside the guest's batch.
+    const masq = b?.ipMasq ? ips.filter((x) => isIP(x.address.split('/')[0]!) === 4).flatMap((x) => {
+      const m = masqRules(conf.name, env.containerId, env.ifname, x.address);
+      return addRules(m.rules, [{ table: 'nat', name: m.chain }], `CNI attachment ${env.containerId}/${env.ifname}`);
+    }).map((s) => ({ ...s, phase: 2 })) : [];
     // IPAM owns uniqueness (host-local's files, nslab's lock): no reading of the bridge's other guests.
-    const rep = await attach(r, req, { checkAddresses: false });
+    const rep = await attach(r, req, { checkAddresses: false, extraSteps: masq });
     attached = true;
-    if (kind === 'bridge') await bridgeHostSide(r, conf as Extract<CniConf, { bridge: string }> & { isGateway: boolean; isDefaultGateway: boolean; ipMasq: boolean }, env, ipam);
     const links = kind === 'macvlan' ? [] : await readLinks(r, null);
     const macOf = (n: string) => links.find((l) => l.ifname === n)?.address;
     const container: CniInterface = { name: env.ifname, mac, sandbox: env.netns };
@@ -204,51 +215,26 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
     };
   } catch (err) {
     if (attached) await detach(r, ref, env.ifname, { netnsPath: env.netns }).catch(() => undefined);
-    if (attached && kind === 'bridge') await unmasq(r, (k) => k === masqOwner(conf.name, env.containerId, env.ifname)).catch(() => undefined);
+    if (attached && kind === 'bridge') await unmasq(r, masqOwned).catch(() => undefined);
     await ipamDel(r, conf, raw, env).catch(() => undefined);
     throw err;
-  }
-}
-
-/**
- * The bridge's side for one attachment (the reference bridge plugin's isGateway / ipMasq): the gateway
- * address on the bridge (`ip addr replace`: shared by every attachment, it goes with the bridge),
- * IPv4 forwarding on, and the attachment's own masquerade chain (undone by DEL).
- */
-async function bridgeHostSide(r: Runner, conf: { name: string; bridge: string; isGateway: boolean; isDefaultGateway: boolean; ipMasq: boolean }, env: CniEnv, ipam: CniResult | null): Promise<void> {
-  const ips = ipam?.ips ?? [];
-  if (conf.isGateway || conf.isDefaultGateway) {
-    const lines = ips.flatMap((x) => (x.gateway ? [['addr', 'replace', `${x.gateway}/${x.address.split('/')[1]}`, 'dev', conf.bridge]] : []));
-    const fams = new Set(ips.map((x) => isIP(x.address.split('/')[0]!)));
-    const sysctls = [...(fams.has(4) ? [{ key: 'net/ipv4/ip_forward', value: '1' }] : []), ...(fams.has(6) ? [{ key: 'net/ipv6/conf/all/forwarding', value: '1' }] : [])];
-    if (lines.length) {
-      const res = await r.batch('ip', null, lines, sysctls.length ? { sysctls } : {});
-      if (res.failed.length || res.sysctlFailed) throw new NslabError('COMMAND_FAILED', `gateway address on ${conf.bridge}: ${res.failed[0]?.message ?? res.sysctlFailed?.message}`);
-    }
-  }
-  if (conf.ipMasq) {
-    for (const x of ips) {
-      if (isIP(x.address.split('/')[0]!) !== 4) continue; // IPv6: no NAT (iptables only here)
-      const m = masqRules(conf.name, env.containerId, env.ifname, x.address);
-      await applySteps(r, addRules(m.rules, [{ table: 'nat', name: m.chain }], `CNI attachment ${env.containerId}/${env.ifname}`));
-    }
   }
 }
 
 /** Removes the masquerade rules and chains of the attachments whose owner comment `owns` accepts. */
 async function unmasq(r: Runner, owns: (comment: string) => boolean): Promise<void> {
   const saved = await readIptables(r);
-  const rules = saved.get('nat')?.rules.filter((x) => x.comment !== null && owns(x.comment)) ?? [];
-  if (rules.length === 0) return;
-  await deleteOwned(r, saved, owns);
+  const nat = saved.get('nat');
+  const rules = nat?.rules.filter((x) => x.comment !== null && owns(x.comment)) ?? [];
+  if (!nat || rules.length === 0) return;
   const chains = [...new Set(rules.map((x) => x.chain).filter((c) => c.startsWith('NSLAB-CNI-')))];
-  await deleteChains(r, saved, chains.map((name) => ({ table: 'nat' as const, name })));
+  // One transaction: the rules, then their chains (empty by then; the jumps to them went first).
+  await r.run({ argv: RESTORE, input: restoreInput('nat', [...rules.map((x) => `-D ${x.chain} ${x.text}`), ...chains.map((c) => `-X ${c}`)]) });
   // The nat table holding nothing of anyone's any more (nf_tables made it for these rules): dropped,
   // so the namespace reads as before the ADD. A table with any rule, chain or policy of another stays.
-  const nat = saved.get('nat');
-  const rest = nat && { rules: nat.rules.filter((x) => !(x.comment !== null && owns(x.comment))), chains: new Map([...nat.chains].filter(([c]) => !chains.includes(c))) };
+  const rest = { rules: nat.rules.filter((x) => !rules.includes(x)), chains: new Map([...nat.chains].filter(([c]) => !chains.includes(c))) };
   const drop = dropTableOp('nat');
-  if (rest && pristine(rest, BUILTIN.nat) && drop.tool === 'cmd') await r.run(drop.cmd, { check: false });
+  if (pristine(rest, BUILTIN.nat) && drop.tool === 'cmd') await r.run(drop.cmd, { check: false });
 }
 
 /**
@@ -257,21 +243,28 @@ async function unmasq(r: Runner, owns: (comment: string) => boolean): Promise<vo
  * netns, a missing interface, a second DEL: success, nothing left.
  */
 export async function cniDel(r: Runner, conf: CniConf, raw: Record<string, unknown>, env: CniEnv): Promise<void> {
-  await ipamDel(r, conf, raw, env);
-  const gone = await detach(r, cniGuestRef(env.containerId), env.ifname, { netnsPath: env.netns || null }).then(
-    () => false,
-    (err: unknown) => {
-      if (!(err instanceof NslabError && err.code === 'NOT_FOUND')) throw err;
-      return true;
-    },
-  );
-  // Nothing left to detach (the netns went first and took the veth): the bridge nslab made may be empty now.
   const kind = conf.kind ?? 'bridge';
-  if (gone && kind !== 'macvlan') await removeBridgeIfEmpty(r, { kind, name: (conf as { bridge: string }).bridge }).catch(() => false);
-  if ((conf.kind ?? 'bridge') === 'bridge' && (conf as { ipMasq?: boolean }).ipMasq) {
-    const owner = masqOwner(conf.name, env.containerId, env.ifname);
-    await unmasq(r, (c) => c === owner);
-  }
+  // The three are independent (the reference releases the address first; here they run at once).
+  const links = async () => {
+    const gone = await detach(r, cniGuestRef(env.containerId), env.ifname, { netnsPath: env.netns || null }).then(
+      () => false,
+      (err: unknown) => {
+        if (!(err instanceof NslabError && err.code === 'NOT_FOUND')) throw err;
+        return true;
+      },
+    );
+    // Nothing left to detach (the netns went first and took the veth): the bridge nslab made may be empty now.
+    if (gone && kind !== 'macvlan') await removeBridgeIfEmpty(r, { kind, name: (conf as { bridge: string }).bridge }).catch(() => false);
+  };
+  const nat = async () => {
+    if (kind === 'bridge' && (conf as { ipMasq?: boolean }).ipMasq) {
+      const owner = masqOwner(conf.name, env.containerId, env.ifname);
+      await unmasq(r, (c) => c === owner);
+    }
+  };
+  const res = await Promise.allSettled([ipamDel(r, conf, raw, env), links(), nat()]);
+  const bad = res.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+  if (bad) throw bad.reason;
 }
 
 /** Canonical route destination: `default` for the zero networks, as `ip -j route` prints them. */
