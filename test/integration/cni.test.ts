@@ -341,3 +341,52 @@ describe('under a real container runtime', () => {
     }
   });
 });
+
+describe('other kinds', () => {
+  test('ovs with a VLAN tag (STATUS 50 while OVS is down), macvlan on a master; DEL leaves nothing', async () => {
+    await netnsAdd('o1', 'o2', 'm1', 'm2');
+    const before = { s: await snapshot(), ipt: await iptablesSave() };
+    const ovsConf = { cniVersion: '1.1.0', name: 'n3', type: 'nslab-cni', kind: 'ovs', bridge: 'ovs-cni0', vlan: 10, ipam: { type: 'nslab', subnet: '10.55.0.0/24' } };
+    const down = await nslabCni('STATUS', ovsConf);
+    expect(down.out).toMatchObject({ code: 50, msg: expect.stringContaining('Open vSwitch is not running') });
+    expect((await nslabCni('ADD', ovsConf, envOf('v1', 'o1'))).out).toMatchObject({ code: 50 });
+    const ovs = await startOvs();
+    try {
+      expect((await nslabCni('STATUS', ovsConf)).code).toBe(0);
+      const a1 = await nslabCni('ADD', ovsConf, envOf('v1', 'o1'));
+      expect(a1.code).toBe(0);
+      expect(await nslabCni('ADD', { ...ovsConf, vlan: 20 }, envOf('v2', 'o2'))).toMatchObject({ code: 0 });
+      const port = (a1.out.interfaces as Array<{ name: string }>)[1]!.name;
+      expect((await sh('ovs-vsctl', 'get', 'port', port, 'tag')).stdout.trim()).toBe('10');
+      expect((await sh('ovs-vsctl', 'get', 'interface', port, 'external-ids:nslab-guest')).stdout.trim()).toBe('"cni:v1"');
+      // VLAN 10 and VLAN 20 are isolated: o1 does not reach o2
+      expect(await ping('o1', '10.55.0.3')).toBe(false);
+      for (const [id, ns, vlan] of [['v1', 'o1', 10], ['v2', 'o2', 20]] as const) expect((await nslabCni('DEL', { ...ovsConf, vlan }, envOf(id, ns))).code).toBe(0);
+      // The ports are gone, and the OVS bridge nslab-cni made went with its last port.
+      expect((await runner.run({ argv: ['ovs-vsctl', 'br-exists', 'ovs-cni0'] }, { check: false })).exitCode).toBe(2);
+    } finally {
+      await ovs.stop();
+    }
+    // macvlan: two containers on master mv0 (a veth here), bridge mode: they reach each other
+    await sh('ip', 'link', 'add', 'mv0', 'type', 'veth', 'peer', 'name', 'mv0p');
+    await sh('ip', 'link', 'set', 'mv0', 'up');
+    await sh('ip', 'link', 'set', 'mv0p', 'up');
+    try {
+      const mv = { cniVersion: '0.4.0', name: 'n4', type: 'nslab-cni', kind: 'macvlan', master: 'mv0', ipam: { type: 'static', addresses: [{ address: '10.66.0.11/24' }] } };
+      const a = await nslabCni('ADD', mv, envOf('m1', 'm1'));
+      expect(a.code).toBe(0);
+      expect(a.out).toMatchObject({ cniVersion: '0.4.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/m1' }], ips: [{ version: '4', address: '10.66.0.11/24', interface: 0 }] });
+      expect((await nslabCni('ADD', { ...mv, ipam: { type: 'static', addresses: [{ address: '10.66.0.12/24' }] } }, envOf('m2', 'm2'))).code).toBe(0);
+      expect((await readLinks(runner, 'm1')).find((l) => l.ifname === 'eth0')?.linkinfo?.info_kind).toBe('macvlan');
+      expect(await ping('m1', '10.66.0.12')).toBe(true);
+      expect((await nslabCni('CHECK', { ...mv, prevResult: a.out }, envOf('m1', 'm1'))).code).toBe(0);
+      expect((await nslabCni('DEL', mv, envOf('m1', 'm1'))).code).toBe(0);
+      expect((await nslabCni('DEL', mv, envOf('m2', 'm2'))).code).toBe(0);
+      expect((await readLinks(runner, 'm1')).some((l) => l.ifname === 'eth0')).toBe(false);
+    } finally {
+      await sh('ip', 'link', 'del', 'mv0').catch(() => undefined);
+    }
+    expect({ s: await snapshot(), ipt: await iptablesSave() }).toEqual(before);
+    await netnsDel('o1', 'o2', 'm1', 'm2');
+  });
+});

@@ -107,6 +107,12 @@ export interface AttachOptions {
    * masquerade rules). Their `phase` orders them among the attach's (1 host, 2 guest, 3 DHCP).
    */
   extraSteps?: Step[];
+
+  /**
+   * The host's links, read by the caller a moment before (nslab-cni reads them while its IPAM plugin
+   * runs): one attach (not a batch) then reads neither them again nor, for its journal, their names.
+   */
+  hostLinks?: LinkInfo[];
 }
 
 
@@ -164,7 +170,8 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   const ctxs: AttachContext[] = [];
   if (reqs.length === 1) {
     // One attach (a pipework call): its host and guest reads run at once inside resolveAttach.
-    ctxs.push(await resolveAttach(r, reqs[0]!, undefined, { readGuest }));
+    const shared = opts.hostLinks && !readGuest ? { rootLinks: opts.hostLinks, taken: new Set(opts.hostLinks.map((l) => l.ifname)) } : undefined;
+    ctxs.push(await resolveAttach(r, reqs[0]!, shared, { readGuest }));
   } else {
     const rootLinks = await readLinks(r, null);
     const taken = new Set(rootLinks.map((l) => l.ifname));
@@ -181,7 +188,7 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   for (const c of ctxs) if (!c.existing && (c.host.kind === 'bridge' || c.host.kind === 'ovs') && !c.host.exists) toCreate.set(c.host.name, c.host);
   try {
     for (const h of toCreate.values()) if (await ensureBridge(w, h)) created.push(h);
-    await applySteps(w, steps, { faultAt: opts.faultAt });
+    await applySteps(w, steps, { faultAt: opts.faultAt, ...(opts.hostLinks && !readGuest && created.length === 0 ? { hostLinks: opts.hostLinks.map((l) => l.ifname) } : {}) });
   } catch (err) {
     for (const h of created) await removeBridgeIfEmpty(w, h);
     // A DHCP client that failed left its log (read for the error) and no client: remove the log.
@@ -810,10 +817,11 @@ export async function detach(r: Runner, guestRef: string, ifname: string, o: { n
     ops.push(ipOp(null, ['link', 'del', 'dev', hostEnd.ifname]));
     removed.push(hostEnd.ifname);
   }
-  // OVS port: by name of the host end, or by the external-ids that name the guest (guest gone).
+  // OVS port: by name of the host end, or by the external-ids that name the guest (guest gone). The
+  // values are quoted: ovs-vsctl's find refuses a bare `:` in one (a CNI guest is `cni:ID`).
   const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
   if (ovsUp) {
-    const found = await r.run({ argv: vsctl('--format=json', '--columns=name', 'find', 'Interface', `external-ids:nslab-guest=${guestRef}`, `external-ids:nslab-ifname=${ifname}`) }, { check: false });
+    const found = await r.run({ argv: vsctl('--format=json', '--columns=name', 'find', 'Interface', `external-ids:nslab-guest=${JSON.stringify(guestRef)}`, `external-ids:nslab-ifname=${JSON.stringify(ifname)}`) }, { check: false });
     const names = found.exitCode === 0 ? ((JSON.parse(found.stdout) as { data: string[][] }).data.map((d) => d[0]!) ?? []) : [];
     for (const p of names) {
       const br = (await r.run({ argv: vsctl('port-to-br', p) }, { check: false })).stdout.trim();
@@ -847,7 +855,9 @@ export async function detach(r: Runner, guestRef: string, ifname: string, o: { n
   const errors = await runUndo(r, ops);
   if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${guestRef} ${ifname}: ${errors[0]}`, { details: { errors } });
   removeDhcpFiles(guestRef, ifname, { onlyLog: false });
-  if (hostName) {
+  // A Linux bridge that had other ports when read stays (no second read of the links for it).
+  const othersOnBridge = rootLinks.some((l) => l.ifname === hostName && l.linkinfo?.info_kind === 'bridge') && rootLinks.some((l) => l.master === hostName && l.ifname !== hostEnd?.ifname);
+  if (hostName && !othersOnBridge) {
     const isOvs = ovsUp && (await ovsBridgeExists(r, hostName));
     if (await removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name: hostName })) removed.push(`bridge ${hostName}`);
   }

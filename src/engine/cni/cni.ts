@@ -163,7 +163,8 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
   const kind = conf.kind ?? 'bridge';
   if (kind === 'ovs') await needOvs();
   const ref = cniGuestRef(env.containerId);
-  const ipam = await ipamAdd(r, conf, raw, env);
+  // The host's links are read while the IPAM plugin runs: the attach uses this read.
+  const [ipam, hostLinks] = await Promise.all([ipamAdd(r, conf, raw, env), readLinks(r, null)]);
   let attached = false;
   const masqOwned = (c: string) => c === masqOwner(conf.name, env.containerId, env.ifname);
   try {
@@ -199,7 +200,7 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
       return addRules(m.rules, [{ table: 'nat', name: m.chain }], `CNI attachment ${env.containerId}/${env.ifname}`);
     }).map((s) => ({ ...s, phase: 2 })) : [];
     // IPAM owns uniqueness (host-local's files, nslab's lock): no reading of the bridge's other guests.
-    const rep = await attach(r, req, { checkAddresses: false, extraSteps: masq });
+    const rep = await attach(r, req, { checkAddresses: false, extraSteps: masq, hostLinks });
     attached = true;
     const links = kind === 'macvlan' ? [] : await readLinks(r, null);
     const macOf = (n: string) => links.find((l) => l.ifname === n)?.address;
