@@ -232,6 +232,33 @@ async function fetchOnce(url: string): Promise<string> {
   return res.stdout;
 }
 
+describe('races and leftovers', () => {
+  test('four ADDs at once onto a bridge none has made yet (one bridge, four addresses); clean removes what a vanished runtime left', async () => {
+    const names = ['r1', 'r2', 'r3', 'r4'];
+    await netnsAdd(...names);
+    const before = { s: await snapshot(), ipt: await iptablesSave() };
+    try {
+      const conf = { cniVersion: '1.0.0', name: 'n5', type: 'nslab-cni', bridge: 'cni5', isGateway: true, ipMasq: true, ipam: { type: 'nslab', subnet: '10.77.0.0/24' } };
+      const adds = await Promise.all(names.map((n) => nslabCni('ADD', conf, envOf(`k${n}`, n))));
+      expect(adds.map((a) => [a.code, a.out.msg])).toEqual(names.map(() => [0, undefined]));
+      expect(adds.map((a) => (a.out.ips as Array<{ address: string }>)[0]!.address).sort()).toEqual(['10.77.0.2/24', '10.77.0.3/24', '10.77.0.4/24', '10.77.0.5/24']);
+      expect((await readLinks(runner, null)).filter((l) => l.master === 'cni5')).toHaveLength(4);
+      expect(await ping('r1', '10.77.0.5')).toBe(true);
+      // The runtime vanishes: its netns go, no DEL comes. clean removes the rest (bridge, NAT, leases).
+      await netnsDel(...names);
+      const { waitLinksGone } = await import('../helpers/kernel.js');
+      await waitLinksGone((n) => n.startsWith('nv'));
+      const rep = await clean(runner);
+      expect(rep.errors).toEqual([]);
+      await netnsAdd(...names);
+      expect({ s: await snapshot(), ipt: await iptablesSave() }).toEqual(before);
+      expect(await sh('ls', join(process.env.NSLAB_STATE_DIR || '/run/nslab'))).toMatchObject({ stdout: '' });
+    } finally {
+      await netnsDel(...names);
+    }
+  });
+});
+
 describe('side by side with the reference bridge plugin (containernetworking-plugins)', () => {
   /**
    * Runs the chain `plugins` (the first one the bridge plugin under test, then e.g. portmap) for two
