@@ -232,6 +232,33 @@ async function fetchOnce(url: string): Promise<string> {
   return res.stdout;
 }
 
+describe('chaining', () => {
+  test("Debian's tuning and bandwidth read nslab-cni's prevResult: a sysctl in the container, a tbf on its host end; DEL of the chain leaves nothing", async () => {
+    await netnsAdd('t1');
+    const before = { s: await snapshot(), ipt: await iptablesSave() };
+    try {
+      const conf = bridgeConf({}, '1.0.0', '10.88.0.0/24');
+      const first = await nslabCni('ADD', conf, envOf('tc1', 't1'));
+      expect(first.code).toBe(0);
+      const tuning = { cniVersion: '1.0.0', name: 'n1', type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.forwarding': '1' } };
+      const bw = { cniVersion: '1.0.0', name: 'n1', type: 'bandwidth', ingressRate: 8_000_000, ingressBurst: 64_000 };
+      const t = await call(join(CNI_DIR, 'tuning'), 'ADD', { ...tuning, prevResult: first.out }, envOf('tc1', 't1'));
+      expect([t.code, t.out.msg]).toEqual([0, undefined]);
+      const b = await call(join(CNI_DIR, 'bandwidth'), 'ADD', { ...bw, prevResult: t.out }, envOf('tc1', 't1'));
+      expect([b.code, b.out.msg]).toEqual([0, undefined]);
+      expect((await runner.run({ argv: ['sysctl', '-n', 'net.ipv4.conf.eth0.forwarding'], netns: 't1' })).stdout.trim()).toBe('1');
+      const hostEnd = (first.out.interfaces as Array<{ name: string }>)[1]!.name;
+      expect((await sh('tc', 'qdisc', 'show', 'dev', hostEnd)).stdout).toMatch(/qdisc tbf .*rate 8Mbit/);
+      for (const [p, c] of [[join(CNI_DIR, 'bandwidth'), { ...bw, prevResult: b.out }], [join(CNI_DIR, 'tuning'), { ...tuning, prevResult: t.out }], [PLUGIN, conf]] as const) {
+        expect((await call(p, 'DEL', c, envOf('tc1', 't1'))).code).toBe(0);
+      }
+      expect({ s: await snapshot(), ipt: await iptablesSave() }).toEqual(before);
+    } finally {
+      await netnsDel('t1');
+    }
+  });
+});
+
 describe('races and leftovers', () => {
   test('four ADDs at once onto a bridge none has made yet (one bridge, four addresses); clean removes what a vanished runtime left', async () => {
     const names = ['r1', 'r2', 'r3', 'r4'];
