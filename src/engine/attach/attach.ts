@@ -113,6 +113,9 @@ export interface AttachOptions {
    * runs): one attach (not a batch) then reads neither them again nor, for its journal, their names.
    */
   hostLinks?: LinkInfo[];
+
+  /** The iptables tables (clean/recover.ts tablesNow), read by the caller a moment before, for the journal of `extraSteps`. */
+  tables?: string[];
 }
 
 
@@ -188,7 +191,7 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   for (const c of ctxs) if (!c.existing && (c.host.kind === 'bridge' || c.host.kind === 'ovs') && !c.host.exists) toCreate.set(c.host.name, c.host);
   try {
     for (const h of toCreate.values()) if (await ensureBridge(w, h)) created.push(h);
-    await applySteps(w, steps, { faultAt: opts.faultAt, ...(opts.hostLinks && !readGuest && created.length === 0 ? { hostLinks: opts.hostLinks.map((l) => l.ifname) } : {}) });
+    await applySteps(w, steps, { faultAt: opts.faultAt, ...(opts.hostLinks && !readGuest && created.length === 0 ? { hostLinks: opts.hostLinks.map((l) => l.ifname) } : {}), ...(opts.tables ? { tables: opts.tables } : {}) });
   } catch (err) {
     for (const h of created) await removeBridgeIfEmpty(w, h);
     // A DHCP client that failed left its log (read for the error) and no client: remove the log.

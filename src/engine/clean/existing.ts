@@ -9,17 +9,18 @@ import { tablesNow } from './recover.js';
 /**
  * The `creates` keys (and, when they touch iptables here, `iptables:*` and the tables that exist) of `steps` whose object exists now: netns (a read of /run/netns, no process) and
  * links of the current netns (one `ip -j link show`, only when the steps create any, unless `hostLinks`
- * gives their names as read just before). Links created in
+ * gives their names as read just before; `tables`, {@link tablesNow}'s keys likewise). Links created in
  * other netns are not read: they go with their netns, or are made from here (a veth's peer).
  * @returns keys as kernel/step.ts makes them (`netns:NAME`, `link:-:NAME`)
  */
-export async function existingObjects(r: Runner, steps: Step[], o: { hostLinks?: string[] } = {}): Promise<string[]> {
+export async function existingObjects(r: Runner, steps: Step[], o: { hostLinks?: string[]; tables?: string[] } = {}): Promise<string[]> {
   const creates = new Set(steps.flatMap((s) => (s.creates ? [s.creates] : [])));
   const out: string[] = [];
   // iptables: the first rule in a table creates it (nf_tables), and it stays, empty, when the rule
   // goes; which tables were there lets clean drop the others once pristine (`iptables:*` says "read").
-  // Read at the same time as the links below.
-  const tables = steps.some((s) => s.do.tool === 'cmd' && /^iptables(-restore)?$/.test(s.do.cmd.argv[0] ?? '') && !s.do.cmd.netns) ? tablesNow(r) : Promise.resolve([]);
+  // Read at the same time as the links below, unless the caller read them a moment ago (`tables`).
+  const touches = steps.some((s) => s.do.tool === 'cmd' && /^iptables(-restore)?$/.test(s.do.cmd.argv[0] ?? '') && !s.do.cmd.netns);
+  const tables = !touches ? Promise.resolve([]) : o.tables ? Promise.resolve(o.tables) : tablesNow(r);
   if ([...creates].some((k) => k.startsWith('netns:'))) {
     let names: string[] = [];
     try {

@@ -1,7 +1,7 @@
 // nslab-cni's commands (CNI spec 1.1.0: ADD, DEL, CHECK, VERSION, STATUS, GC): each a thin layer over
 // the attach engine (attach/attach.ts) and the IPAM of network modes or a delegated IPAM plugin.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import type { Runner } from '../../exec/runner.js';
@@ -11,10 +11,11 @@ import { BUILTIN, RESTORE, addRules, dropTableOp, pristine, readIptables, restor
 import { readLinks, type LinkInfo } from '../../kernel/link.js';
 import { vsctl } from '../../kernel/ovs.js';
 import type { AttachRequest, RouteRequest } from '../../model/attach.js';
-import { CNI_ERR, CNI_LATEST, CNI_VERSIONS, CniError, checkVersion, cniGuestRef, parseConf, parseEnv, readResult, resultFor, type CniConf, type CniEnv, type CniInterface, type CniResult, type CniRoute } from '../../model/cni.js';
+import { CNI_ERR, CNI_LATEST, CNI_VERSIONS, CniError, cniGuestRef, parseConf, parseEnv, readResult, resultFor, type CniConf, type CniEnv, type CniInterface, type CniResult, type CniRoute } from '../../model/cni.js';
 import { parseMark } from '../../model/marks.js';
 import { shortHash } from '../../model/names.js';
 import { attach, detach, removeBridgeIfEmpty } from '../attach/attach.js';
+import { tablesNow } from '../clean/recover.js';
 import { execPlugin, findPlugin, ipamAdd, ipamCheck, ipamDel, nslabRelease } from './ipam.js';
 
 /** What a call prints and how it exits (SPEC.md: a result or an error on stdout; exit 0 or not). */
@@ -85,6 +86,28 @@ function rawConf(stdin: string): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+/**
+ * The MACs of links of this netns: from sysfs (no process) when the /sys mounted here is this netns's
+ * (its interface list is the one /proc/self/net/dev gives: sysfs shows the netns that mounted it),
+ * else from `ip -j link show`. Read after the attach: a Linux bridge's MAC follows its ports.
+ * @returns name -> MAC for those found
+ */
+async function hostMacs(r: Runner, names: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  try {
+    const proc = readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
+    const sys = readdirSync('/sys/class/net').sort();
+    if (proc.join(' ') === sys.join(' ')) {
+      for (const n of names) out.set(n, readFileSync(`/sys/class/net/${n}/address`, 'utf8').trim());
+      return out;
+    }
+  } catch {
+    out.clear(); // a link went meanwhile, or no sysfs: ask ip
+  }
+  for (const l of await readLinks(r, null)) if (names.includes(l.ifname) && l.address) out.set(l.ifname, l.address);
+  return out;
 }
 
 /** The comment of an attachment's masquerade rules (inspect: owner `attach cni:ID`). */
@@ -163,8 +186,10 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
   const kind = conf.kind ?? 'bridge';
   if (kind === 'ovs') await needOvs();
   const ref = cniGuestRef(env.containerId);
-  // The host's links are read while the IPAM plugin runs: the attach uses this read.
-  const [ipam, hostLinks] = await Promise.all([ipamAdd(r, conf, raw, env), readLinks(r, null)]);
+  // The host's links (and, for ipMasq, its iptables tables, for the journal) are read while the IPAM
+  // plugin runs: the attach uses these reads.
+  const masqWanted = kind === 'bridge' && (conf as { ipMasq?: boolean }).ipMasq === true;
+  const [ipam, hostLinks, tables] = await Promise.all([ipamAdd(r, conf, raw, env), readLinks(r, null), masqWanted ? tablesNow(r) : Promise.resolve(undefined)]);
   let attached = false;
   const masqOwned = (c: string) => c === masqOwner(conf.name, env.containerId, env.ifname);
   try {
@@ -200,10 +225,10 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
       return addRules(m.rules, [{ table: 'nat', name: m.chain }], `CNI attachment ${env.containerId}/${env.ifname}`);
     }).map((s) => ({ ...s, phase: 2 })) : [];
     // IPAM owns uniqueness (host-local's files, nslab's lock): no reading of the bridge's other guests.
-    const rep = await attach(r, req, { checkAddresses: false, extraSteps: masq, hostLinks });
+    const rep = await attach(r, req, { checkAddresses: false, extraSteps: masq, hostLinks, ...(tables ? { tables } : {}) });
     attached = true;
-    const links = kind === 'macvlan' ? [] : await readLinks(r, null);
-    const macOf = (n: string) => links.find((l) => l.ifname === n)?.address;
+    const macs = kind === 'macvlan' ? new Map<string, string>() : await hostMacs(r, [hostIf, rep.local!]);
+    const macOf = (n: string) => macs.get(n);
     const container: CniInterface = { name: env.ifname, mac, sandbox: env.netns };
     const interfaces: CniInterface[] = kind === 'macvlan' ? [container] : [{ name: hostIf, mac: macOf(hostIf) }, { name: rep.local!, mac: macOf(rep.local!) }, container];
     const at = interfaces.length - 1;
@@ -389,7 +414,6 @@ export async function cniGc(r: Runner, conf: CniConf, raw: Record<string, unknow
   if (errors.length) throw new CniError(CNI_ERR.INTERNAL, `GC: ${errors[0]}`, errors.slice(1).join('; '));
 }
 
-export { checkVersion };
 
 /** One CNI attachment as its host end's mark names it. */
 export interface CniAttachment {
