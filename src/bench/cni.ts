@@ -1,8 +1,8 @@
 // `npm run bench -- cni [--runs N]`: ADD and DEL per call of nslab-cni against Debian's reference `bridge`
 // plugin, in one run, on the same configuration (bridge, isGateway, ipMasq, host-local), in a sandbox.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExecRunner } from '../exec/runner.js';
@@ -10,15 +10,26 @@ import { ExecRunner } from '../exec/runner.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REFERENCE = process.env.CNI_REFERENCE || '/usr/lib/cni/bridge';
 
-/** Runs a plugin once as a runtime does; returns its wall time in ms (the plugin's whole process). */
-function timed(bin: string, input: string, env: Record<string, string>): Promise<{ ms: number; code: number; out: string }> {
+/**
+ * Runs a plugin once as a runtime does, under bash, whose `times` then gives the CPU the plugin and its
+ * children used (getrusage of its children: load-independent, unlike the wall time on a busy machine).
+ * @returns wall time and CPU time (user + system) in ms, exit code, stdout
+ */
+function timed(bin: string, input: string, env: Record<string, string>): Promise<{ ms: number; cpu: number; code: number; out: string }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(bin, [], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn('bash', ['-c', '"$0"; rc=$?; times >&3; exit $rc', bin], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.on('close', (code) => resolve({ ms: performance.now() - t0, code: code ?? 1, out }));
-    child.stdin.end(input);
+    let times = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => (times += b.toString()));
+    child.on('close', (code) => {
+      const ms = performance.now() - t0;
+      // `times`: the shell's own user/sys, then its children's: "0m0.031s 0m0.012s".
+      const secs = [...(times.trim().split('\n')[1] ?? '').matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+      resolve({ ms, cpu: (secs[0] ?? 0) * 1000 + (secs[1] ?? 0) * 1000, code: code ?? 1, out });
+    });
+    child.stdin!.end(input);
   });
 }
 
@@ -41,10 +52,10 @@ export async function cniBench(argv: string[]): Promise<void> {
     { name: 'reference bridge', bin: REFERENCE, type: 'bridge', bridge: 'cnib-ref' },
     { name: 'nslab-cni', bin: join(ROOT, 'bin', 'nslab-cni'), type: 'nslab-cni', bridge: 'cnib-nslab' },
   ];
-  const times: Record<string, { add: number[]; del: number[] }> = {};
+  const times: Record<string, { add: number[]; del: number[]; addCpu: number[]; delCpu: number[] }> = {};
   try {
     for (const [k, p] of plugins.entries()) {
-      times[p.name] = { add: [], del: [] };
+      times[p.name] = { add: [], del: [], addCpu: [], delCpu: [] };
       const conf = (_id: string) => JSON.stringify({ cniVersion: '1.0.0', name: `bench${k}`, type: p.type, bridge: p.bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', dataDir: dir, subnet: `10.${90 + k}.0.0/24`, routes: [{ dst: '0.0.0.0/0' }] } });
       await r.run({ argv: ['ip', 'netns', 'add', `bk${k}`] });
       // The keeper: a container that stays, so every timed call finds the bridge there.
@@ -65,6 +76,8 @@ export async function cniBench(argv: string[]): Promise<void> {
         if (del.code !== 0) throw new Error(`${p.name} DEL failed: ${del.out}`);
         times[p.name]!.add.push(add.ms);
         times[p.name]!.del.push(del.ms);
+        times[p.name]!.addCpu.push(add.cpu);
+        times[p.name]!.delCpu.push(del.cpu);
         await r.run({ argv: ['ip', 'netns', 'del', ns] });
       }
     }
@@ -80,15 +93,17 @@ export async function cniBench(argv: string[]): Promise<void> {
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))]!;
   const { default: Table } = await import('cli-table3');
-  const t = new Table({ head: ['plugin', 'ADD median (ms)', 'ADD p10-p90', 'DEL median (ms)', 'DEL p10-p90', 'calls'], style: { head: [], border: [] } });
-  for (const [name, x] of Object.entries(times)) t.push([name, med(x.add).toFixed(1), `${q(x.add, 0.1).toFixed(0)}-${q(x.add, 0.9).toFixed(0)}`, med(x.del).toFixed(1), `${q(x.del, 0.1).toFixed(0)}-${q(x.del, 0.9).toFixed(0)}`, String(x.add.length)]);
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const t = new Table({ head: ['plugin', 'ADD median (ms)', 'ADD p10-p90', 'ADD CPU (ms)', 'DEL median (ms)', 'DEL p10-p90', 'DEL CPU (ms)', 'calls'], style: { head: [], border: [] } });
+  for (const [name, x] of Object.entries(times)) t.push([name, med(x.add).toFixed(1), `${q(x.add, 0.1).toFixed(0)}-${q(x.add, 0.9).toFixed(0)}`, avg(x.addCpu).toFixed(1), med(x.del).toFixed(1), `${q(x.del, 0.1).toFixed(0)}-${q(x.del, 0.9).toFixed(0)}`, avg(x.delCpu).toFixed(1), String(x.add.length)]);
   const ref = times['reference bridge']!;
   const mine = times['nslab-cni']!;
   const addRatio = med(mine.add) / med(ref.add);
   const delRatio = med(mine.del) / med(ref.del);
-  process.stdout.write('CNI ADD and DEL per call (bridge, isGateway, ipMasq, host-local; the bridge exists), whole plugin process\n');
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+  process.stdout.write(`CNI ADD and DEL per call (bridge, isGateway, ipMasq, host-local; the bridge exists), whole plugin process; CPU = user + system of the plugin and its children (mean); load average ${load} on ${availableParallelism()} cores\n`);
   process.stdout.write(t.toString() + '\n');
-  process.stdout.write(`nslab-cni / reference: ADD ${addRatio.toFixed(2)} (goal <= 2), DEL ${delRatio.toFixed(2)} (goal <= 1)\n`);
+  process.stdout.write(`nslab-cni / reference: ADD ${addRatio.toFixed(2)} (goal <= 2), DEL ${delRatio.toFixed(2)} (goal <= 1); CPU: ADD ${(avg(mine.addCpu) / avg(ref.addCpu)).toFixed(2)}, DEL ${(avg(mine.delCpu) / avg(ref.delCpu)).toFixed(2)}\n`);
   const left = (await r.run({ argv: ['ip', '-o', 'link'] })).stdout.trim().split('\n').length - 1;
   if (left) {
     process.stdout.write(`LEFTOVERS: ${left} links\n`);
