@@ -2,7 +2,7 @@
 // routes, masquerade rules, and the attach plan a CNI ADD makes (recording runner).
 import { planAttach } from '../../src/engine/attach/attach.js';
 import { pathGuest } from '../../src/engine/attach/guest.js';
-import { masqRules, routesOf, runCni } from '../../src/engine/cni/cni.js';
+import { hostKindProblem, masqRules, routesOf, runCni } from '../../src/engine/cni/cni.js';
 import { RecordingRunner } from '../../src/exec/recorder.js';
 import { opArgv } from '../../src/kernel/step.js';
 import { CniError, delegateVersion, parseConf, parseEnv, readResult, resultFor } from '../../src/model/cni.js';
@@ -63,8 +63,19 @@ describe('configuration and environment', () => {
     expect(JSON.parse(bad.stdout)).toEqual({ cniVersion: '1.0.0', code: 7, msg: 'invalid network configuration: vlan 5000: expected a VLAN tag from 1 to 4094' });
     // GC and STATUS are 1.1.0 commands
     expect(JSON.parse((await runCni(r, conf(), { CNI_COMMAND: 'GC' })).stdout)).toMatchObject({ code: 1, msg: expect.stringContaining('GC needs cniVersion 1.1.0') });
+    expect(JSON.parse((await runCni(r, conf({ cniVersion: '1.1.0' }), { CNI_COMMAND: 'GC' })).stdout)).toMatchObject({ code: 7, msg: expect.stringContaining('cni.dev/valid-attachments is missing') });
     expect(r.calls).toEqual([]); // nothing ran
   });
+});
+
+test('the host interface must fit the kind: a bridge name on eth0, a macvlan master that is a bridge or missing', () => {
+  const links = [{ ifindex: 2, ifname: 'eth0', flags: [], mtu: 1500, operstate: 'UP' }, { ifindex: 3, ifname: 'br0', flags: [], mtu: 1500, operstate: 'UP', linkinfo: { info_kind: 'bridge' } }];
+  expect(hostKindProblem('bridge', 'eth0', links)).toBe('bridge "eth0" is an existing device interface, not a Linux bridge: expected a bridge\'s name (made when missing)');
+  expect(hostKindProblem('bridge', 'br0', links)).toBeNull();
+  expect(hostKindProblem('bridge', 'cni0', links)).toBeNull();
+  expect(hostKindProblem('macvlan', 'br0', links)).toMatch(/master "br0" is a Linux bridge/);
+  expect(hostKindProblem('macvlan', 'eth9', links)).toBe('master "eth9": no such interface here');
+  expect(hostKindProblem('macvlan', 'eth0', links)).toBeNull();
 });
 
 describe('results', () => {

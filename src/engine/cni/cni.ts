@@ -190,12 +190,17 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
   // plugin runs: the attach uses these reads.
   const masqWanted = kind === 'bridge' && (conf as { ipMasq?: boolean }).ipMasq === true;
   const [ipam, hostLinks, tables] = await Promise.all([ipamAdd(r, conf, raw, env), readLinks(r, null), masqWanted ? tablesNow(r) : Promise.resolve(undefined)]);
+  const hostIf = kind === 'macvlan' ? (conf as { master: string }).master : (conf as { bridge: string }).bridge;
+  const wrong = hostKindProblem(kind, hostIf, hostLinks);
+  if (wrong) {
+    await ipamDel(r, conf, raw, env).catch(() => undefined);
+    throw new CniError(CNI_ERR.INVALID_CONFIG, wrong);
+  }
   let attached = false;
   const masqOwned = (c: string) => c === masqOwner(conf.name, env.containerId, env.ifname);
   try {
     const mac = randomMac();
     const routes = routesOf(conf, ipam);
-    const hostIf = kind === 'macvlan' ? (conf as { master: string }).master : (conf as { bridge: string }).bridge;
     const req: AttachRequest = {
       guest: ref,
       netnsPath: env.netns,
@@ -245,6 +250,24 @@ export async function cniAdd(r: Runner, conf: CniConf, raw: Record<string, unkno
     await ipamDel(r, conf, raw, env).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Why the host interface cannot serve `kind`, or null: the attach engine picks veth or macvlan by what
+ * the interface is, so a `bridge` naming an existing non-bridge (eth0) would otherwise get a macvlan,
+ * and a macvlan `master` that is a bridge a veth.
+ */
+export function hostKindProblem(kind: 'bridge' | 'ovs' | 'macvlan', name: string, links: LinkInfo[]): string | null {
+  const l = links.find((x) => x.ifname === name);
+  const k = l?.linkinfo?.info_kind ?? (l ? 'device' : null);
+  if (kind === 'macvlan') {
+    if (!l) return `master ${JSON.stringify(name)}: no such interface here`;
+    if (k === 'bridge' || k === 'openvswitch') return `master ${JSON.stringify(name)} is a ${k === 'bridge' ? 'Linux' : 'Open vSwitch'} bridge: expected the interface macvlans hang off (or "kind": "${k === 'bridge' ? 'bridge' : 'ovs'}")`;
+    return null;
+  }
+  if (kind === 'bridge' && l && k !== 'bridge') return `bridge ${JSON.stringify(name)} is an existing ${k} interface, not a Linux bridge: expected a bridge's name (made when missing)`;
+  // ovs: the database says what is a bridge (its userspace datapath shows one as a tap device here).
+  return null;
 }
 
 /** Removes the masquerade rules and chains of the attachments whose owner comment `owns` accepts. */
@@ -384,7 +407,10 @@ export async function cniStatus(r: Runner, conf: CniConf, env: CniEnv): Promise<
  * detached, its chain removed, and its address released (nslab's IPAM, or the IPAM plugin's DEL).
  */
 export async function cniGc(r: Runner, conf: CniConf, raw: Record<string, unknown>, env: CniEnv): Promise<void> {
-  const valid = new Set((conf['cni.dev/valid-attachments'] ?? []).map((a) => `${a.containerID}/${a.ifname}`));
+  const list = conf['cni.dev/valid-attachments'];
+  // Without the list every attachment would look stale: refused, not taken as "none is valid".
+  if (!list) throw new CniError(CNI_ERR.INVALID_CONFIG, 'cni.dev/valid-attachments is missing: GC needs the runtime\'s list of live attachments (an empty list removes them all)');
+  const valid = new Set(list.map((a) => `${a.containerID}/${a.ifname}`));
   const stale = new Map<string, { id: string; ifname: string; ns: string | null }>();
   for (const l of await readLinks(r, null)) {
     const m = parseMark(l.ifalias);
