@@ -261,24 +261,6 @@ describe('chaining', () => {
   });
 });
 
-test("ipam.network: addresses from an nslab network's pool, skipping its nodes' (network modes' own book)", async () => {
-  const nslab = (...args: string[]) => execa(join(process.cwd(), 'bin', 'nslab'), args, { reject: false });
-  await netnsAdd('w1');
-  try {
-    expect((await nslab('network', 'create', '--subnet', '10.99.0.0/24', 'netw')).exitCode).toBe(0);
-    expect((await nslab('node', 'run', 'wn1', '--net', 'netw')).stdout).toBe('wn1: eth0 10.99.0.2/24 on netw');
-    const conf = { cniVersion: '1.0.0', name: 'n6', type: 'nslab-cni', bridge: 'cni6', ipam: { type: 'nslab', network: 'netw' } };
-    const a = await nslabCni('ADD', conf, envOf('w1', 'w1'));
-    expect(a.out.ips).toEqual([{ address: '10.99.0.3/24', gateway: '10.99.0.1', interface: 2 }]);
-    expect((await nslabCni('ADD', { ...conf, ipam: { type: 'nslab', network: 'nope' } }, envOf('w2', 'w1', 'eth1'))).out).toMatchObject({ code: 7, msg: 'ipam.network "nope": no such nslab network (nslab network ls lists them)' });
-    expect((await nslabCni('DEL', conf, envOf('w1', 'w1'))).code).toBe(0);
-  } finally {
-    await nslab('node', 'rm', '-f', 'wn1');
-    await nslab('network', 'rm', 'netw');
-    await netnsDel('w1');
-  }
-});
-
 describe('races and leftovers', () => {
   test('four ADDs at once onto a bridge none has made yet (one bridge, four addresses); clean removes what a vanished runtime left', async () => {
     const names = ['r1', 'r2', 'r3', 'r4'];
@@ -463,4 +445,29 @@ describe('other kinds', () => {
     expect({ s: await snapshot(), ipt: await iptablesSave() }).toEqual(before);
     await netnsDel('o1', 'o2', 'm1', 'm2');
   });
+});
+
+test("ipam.network: addresses from an nslab network's pool, skipping its nodes' (network modes' own book)", async () => {
+  const nslab = (...args: string[]) => execa(join(process.cwd(), 'bin', 'nslab'), args, { reject: false });
+  await netnsAdd('w1');
+  const before = { s: await snapshot(), ipt: await iptablesSave(), fwd: (await sh('sysctl', '-n', 'net.ipv4.ip_forward')).stdout };
+  try {
+    expect((await nslab('network', 'create', '--subnet', '10.99.0.0/24', 'netw')).exitCode).toBe(0);
+    expect((await nslab('node', 'run', 'wn1', '--net', 'netw')).stdout).toBe('wn1: eth0 10.99.0.2/24 on netw');
+    const conf = { cniVersion: '1.0.0', name: 'n6', type: 'nslab-cni', bridge: 'cni6', ipam: { type: 'nslab', network: 'netw' } };
+    const a = await nslabCni('ADD', conf, envOf('w1', 'w1'));
+    expect(a.out.ips).toEqual([{ address: '10.99.0.3/24', gateway: '10.99.0.1', interface: 2 }]);
+    expect((await nslabCni('ADD', { ...conf, ipam: { type: 'nslab', network: 'nope' } }, envOf('w2', 'w1', 'eth1'))).out).toMatchObject({ code: 7, msg: 'ipam.network "nope": no such nslab network (nslab network ls lists them)' });
+    expect((await nslabCni('DEL', conf, envOf('w1', 'w1'))).code).toBe(0);
+  } finally {
+    // The network and its node, and the default network and host setup (FORWARD policy, forwarding)
+    // that network modes made with them: clean takes it all back.
+    await nslab('node', 'rm', '-f', 'wn1');
+    await nslab('network', 'rm', 'netw');
+    await clean(runner);
+    await netnsDel('w1');
+  }
+  await netnsAdd('w1');
+  expect({ s: await snapshot(), ipt: await iptablesSave(), fwd: (await sh('sysctl', '-n', 'net.ipv4.ip_forward')).stdout }).toEqual(before);
+  await netnsDel('w1');
 });

@@ -31,7 +31,7 @@ import { packageRoot } from '../../paths.js';
 
 /** The host side of an attach, as found in the kernel. */
 export type HostSide =
-  | { kind: 'bridge'; name: string; exists: boolean; mtu: number }
+  | { kind: 'bridge'; name: string; exists: boolean; mtu: number; /** Its mark, when nslab made it (`nslab:bridge [addr=…]`). */ mark?: string }
   | { kind: 'ovs'; name: string; exists: boolean; mtu: number; netdev: boolean }
   | { kind: 'phys'; name: string; mtu: number };
 
@@ -482,7 +482,7 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       if (host.kind === 'bridge') {
         steps.push(addPort(host.name, c.local, 'iproute2'));
         if (req.hairpin) steps.push(hairpinStep(c.local));
-        steps.push(...bridgeAddrSteps(host.name, req));
+        steps.push(...bridgeAddrSteps(host, req));
       } else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
       steps.push(setUp(null, c.local));
     }
@@ -582,13 +582,24 @@ function forwardSteps(req: AttachRequest): Step[] {
  * The bridge's own addresses an attach asks for (CNI isGateway), `ip addr replace` in the host's batch.
  * Not undone: they are every port's gateway, and go with the bridge.
  */
-function bridgeAddrSteps(bridge: string, req: AttachRequest): Step[] {
-  return (req.bridgeAddrs ?? []).map((a): Step => ({
+function bridgeAddrSteps(host: Extract<HostSide, { kind: 'bridge' }>, req: AttachRequest): Step[] {
+  const bridge = host.name;
+  const want = req.bridgeAddrs ?? [];
+  const steps = want.map((a): Step => ({
     describe: `give bridge ${bridge} its gateway address ${a}`,
     do: ipOp(null, ['addr', 'replace', a, 'dev', bridge]),
     undo: [],
     parent: linkKey(null, bridge),
   }));
+  // A bridge nslab made (or makes now) names these addresses in its mark: they are its own, so that
+  // the detach of its last port still removes it (an address of anyone else's keeps it, bridgeInUse).
+  const ours = !host.exists || host.mark !== undefined;
+  const had = (parseMark(host.mark)?.fields.addr ?? '').split(',').filter(Boolean);
+  const all = [...new Set([...had, ...want])];
+  if (ours && want.length && all.length !== had.length) {
+    steps.push({ describe: `mark bridge ${bridge}'s own addresses`, do: ipOp(null, ['link', 'set', 'dev', bridge, 'alias', mark('bridge', { addr: all.join(',') })]), undo: [], parent: linkKey(null, bridge) });
+  }
+  return steps;
 }
 
 /**
@@ -787,7 +798,7 @@ export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[
   const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
   if (ovsUp && (await ovsBridgeExists(r, name))) return { kind: 'ovs', name, exists: true, mtu: l?.mtu ?? 1500, netdev: !ovsKernelDatapath().available };
   if (l) {
-    if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu };
+    if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu, ...(parseMark(l.ifalias)?.kind === 'bridge' ? { mark: l.ifalias! } : {}) };
     return { kind: 'phys', name, mtu: l.mtu };
   }
   if (createAs === 'bridge' || (createAs === undefined && name.startsWith('br'))) return { kind: 'bridge', name, exists: false, mtu: 1500 };
@@ -848,24 +859,25 @@ export async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'o
   const links = await readLinks(r, null);
   const br = links.find((l) => l.ifname === host.name);
   if (parseMark(br?.ifalias)?.kind !== 'bridge' || links.some((l) => l.master === host.name)) return false;
-  if (await bridgeInUse(r, host.name)) return false;
+  if (await bridgeInUse(r, host.name, (parseMark(br?.ifalias)?.fields.addr ?? '').split(',').filter(Boolean))) return false;
   await runUndo(r, [ipOp(null, ['link', 'del', 'dev', host.name])]);
   return true;
 }
 
 /**
- * Someone else uses a bridge nslab made: it has an address (given since), or a socket is bound to it
+ * Someone else uses a bridge nslab made: it has an address (given since, not one of `own`), or a socket is bound to it
  * (a dnsmasq serving DHCP on it, a tcpdump): `ss` shows those as `ADDR%BRIDGE:PORT`, packet sockets
  * with the interface's name. Such a bridge stays when its last guest leaves (Docker keeps a network's
  * bridge while anything uses it).
  */
-async function bridgeInUse(r: Runner, name: string): Promise<boolean> {
+async function bridgeInUse(r: Runner, name: string, own: string[] = []): Promise<boolean> {
   const [addrs, socks] = await Promise.all([
     r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', name] }, { check: false }),
     r.run({ argv: ['ss', '-H', '-a', '-n', '-u', '-t', '-w', '-0'] }, { check: false }).catch(() => ({ stdout: '', exitCode: 1, stderr: '' })),
   ]);
-  const info = (JSON.parse(addrs.stdout || '[]') as Array<{ addr_info?: Array<{ scope?: string }> }>).flatMap((l) => l.addr_info ?? []);
-  if (info.some((a) => a.scope !== 'link')) return true;
+  const info = (JSON.parse(addrs.stdout || '[]') as Array<{ addr_info?: Array<{ scope?: string; local?: string; prefixlen?: number }> }>).flatMap((l) => l.addr_info ?? []);
+  // `own`: the gateway addresses attaches gave it (its mark's addr=), which go with it.
+  if (info.some((a) => a.scope !== 'link' && !own.includes(`${a.local}/${a.prefixlen}`))) return true;
   return socks.stdout.split('\n').some((l) => l.includes(`%${name}:`) || new RegExp(`\\s${name.replace(/[.]/g, '\\.')}\\s`).test(` ${l} `));
 }
 
