@@ -1,8 +1,9 @@
 // `nslab lab ls|show|run|up|down|verify|script|shell`: the course notes' experiments.
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
+import { JUNIT_OPTION, writeJunit } from './junit-out.js';
 
-type Args = { action: string; id?: string; node?: string; lang: 'en' | 'zh'; json: boolean; step: boolean; check: boolean };
+type Args = { action: string; id?: string; node?: string; lang: 'en' | 'zh'; json: boolean; step: boolean; check: boolean; junit?: string };
 
 /** `nslab lab ...` */
 export const labCommand: CommandModule<object, Args> = {
@@ -15,6 +16,7 @@ export const labCommand: CommandModule<object, Args> = {
       .positional('node', { type: 'string', describe: 'for shell: the node (netns) to open a shell in' })
       .option('lang', { type: 'string', choices: ['en', 'zh'], default: 'en', describe: 'language of the narration' })
       .option('json', { type: 'boolean', default: false, describe: 'a JSON report' })
+      .option('junit', { ...JUNIT_OPTION, describe: 'verify/run: also write the checks as JUnit XML to FILE (one test case per check)' })
       .option('step', { type: 'boolean', default: false, describe: 'run: pause for Enter between steps' })
       .option('check', { type: 'boolean', default: true, describe: 'run/up: check each step\'s expectations (--no-check: build only, verify later with lab verify)' })
       .example('$0 lab ls', 'the labs')
@@ -40,14 +42,15 @@ export const labCommand: CommandModule<object, Args> = {
         lab.steps.forEach((s, i) => process.stdout.write(`${i + 1}. ${s.say[a.lang]}\n`));
         return;
       }
-      requireRoot();
       const { inSandbox } = await import('../exec/sandbox.js');
       const sandboxed = await inSandbox();
       if ((a.action === 'run' || a.action === 'script') && !sandboxed) {
+        // A sandbox of its own: with root, or without it through a user namespace.
         const { runInSandbox } = await import('../exec/sandbox.js');
         process.exitCode = await runInSandbox([process.execPath, ...process.argv.slice(1)]);
         return;
       }
+      requireRoot();
       if (!sandboxed) throw invalid(`lab ${a.action} changes the network of the namespace it runs in: run it inside \`nslab sandbox\` (e.g. nslab sandbox -- nslab lab ${a.action} ${lab.id})`);
       const { ExecRunner } = await import('../exec/runner.js');
       const r = new ExecRunner();
@@ -61,6 +64,10 @@ export const labCommand: CommandModule<object, Args> = {
           : undefined;
         const rep = await eng.runLab(r, lab, { lang: a.lang, print: !a.json, keep: a.action === 'up', check: a.check, ...(pause ? { pause } : {}) });
         if (a.step) process.stdin.pause();
+        const { checkCases } = await import('../verify/junit.js');
+        const stepCases = rep.steps.flatMap((s, i) => checkCases(`lab ${lab.id} step ${i + 1}: ${s.title}`, s.checks));
+        const down = rep.teardown.clean || a.action === 'up' ? [] : checkCases(`lab ${lab.id} teardown`, [{ ok: false, text: 'teardown leaves nothing behind', detail: rep.teardown.errors.join('; ') }]);
+        await writeJunit(a.junit, `nslab lab ${a.action} ${lab.id}`, [...stepCases, ...down]);
         if (a.json) printJson(rep);
         else process.stdout.write(`lab ${lab.id}: ${rep.ok ? 'all checks hold' : 'FAILED'}${a.action === 'up' ? ' (left up: nslab lab down ' + lab.id + ')' : rep.teardown.clean ? ', torn down' : `, teardown: ${rep.teardown.errors.join('; ')}`}\n`);
         process.exitCode = rep.ok ? EXIT.ok : EXIT.failed;
@@ -74,6 +81,8 @@ export const labCommand: CommandModule<object, Args> = {
       }
       if (a.action === 'verify') {
         const checks = await eng.labVerify(r, lab);
+        const { checkCases } = await import('../verify/junit.js');
+        await writeJunit(a.junit, `nslab lab verify ${lab.id}`, checkCases(`lab ${lab.id} verify`, checks));
         if (a.json) printJson(checks);
         else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
         process.exitCode = checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;

@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function runYargs(argv: string[]): Promise<void> {
-  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }, { dockerCommand }] = await Promise.all([
+  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }, { captureCommand }, { linkCommand }, { uiCommand }, { dockerCommand }] = await Promise.all([
     import('./yargs-cli.js'),
     import('./attach.js'),
     import('./doctor.js'),
@@ -34,7 +34,11 @@ async function runYargs(argv: string[]): Promise<void> {
     import('./sandbox.js'),
     import('./clean.js'),
     import('./topology.js'),
-    import('./verify.js'), import('./docker.js'),
+    import('./verify.js'),
+    import('./capture.js'),
+    import('./link.js'),
+    import('./ui.js'),
+    import('./docker.js'),
   ]);
-  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand, dockerCommand]);
+  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand, dockerCommand, captureCommand, linkCommand, uiCommand]);
 }

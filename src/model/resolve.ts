@@ -57,7 +57,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
   };
 
   const used = new Set<string>(); // "node:ifname" of linked node interfaces
-  const links = raw.links.map((l) => (Array.isArray(l) ? { endpoints: l, mtu: undefined } : l));
+  const links = raw.links.map((l) => (Array.isArray(l) ? { endpoints: l, mtu: undefined, impair: undefined } : l));
 
   // First pass: node ends and explicit port names claim their names, so derived names avoid them.
   const eps = links.map((l, i) => l.endpoints.map((s, j) => parseEp(s, ['links', i, j])) as [Ep, Ep]);
@@ -103,7 +103,10 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
     };
   };
 
-  const veths: VethModel[] = eps.map((pair, i) => ({ a: endOf(pair[0], pair[1], links[i]!.mtu), b: endOf(pair[1], pair[0], links[i]!.mtu) }));
+  const veths: VethModel[] = eps.map((pair, i) => {
+    const impair = links[i]!.impair;
+    return { a: endOf(pair[0], pair[1], links[i]!.mtu), b: endOf(pair[1], pair[0], links[i]!.mtu), ...(impair && Object.keys(impair).length ? { impair } : {}) };
+  });
 
   // Every declared interface must be an end of some link.
   for (const n of [HOST, ...Object.keys(raw.nodes)]) {

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
 import { z } from 'zod';
 import { ifnameProblem } from './names.js';
+import { impairProblem } from '../kernel/tc.js';
 
 /** A name usable as a netns (a file under /run/netns) and in `ip -batch` lines. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -130,12 +131,23 @@ const HostRaw = NodeRaw.extend({
 /** `NODE:IFNAME`, `host:IFNAME`, `BRIDGE` or `BRIDGE:PORTNAME`. */
 const Endpoint = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*(:[^:\s]+)?$/, { message: 'expected an endpoint NODE:IFNAME, BRIDGE or BRIDGE:PORT' });
 
+/**
+ * What a link suffers, on both its ends' egress (`nslab link set` does the same by hand): `rate` by
+ * tc tbf, `delay`/`jitter`/`loss` by netem (kernel module sch_netem). Values as tc(8) writes them.
+ */
+const ImpairRaw = z
+  .strictObject({ rate: z.string().optional(), delay: z.string().optional(), jitter: z.string().optional(), loss: z.string().optional() })
+  .superRefine((v, ctx) => {
+    const p = impairProblem(v);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  });
+
 const LinkRaw = z.union(
   [
     z.tuple([Endpoint, Endpoint]),
-    z.strictObject({ endpoints: z.tuple([Endpoint, Endpoint]), mtu: Mtu.optional() }),
+    z.strictObject({ endpoints: z.tuple([Endpoint, Endpoint]), mtu: Mtu.optional(), impair: ImpairRaw.optional() }),
   ],
-  { message: 'expected a link as [A, B] or {endpoints: [A, B], mtu: N}' },
+  { message: 'expected a link as [A, B] or {endpoints: [A, B], mtu: N, impair: {rate: 10mbit}}' },
 );
 
 /** The topology file (YAML). Unknown keys are errors. */

@@ -61,21 +61,25 @@ function dq(lines: string[]): string {
  * The topology as a Graphviz DOT graph: nodes as boxes (with their routes), bridges as ellipses
  * (with their addresses), each veth as an edge labelled at both ends with interface and addresses.
  * @param m the resolved model
+ * @param opts `ids`: give each vertex and edge an `id` that graphviz carries into its SVG (`link-K`
+ *   for the K-th veth in model order, then macvlans; a vertex's own name), for `nslab ui` to colour
  * @returns DOT text, parseable by `dot`
  */
-export function toDot(m: Model): string {
+export function toDot(m: Model, opts: { ids?: boolean } = {}): string {
   const { vertices, edges } = shape(m);
   const out = [
     `graph ${dq([m.name])} {`,
     `  graph [label=${dq([`topology ${m.name}`])}, labelloc=t, fontname="Helvetica", nodesep=0.6, ranksep=1.2];`,
     '  node [fontname="Helvetica", fontsize=11];',
     '  edge [fontname="Helvetica", fontsize=9, labeldistance=2.5];',
+    // For nslab ui: room between the edges of a bridge with many ports, so their end labels do not meet.
+    ...(opts.ids ? ['  graph [nodesep=1.4, ranksep=2];', '  edge [penwidth=2, labeldistance=4, labelangle=0];'] : []),
   ];
   for (const v of vertices) {
     const style = v.kind === 'bridge' ? 'shape=ellipse, style=filled, fillcolor="#dde8f8"' : 'shape=box, style=rounded';
-    out.push(`  ${dq([v.id])} [label=${dq(v.lines)}, ${style}];`);
+    out.push(`  ${dq([v.id])} [label=${dq(v.lines)}, ${style}${opts.ids ? `, id=${dq([v.id])}` : ''}];`);
   }
-  for (const e of edges) out.push(`  ${dq([e.from])} -- ${dq([e.to])} [taillabel=${dq(e.fromLines)}, headlabel=${dq(e.toLines)}];`);
+  edges.forEach((e, k) => out.push(`  ${dq([e.from])} -- ${dq([e.to])} [taillabel=${dq(e.fromLines)}, headlabel=${dq(e.toLines)}${opts.ids ? `, id="link-${k}"` : ''}];`));
   out.push('}');
   return out.join('\n') + '\n';
 }

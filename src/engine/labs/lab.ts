@@ -2,7 +2,7 @@
 // take everything down again; or leave them up, verify them, print them as a plain shell script.
 import { spawn } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
-import { mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NETNS_DIR } from '../../exec/runner.js';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,50 @@ export function useLabOvs(): void {
   if (!process.env.OVS_RUNDIR && existsSync(join(ovsDir(), 'run', 'db.sock'))) Object.assign(process.env, ovsEnv(ovsDir()));
 }
 
+/**
+ * In a sandbox without root (a user namespace mapping only the user to root), dnsmasq cannot switch
+ * to its own user and group (dnsmasq, dip): it stays root there, which is the user outside.
+ */
+function rootlessUser(): string[] {
+  return process.env.NSLAB_ROOTLESS === '1' ? ['--user=root', '--group=root'] : [];
+}
+
+/**
+ * What a lab needs that a sandbox without root (a user namespace) cannot give on this machine, or
+ * null: Open vSwitch's userspace datapath opens /dev/net/tun, which a user namespace reaches only
+ * when the device is open to all (mode 0666, the kernel's default; Debian's udev may make it 0600);
+ * dnsmasq drops its supplementary groups (setgroups(2)), which a user namespace denies unless the
+ * user's subordinate ids are mapped (/etc/subuid and /etc/subgid, as podman's rootless mode needs).
+ * @returns the one-line reason and what to do instead
+ */
+export function rootlessProblem(lab: Lab): { message: string; hint: string } | null {
+  if (process.env.NSLAB_ROOTLESS !== '1') return null;
+  const services = new Set(lab.steps.flatMap((st) => st.do.flatMap((a) => ('service' in a ? [a.service] : []))));
+  const root = `or run it as root (sudo nslab lab run ${lab.id})`;
+  if (services.has('ovs')) {
+    let open = false;
+    try {
+      accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+      open = true;
+    } catch {
+      /* not open to this user */
+    }
+    if (!open) return { message: `lab ${lab.id} needs Open vSwitch's userspace datapath, which opens /dev/net/tun: not open to users here, so not in a sandbox without root`, hint: `chmod 0666 /dev/net/tun (the kernel's default mode), ${root}` };
+  }
+  if (services.has('dnsmasq') && readFileSyncSafe('/proc/self/setgroups') === 'deny') {
+    return { message: `lab ${lab.id} runs dnsmasq, which drops its groups (setgroups), denied in a user namespace without subordinate ids`, hint: `give the user subordinate ids (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER), ${root}` };
+  }
+  return null;
+}
+
+function readFileSyncSafe(f: string): string {
+  try {
+    return readFileSync(f, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 function dnsmasqPid(iface: string): string {
   return join(stateDir(), `dnsmasq-${iface}.pid`);
 }
@@ -119,7 +163,7 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
   activeJournal()?.write({ t: 'file', path: leases });
   activeJournal()?.write({ t: 'file', path: pf });
   await journaled(r, { describe: `dnsmasq on ${a.iface}`, do: cmdOp(['dnsmasq']), undo: [cmdOp(['pkill', '-F', pf])] }, () => r.run({
-    argv: ['dnsmasq', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', `--interface=${a.iface}`, '--except-interface=lo', `--dhcp-range=${a.range[0]},${a.range[1]},255.255.255.0,1h`, `--dhcp-leasefile=${join(stateDir(), `dnsmasq-${a.iface}.leases`)}`, `--pid-file=${dnsmasqPid(a.iface)}`, '--no-ping'],
+    argv: ['dnsmasq', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', `--interface=${a.iface}`, '--except-interface=lo', `--dhcp-range=${a.range[0]},${a.range[1]},255.255.255.0,1h`, `--dhcp-leasefile=${join(stateDir(), `dnsmasq-${a.iface}.leases`)}`, `--pid-file=${dnsmasqPid(a.iface)}`, '--no-ping', ...rootlessUser()],
     netns: where(a.in),
   }));
   return [];
@@ -321,6 +365,8 @@ export interface RunLabOptions {
  * @returns the report; `ok` only when every expectation held and teardown left nothing
  */
 export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Promise<LabReport> {
+  const cannot = rootlessProblem(lab);
+  if (cannot) throw new NslabError('MISSING_TOOL', cannot.message, { hint: cannot.hint });
   const lang = o.lang ?? 'en';
   const say = (s: string) => o.print && process.stdout.write(s);
   const pids: Pids = {};
@@ -390,6 +436,15 @@ async function teardown(r: Runner, done: LabAction[], pids: Pids): Promise<strin
       errors.push(err instanceof Error ? err.message : String(err));
     }
   }
+  // A bridge an attach made stays while something uses it (an address, a dnsmasq): in a lab those
+  // are the lab's own, gone or going now, so its bridges go once they have no port left.
+  const bridges = new Set(done.flatMap((a) => {
+    if (!('attach' in a)) return [];
+    const c = parsePipework(words(a.attach, pids));
+    return c.kind === 'attach' ? [c.request.hostIf] : [];
+  }));
+  const { removeBridgeIfUnused } = await import('../attach/attach.js');
+  for (const b of bridges) await removeBridgeIfUnused(r, b, { ownAddresses: true }).catch((e: Error) => errors.push(e.message));
   return errors;
 }
 
