@@ -1,6 +1,7 @@
 // `npm run bundle`: the CLI as ESM chunks loaded on demand (dist/bundle), and its attach commands as
 // CommonJS files frozen into V8 startup snapshots for this node (dist/snapshot: pipework.blob for
-// `pipework`, attach.blob for `attach` and `detach`), which bin/nslab starts them from.
+// `pipework`, attach.blob for `attach` and `detach`, cni.blob for the CNI plugin), which bin/nslab and
+// bin/nslab-cni start them from.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ rmSync('dist/snapshot', { recursive: true, force: true });
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
 await build({
   ...common,
-  entryPoints: ['src/cli/main.ts'],
+  entryPoints: ['src/cli/main.ts', 'src/cli/cni-main.ts'],
   format: 'esm',
   splitting: true,
   outdir: 'dist/bundle',
@@ -32,16 +33,29 @@ const lazySegmenter = {
     });
   },
 };
+// proper-lockfile installs signal-exit's handlers when it loads (network modes' lock, which nslab-cni's
+// own IPAM takes); a handle V8 cannot put in a startup snapshot (the build aborts). In the snapshots'
+// copy its lock module loads on first use instead.
+const lazyLockfile = {
+  name: 'lazy-proper-lockfile',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]proper-lockfile[\\/]index\.js$/ }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const lazy = "let nslabLockfile; const lockfile = new Proxy({}, { get: (_, k) => (nslabLockfile ??= require('./lib/lockfile'))[k] });";
+      return { contents: src.replace("const lockfile = require('./lib/lockfile');", lazy), loader: 'js', resolveDir: args.path.replace(/[\\/]index\.js$/, '') };
+    });
+  },
+};
 // One snapshot per entry: pipework's (called once per guest: small and quick to load) and the attach
 // commands' (yargs, YAML). Node warns that child_process and tty are "not yet fully verified" in
 // snapshots; the integration tests run every attach, detach and pipework call through bin/nslab, so
 // through them. Without a blob, bin/nslab runs the command from dist/bundle/main.mjs.
 mkdirSync('dist/snapshot', { recursive: true });
 let snapshots = 0;
-for (const name of ['pipework', 'attach']) {
+for (const name of ['pipework', 'attach', 'cni']) {
   await build({
     ...common,
-    plugins: [lazySegmenter],
+    plugins: [lazySegmenter, lazyLockfile],
     entryPoints: [`src/cli/${name}-main.ts`],
     format: 'cjs',
     outfile: `dist/snapshot/${name}.cjs`,

@@ -1,4 +1,5 @@
-// `npm run bench -- --nodes N`: an N-node star built and torn down three ways, in a sandbox:
+// `npm run bench -- --nodes N`: an N-node star built and torn down three ways, in a sandbox
+// (`npm run bench -- cni`: the CNI plugin's benchmark, bench/cni.ts):
 // nslab (the CLI, start-up included), one `ip` process per command, and a hand-written `ip -batch` floor.
 import { execa } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -110,4 +111,8 @@ async function main(): Promise<void> {
   if (left) process.exitCode = 1;
 }
 
-await main();
+// `npm run bench -- cni`: the CNI plugin against the reference bridge plugin (bench/cni.ts).
+if (process.argv[2] === 'cni') {
+  await ensureSandbox();
+  await (await import('./cni.js')).cniBench(process.argv.slice(3));
+} else await main();

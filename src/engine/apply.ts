@@ -29,6 +29,10 @@ export interface ApplyOptions {
    * the runner is a real one; null: none.
    */
   journal?: Journal | null;
+  /** The names of the current netns's links, read just before by the caller: the journal does not read them again. */
+  hostLinks?: string[];
+  /** The iptables tables as clean/recover.ts tablesNow gives them, read just before by the caller. */
+  tables?: string[];
 }
 
 /** Messages of an undo whose object is already gone: not an error (as CNI's DEL). */
@@ -60,7 +64,7 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
   // before it starts, each captured undo before its change (clean/journal.ts).
   if (!(r instanceof RecordingRunner) && work.some((s) => s.creates?.startsWith('netns:'))) checkNetnsVisible();
   const j = opts.journal !== undefined ? opts.journal : r instanceof RecordingRunner ? null : activeJournal();
-  const plan = j ? j.plan(work.map(journalStep), await existingObjects(r, work)) : -1;
+  const plan = j ? j.plan(work.map(journalStep), await existingObjects(r, work, { ...(opts.hostLinks ? { hostLinks: opts.hostLinks } : {}), ...(opts.tables ? { tables: opts.tables } : {}) })) : -1;
   const onCapture = j ? (i: number, undo: Op[]) => j.write({ t: 'capture', plan, step: i, undo }) : undefined;
   const done: Step[] = [];
   let start = 0;

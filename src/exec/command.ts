@@ -12,6 +12,8 @@ export interface Command {
    * behind holding their output open (busybox udhcpc), which would keep a capture waiting.
    */
   logFile?: string;
+  /** Variables added to the environment of this command only (a CNI plugin's `CNI_COMMAND` & co). */
+  env?: Record<string, string>;
   /** Only for printing: a long-running process started in the background (`... >/dev/null 2>&1 &`). */
   background?: boolean;
   /** Milliseconds it may run; past them it is killed (SIGKILL) and its result says `timedOut`. */

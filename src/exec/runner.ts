@@ -102,7 +102,7 @@ export class ExecRunner implements Runner {
     const t0 = performance.now();
     let res;
     try {
-      res = await spawnCollect(file!, args, cmd.input ?? '', cmd.logFile, cmd.timeoutMs);
+      res = await spawnCollect(file!, args, cmd.input ?? '', cmd.logFile, cmd.timeoutMs, cmd.env);
     } catch (err) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${(err as Error).message}`, { cause: err, hint: 'run `nslab doctor` to see what to install' });
     }
@@ -274,12 +274,12 @@ async function readTail(file: string): Promise<string> {
  * @returns stdout, stderr and the exit code (128 + signal number when killed); `failed` without an
  *   exit code when the program could not be started (ENOENT)
  */
-function spawnCollect(file: string, args: string[], input: string, logFile?: string, timeoutMs?: number): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string; timedOut?: boolean }> {
+function spawnCollect(file: string, args: string[], input: string, logFile?: string, timeoutMs?: number, env?: Record<string, string>): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string; timedOut?: boolean }> {
   return new Promise((resolve) => {
     const log = logFile === undefined ? undefined : openSync(logFile, 'a');
     // env given explicitly: node's own default is the real process.env, which differs from the
     // `process.env` a module sees under a test runner's VM context (jest copies it).
-    const child = spawn(file, args, { stdio: ['pipe', log ?? 'pipe', log ?? 'pipe'], env: process.env });
+    const child = spawn(file, args, { stdio: ['pipe', log ?? 'pipe', log ?? 'pipe'], env: env ? { ...process.env, ...env } : process.env });
     if (log !== undefined) closeSync(log); // the child has its own copy
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -53,7 +53,8 @@ export function addOvsBridge(name: string, netdev: boolean): Step {
  * (pipework#143). Undo: `del-port`.
  */
 export function addOvsPort(bridge: string, port: string, tag: number | undefined, ids: Record<string, string>): Step {
-  const idArgs = Object.entries(ids).map(([k, v]) => `external-ids:${k}=${v}`);
+  // Quoted (ovs-vsctl's string syntax): a value with `:` (a CNI guest, `cni:ID`) is then one string.
+  const idArgs = Object.entries(ids).map(([k, v]) => `external-ids:${k}=${JSON.stringify(v)}`);
   return {
     describe: `add port ${port} to Open vSwitch bridge ${bridge}${tag !== undefined ? ` with VLAN tag ${tag}` : ''}`,
     do: cmdOp(vsctl('--may-exist', 'add-port', bridge, port, ...(tag !== undefined ? [`tag=${tag}`] : []), '--', 'set', 'interface', port, ...idArgs)),

@@ -46,6 +46,22 @@ export interface AttachRequest {
   hairpin?: boolean;
   /** Where the request was written (`FILE:LINE: [N]` for `attach -f`): put before its errors. */
   origin?: string;
+  /**
+   * The guest's netns by path (a CNI runtime's `CNI_NETNS`, e.g. `/run/netns/cni-…`), not looked up:
+   * `guest` is then only the name marks and journals use for it (`cni:CONTAINERID`).
+   */
+  netnsPath?: string;
+  /** More fields for the host end's mark (CNI: `net=NETWORK ns=PATH`), read back by GC and clean. */
+  markFields?: Record<string, string>;
+  /** A missing host interface is created as this kind, whatever its name (CNI's `bridge`, default `cni0`). */
+  createAs?: 'bridge' | 'ovs';
+  /**
+   * Linux bridge only: addresses the bridge gets (`ADDR/LEN`, CNI's isGateway), by `ip addr replace`
+   * in the attach's own host batch. Shared by every port: detach leaves them; they go with the bridge.
+   */
+  bridgeAddrs?: string[];
+  /** Turn IP forwarding on for these families (CNI's isGateway, as the reference plugin does; not undone). */
+  ipForward?: Array<4 | 6>;
 }
 
 /**

@@ -79,6 +79,9 @@ export function ownerOfMark(alias: string | undefined): string | null {
 /** The owner an iptables comment names (engine/netplan.ts): `nslab:net=X` -> `network X`, `nslab:node=X` -> `node X`. */
 function ownerOfComment(c: string | null): string | null {
   if (!c?.startsWith('nslab:')) return null;
+  // A CNI attachment's masquerade rules (engine/cni/cni.ts): `nslab:cni=NETWORK/CONTAINERID/IFNAME`.
+  const cni = /^nslab:cni=[^/]+\/([^/]+)\/[^/]+$/.exec(c);
+  if (cni) return `attach cni:${cni[1]}`;
   const m = /^nslab:(net|node)=(\S+)$/.exec(c);
   return m ? `${m[1] === 'net' ? 'network' : 'node'} ${m[2]}` : c.slice('nslab:'.length);
 }
@@ -156,8 +159,15 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
     const o = ownerOfMark(links.find((l) => l.ifname === 'lo')?.ifalias);
     if (!o) {
       // A guest nslab attached (not its netns): the guest ends carry the attach mark.
-      const marked = links.filter((l) => ownerOfMark(l.ifalias)?.startsWith('attach'));
-      if (marked.length) topo(`attach ${ns}`).netns.push({ name: ns, links: marked.map(owned), processes: [] });
+      // An end whose mark names its guest (a CNI container's, `guest=cni:ID`) belongs to that guest.
+      const byOwner = new Map<string, LinkInfo[]>();
+      for (const l of links) {
+        const owner = ownerOfMark(l.ifalias);
+        if (!owner?.startsWith('attach')) continue;
+        const k = owner === 'attach' ? `attach ${ns}` : owner;
+        byOwner.set(k, [...(byOwner.get(k) ?? []), l]);
+      }
+      for (const [k, marked] of byOwner) topo(k).netns.push({ name: ns, links: marked.map(owned), processes: [] });
       return;
     }
     const here = procs.filter((p) => ino.get(p.netnsIno) === ns).map(({ pid, command }) => ({ pid, command }));

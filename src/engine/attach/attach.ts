@@ -25,13 +25,13 @@ import { mark, parseMark } from '../../model/marks.js';
 import { readDockerRecord, writeDockerRecord, findRecordedContainer, type DockerRecord } from '../../model/docker.js';
 import { ifnameProblem, shortHash } from '../../model/names.js';
 import { applySteps, mapLimit, runUndo } from '../apply.js';
-import { resolveGuest, type Guest } from './guest.js';
+import { pathGuest, resolveGuest, type Guest } from './guest.js';
 import { stateDir } from '../state.js';
 import { packageRoot } from '../../paths.js';
 
 /** The host side of an attach, as found in the kernel. */
 export type HostSide =
-  | { kind: 'bridge'; name: string; exists: boolean; mtu: number }
+  | { kind: 'bridge'; name: string; exists: boolean; mtu: number; /** Its mark, when nslab made it (`nslab:bridge [addr=…]`). */ mark?: string }
   | { kind: 'ovs'; name: string; exists: boolean; mtu: number; netdev: boolean }
   | { kind: 'phys'; name: string; mtu: number };
 
@@ -114,6 +114,21 @@ export interface AttachOptions {
   announce?: boolean;
 
   /**
+   * Steps of the caller's own, applied with the attach: in its plan, journal and rollback (CNI's
+   * masquerade rules). Their `phase` orders them among the attach's (1 host, 2 guest, 3 DHCP).
+   */
+  extraSteps?: Step[];
+
+  /**
+   * The host's links, read by the caller a moment before (nslab-cni reads them while its IPAM plugin
+   * runs): one attach (not a batch) then reads neither them again nor, for its journal, their names.
+   */
+  hostLinks?: LinkInfo[];
+
+  /** The iptables tables (clean/recover.ts tablesNow), read by the caller a moment before, for the journal of `extraSteps`. */
+  tables?: string[];
+
+  /**
    * Docker guests: record the attach to be applied again each time the container starts (by
    * `nslab docker watch` or `pipework --restore`), as later pipework versions' `--save` did.
    */
@@ -175,7 +190,8 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   const ctxs: AttachContext[] = [];
   if (reqs.length === 1) {
     // One attach (a pipework call): its host and guest reads run at once inside resolveAttach.
-    ctxs.push(await resolveAttach(r, reqs[0]!, undefined, { readGuest }));
+    const shared = opts.hostLinks && !readGuest ? { rootLinks: opts.hostLinks, taken: new Set(opts.hostLinks.map((l) => l.ifname)) } : undefined;
+    ctxs.push(await resolveAttach(r, reqs[0]!, shared, { readGuest }));
   } else {
     const rootLinks = await readLinks(r, null);
     const taken = new Set(rootLinks.map((l) => l.ifname));
@@ -184,7 +200,7 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   }
   if (opts.checkAddresses !== false) await checkTakenAddresses(r, ctxs);
   const plans = ctxs.map((c) => planAttach(c, { announce: opts.announce !== false }));
-  const steps = plans.flat().sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
+  const steps = [...plans.flat(), ...(opts.extraSteps ?? [])].sort((a, b) => (a.phase ?? 0) - (b.phase ?? 0));
   const w: Runner = opts.dryRun ? new RecordingRunner() : r;
   if (!opts.dryRun && reqs.some((q) => q.addresses.some((a) => a.kind === 'dhcp'))) mkdirSync(join(stateDir(), 'dhcp'), { recursive: true });
   const created: Array<Extract<HostSide, { kind: 'bridge' | 'ovs' }>> = [];
@@ -192,7 +208,7 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
   for (const c of ctxs) if (!c.existing && (c.host.kind === 'bridge' || c.host.kind === 'ovs') && !c.host.exists) toCreate.set(c.host.name, c.host);
   try {
     for (const h of toCreate.values()) if (await ensureBridge(w, h)) created.push(h);
-    await applySteps(w, steps, { faultAt: opts.faultAt });
+    await applySteps(w, steps, { faultAt: opts.faultAt, ...(opts.hostLinks && !readGuest && created.length === 0 ? { hostLinks: opts.hostLinks.map((l) => l.ifname) } : {}), ...(opts.tables ? { tables: opts.tables } : {}) });
   } catch (err) {
     for (const h of created) await removeBridgeIfEmpty(w, h);
     // A DHCP client that failed left its log (read for the error) and no client: remove the log.
@@ -364,7 +380,8 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
   // A DHCP lease brings a default route: the one it replaces is read, so that detach puts it back.
   const readGuest = o.readGuest !== false || req.addresses.some((a) => a.kind === 'dhcp');
   // The host's links and the guest (found, then read by one process in its netns) are read at once.
-  const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['addr', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
+  const found = req.netnsPath !== undefined ? Promise.resolve(pathGuest(req.guest, req.netnsPath)) : resolveGuest(r, req.guest);
+  const guestRead = found.then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['addr', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
   const [rootRes, guestRes] = await Promise.allSettled([shared?.rootLinks ?? readLinks(r, null), guestRead]);
   if (rootRes.status === 'rejected') throw rootRes.reason;
   const rootLinks = rootRes.value;
@@ -377,7 +394,7 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
   }
   if (guestRes.status === 'rejected') throw guestRes.reason;
   const { guest, read: [gl, gr] } = guestRes.value;
-  const host = await classifyHost(r, hostName, rootLinks);
+  const host = await classifyHost(r, hostName, rootLinks, req.createAs);
 
   if (req.vlan !== undefined && host.kind === 'bridge') throw invalid(`VLAN ${req.vlan} on Linux bridge ${host.name}: a plain Linux bridge does not carry VLANs here; use an Open vSwitch bridge (a name starting with ovs) or a macvlan parent`);
   if (req.hostAccess && host.kind !== 'phys') throw invalid(`--host-access is for macvlan guests; ${host.name} is a ${host.kind === 'ovs' ? 'Open vSwitch' : 'Linux'} bridge, which the host reaches already`);
@@ -455,18 +472,22 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       if (c.hostAccess) steps.push(...planHostAccess(parent, c.hostAccess));
       steps.push(addMacvlan(parent, req.ifname, guest.ipNetns, { mtu, ...(req.mac ? { mac: req.mac } : {}) }));
     } else {
+      // Forwarding first: apply.ts folds sysctls into the ip batch after them, one process for the host side.
+      if (host.kind === 'bridge') steps.push(...forwardSteps(req));
       steps.push(addVeth({ name: c.local, netns: null, mtu }, { name: req.ifname, netns: guest.ipNetns, mtu, ...(req.mac ? { mac: req.mac } : {}) }));
       // Its static addresses ride in the mark: the next attach's duplicate check reads them from the
       // bridge's ports, not from every guest (a process each).
       const ips = req.addresses.flatMap((a) => (a.kind === 'static' ? [a.cidr] : []));
-      steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname, ...(ips.length ? { ip: ips.join(',') } : {}) })));
+      steps.push(setAlias(null, c.local, mark('attach', { guest: guest.ref, if: req.ifname, ...(ips.length ? { ip: ips.join(',') } : {}), ...req.markFields })));
       if (host.kind === 'bridge') {
         steps.push(addPort(host.name, c.local, 'iproute2'));
         if (req.hairpin) steps.push(hairpinStep(c.local));
+        steps.push(...bridgeAddrSteps(host, req));
       } else steps.push(addOvsPort(host.name, c.local, req.vlan, { 'nslab-guest': guest.ref, 'nslab-ifname': req.ifname }));
       steps.push(setUp(null, c.local));
     }
-    const fields: Record<string, string> = { host: host.name, ...defaultsToRestore(c) };
+    // A netns by path (CNI) has no name of its own: its end names its guest, for inspect and clean.
+    const fields: Record<string, string> = { host: host.name, ...(guest.kind === 'path' ? { guest: guest.ref } : {}), ...defaultsToRestore(c) };
     if (c.hostAccess) fields.ha = c.hostAccess.name;
     if (req.vlan !== undefined && host.kind === 'phys') fields.vlan = c.local;
     // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
@@ -543,6 +564,42 @@ function defaultsToRestore(c: AttachContext): Record<string, string> {
     if (d && d.split('@')[1] !== c.req.ifname) out[`gw${fam}`] = d;
   }
   return out;
+}
+
+/**
+ * IP forwarding an attach asks for (CNI isGateway). Not undone: the reference bridge plugin leaves it on,
+ * and other ports of the bridge need it.
+ */
+function forwardSteps(req: AttachRequest): Step[] {
+  return (req.ipForward ?? []).map((f): Step => ({
+    describe: `turn IPv${f} forwarding on`,
+    do: writeSysctlOp(null, f === 4 ? 'net/ipv4/ip_forward' : 'net/ipv6/conf/all/forwarding', '1'),
+    undo: [],
+  }));
+}
+
+/**
+ * The bridge's own addresses an attach asks for (CNI isGateway), `ip addr replace` in the host's batch.
+ * Not undone: they are every port's gateway, and go with the bridge.
+ */
+function bridgeAddrSteps(host: Extract<HostSide, { kind: 'bridge' }>, req: AttachRequest): Step[] {
+  const bridge = host.name;
+  const want = req.bridgeAddrs ?? [];
+  const steps = want.map((a): Step => ({
+    describe: `give bridge ${bridge} its gateway address ${a}`,
+    do: ipOp(null, ['addr', 'replace', a, 'dev', bridge]),
+    undo: [],
+    parent: linkKey(null, bridge),
+  }));
+  // A bridge nslab made (or makes now) names these addresses in its mark: they are its own, so that
+  // the detach of its last port still removes it (an address of anyone else's keeps it, bridgeInUse).
+  const ours = !host.exists || host.mark !== undefined;
+  const had = (parseMark(host.mark)?.fields.addr ?? '').split(',').filter(Boolean);
+  const all = [...new Set([...had, ...want])];
+  if (ours && want.length && all.length !== had.length) {
+    steps.push({ describe: `mark bridge ${bridge}'s own addresses`, do: ipOp(null, ['link', 'set', 'dev', bridge, 'alias', mark('bridge', { addr: all.join(',') })]), undo: [], parent: linkKey(null, bridge) });
+  }
+  return steps;
 }
 
 /**
@@ -715,9 +772,10 @@ function markedHostEnd(links: LinkInfo[], guestRef: string, ifname: string): Lin
  */
 export function hostEndName(guest: Guest, ifname: string, taken: ReadonlySet<string>): string {
   // A container's is named from its ID, stable across restarts (its PID is not): an OVS port left by
-  // a container that died is then taken over, not doubled, when it starts again.
-  const readable = `${guest.kind === 'netns' ? guest.ref : guest.kind === 'docker' ? `d${guest.ref.slice(0, 8)}` : `p${guest.pid}`}-${ifname}`;
-  if (ifnameProblem(readable) === null && !taken.has(readable)) return readable;
+  // a container that died is then taken over, not doubled, when it starts again. A netns by path (CNI)
+  // has no short readable name: always the hashed one.
+  const readable = guest.kind === 'path' ? '' : `${guest.kind === 'netns' ? guest.ref : guest.kind === 'docker' ? `d${guest.ref.slice(0, 8)}` : `p${guest.pid}`}-${ifname}`;
+  if (readable && ifnameProblem(readable) === null && !taken.has(readable)) return readable;
   for (let salt = 0; ; salt++) {
     const n = `nv${shortHash([guest.ref, ifname, String(salt)], 10)}`;
     if (!taken.has(n)) return n;
@@ -735,16 +793,16 @@ function vlanIfName(parent: string, vlan: number): string {
  * asked only when an OVS database socket exists), or any other interface (macvlan parent). A missing
  * name starting with `br` / `ovs` is a bridge to create, as in pipework.
  */
-export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[]): Promise<HostSide> {
+export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[], createAs?: 'bridge' | 'ovs'): Promise<HostSide> {
   const l = rootLinks.find((x) => x.ifname === name);
   const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
   if (ovsUp && (await ovsBridgeExists(r, name))) return { kind: 'ovs', name, exists: true, mtu: l?.mtu ?? 1500, netdev: !ovsKernelDatapath().available };
   if (l) {
-    if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu };
+    if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu, ...(parseMark(l.ifalias)?.kind === 'bridge' ? { mark: l.ifalias! } : {}) };
     return { kind: 'phys', name, mtu: l.mtu };
   }
-  if (name.startsWith('br')) return { kind: 'bridge', name, exists: false, mtu: 1500 };
-  if (name.startsWith('ovs')) {
+  if (createAs === 'bridge' || (createAs === undefined && name.startsWith('br'))) return { kind: 'bridge', name, exists: false, mtu: 1500 };
+  if (createAs === 'ovs' || name.startsWith('ovs')) {
     if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${process.env.OVS_RUNDIR || '/var/run/openvswitch'})`, { hint: 'apt-get install openvswitch-switch and start it, or set OVS_RUNDIR to where yours runs' });
     return { kind: 'ovs', name, exists: false, mtu: 1500, netdev: !ovsKernelDatapath().available };
   }
@@ -786,8 +844,12 @@ export async function removeBridgeIfUnused(r: Runner, name: string, o: { ownAddr
   return removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name }, o);
 }
 
-/** Deletes a bridge nslab created once it has no ports left. */
-async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }, o: { ownAddresses?: boolean } = {}): Promise<boolean> {
+/**
+ * Deletes a bridge nslab created (mark `nslab:bridge`, or OVS `external-ids:nslab=created`) once it has
+ * no ports left (a CNI DEL whose container's netns took the veth with it calls it too).
+ * @returns true when it was deleted
+ */
+export async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }, o: { ownAddresses?: boolean } = {}): Promise<boolean> {
   if (host.kind === 'ovs') {
     const ports = await r.run({ argv: vsctl('list-ports', host.name) }, { check: false });
     const created = await r.run({ argv: vsctl('br-get-external-id', host.name, 'nslab') }, { check: false });
@@ -798,24 +860,25 @@ async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; na
   const links = await readLinks(r, null);
   const br = links.find((l) => l.ifname === host.name);
   if (parseMark(br?.ifalias)?.kind !== 'bridge' || links.some((l) => l.master === host.name)) return false;
-  if (await bridgeInUse(r, host.name, o.ownAddresses === true)) return false;
+  if (await bridgeInUse(r, host.name, o.ownAddresses === true, (parseMark(br?.ifalias)?.fields.addr ?? '').split(',').filter(Boolean))) return false;
   await runUndo(r, [ipOp(null, ['link', 'del', 'dev', host.name])]);
   return true;
 }
 
 /**
- * Someone else uses a bridge nslab made: it has an address (given since), or a socket is bound to it
+ * Someone else uses a bridge nslab made: it has an address (given since, not one of `own`), or a socket is bound to it
  * (a dnsmasq serving DHCP on it, a tcpdump): `ss` shows those as `ADDR%BRIDGE:PORT`, packet sockets
  * with the interface's name. Such a bridge stays when its last guest leaves (Docker keeps a network's
  * bridge while anything uses it).
  */
-async function bridgeInUse(r: Runner, name: string, ownAddresses = false): Promise<boolean> {
+async function bridgeInUse(r: Runner, name: string, ownAddresses = false, own: string[] = []): Promise<boolean> {
   const [addrs, socks] = await Promise.all([
     r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', name] }, { check: false }),
     r.run({ argv: ['ss', '-H', '-a', '-n', '-u', '-t', '-w', '-0'] }, { check: false }).catch(() => ({ stdout: '', exitCode: 1, stderr: '' })),
   ]);
-  const info = (JSON.parse(addrs.stdout || '[]') as Array<{ addr_info?: Array<{ scope?: string }> }>).flatMap((l) => l.addr_info ?? []);
-  if (!ownAddresses && info.some((a) => a.scope !== 'link')) return true;
+  const info = (JSON.parse(addrs.stdout || '[]') as Array<{ addr_info?: Array<{ scope?: string; local?: string; prefixlen?: number }> }>).flatMap((l) => l.addr_info ?? []);
+  // `own`: the gateway addresses attaches gave it (its mark's addr=), which go with it.
+  if (!ownAddresses && info.some((a) => a.scope !== 'link' && !own.includes(`${a.local}/${a.prefixlen}`))) return true;
   return socks.stdout.split('\n').some((l) => l.includes(`%${name}:`) || new RegExp(`\\s${name.replace(/[.]/g, '\\.')}\\s`).test(` ${l} `));
 }
 
@@ -845,17 +908,25 @@ export interface DetachReport {
  * guest is already gone: its OVS port and host end are found by their marks (pipework#143).
  * @throws NslabError NOT_FOUND when nothing of that attach exists; INVALID_INPUT when the interface is not nslab's or IFNAME is no interface name (ifnameProblem)
  */
-export async function detach(r: Runner, guestRef: string, ifname: string): Promise<DetachReport> {
+export async function detach(r: Runner, guestRef: string, ifname: string, o: { netnsPath?: string | null } = {}): Promise<DetachReport> {
   // A name no interface can have is bad input (exit 2), not "nothing attached" (exit 1).
   checkIfname('IFNAME', ifname);
   const removed: string[] = [];
   const typed = guestRef;
   const rootLinks = await readLinks(r, null);
   let guest: Guest | null = null;
-  try {
-    guest = await resolveGuest(r, guestRef);
-  } catch (err) {
-    if (!(err instanceof NslabError) || err.code !== 'NOT_FOUND') throw err;
+  if (o.netnsPath !== undefined) {
+    // A netns by path (CNI_NETNS), or none (a CNI DEL after the runtime removed it): not looked up.
+    // With its veth's host end found, the guest is not read either: deleting that end takes the guest's
+    // (a guest by path never has a default route or DHCP client of nslab's to put back).
+    const viaHostEnd = markedHostEnd(rootLinks, guestRef, ifname)?.linkinfo?.info_kind === 'veth';
+    guest = !viaHostEnd && o.netnsPath && existsSync(o.netnsPath) ? pathGuest(guestRef, o.netnsPath) : null;
+  } else {
+    try {
+      guest = await resolveGuest(r, guestRef);
+    } catch (err) {
+      if (!(err instanceof NslabError) || err.code !== 'NOT_FOUND') throw err;
+    }
   }
   // A container is known by its full ID: the word typed may be a name or prefix of one Docker no
   // longer knows (removed), found in nslab's records.
@@ -867,7 +938,8 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
   let hostName: string | undefined = hostEnd?.master;
   let fields: Record<string, string> = {};
   if (guest) {
-    const gl = (await readLinks(r, guest.netns)).find((l) => l.ifname === ifname);
+    // A netns path that is no netns any more (the runtime unmounted it, the file stays): as gone.
+    const gl = (await readLinks(r, guest.netns).catch((e: unknown) => (guest!.kind === 'path' ? [] : Promise.reject(e)))).find((l) => l.ifname === ifname);
     if (gl) {
       const m = parseMark(gl.ifalias);
       if (m?.kind !== 'attach') throw invalid(`${typed}: ${ifname} was not attached by nslab (no nslab:attach mark); not touching it`);
@@ -901,10 +973,11 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
       removed.push(`DHCP client of ${typed}:${ifname}`);
     } else removeDhcpFiles(guestRef, ifname, { onlyLog: false, stale: true });
   }
-  // OVS port: by name of the host end, or by the external-ids that name the guest (guest gone).
+  // OVS port: by name of the host end, or by the external-ids that name the guest (guest gone). The
+  // values are quoted: ovs-vsctl's find refuses a bare `:` in one (a CNI guest is `cni:ID`).
   const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
   if (ovsUp) {
-    const found = await r.run({ argv: vsctl('--format=json', '--columns=name', 'find', 'Interface', `external-ids:nslab-guest=${guestRef}`, `external-ids:nslab-ifname=${ifname}`) }, { check: false });
+    const found = await r.run({ argv: vsctl('--format=json', '--columns=name', 'find', 'Interface', `external-ids:nslab-guest=${JSON.stringify(guestRef)}`, `external-ids:nslab-ifname=${JSON.stringify(ifname)}`) }, { check: false });
     const names = found.exitCode === 0 ? ((JSON.parse(found.stdout) as { data: string[][] }).data.map((d) => d[0]!) ?? []) : [];
     for (const p of names) {
       const br = (await r.run({ argv: vsctl('port-to-br', p) }, { check: false })).stdout.trim();
@@ -940,7 +1013,9 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
   if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${typed} ${ifname}: ${errors[0]}`, { details: { errors } });
   removeDhcpFiles(guestRef, ifname, { onlyLog: false });
   forgetDockerAttach(guestRef, ifname, true);
-  if (hostName) {
+  // A Linux bridge that had other ports when read stays (no second read of the links for it).
+  const othersOnBridge = rootLinks.some((l) => l.ifname === hostName && l.linkinfo?.info_kind === 'bridge') && rootLinks.some((l) => l.master === hostName && l.ifname !== hostEnd?.ifname);
+  if (hostName && !othersOnBridge) {
     const isOvs = ovsUp && (await ovsBridgeExists(r, hostName));
     if (await removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name: hostName })) removed.push(`bridge ${hostName}`);
   }

@@ -14,7 +14,8 @@ export interface Guest {
   ref: string;
   /** As the user typed it. */
   typed?: string;
-  kind: 'netns' | 'pid' | 'docker';
+  /** `path`: a netns given by its path (CNI_NETNS), see {@link pathGuest}. */
+  kind: 'netns' | 'pid' | 'docker' | 'path';
   /** For the runner: a netns name, or `/proc/PID/ns/net`. */
   netns: string;
   /** For `ip link ... netns X`: a netns name or a PID. */
@@ -58,6 +59,17 @@ export async function resolveGuest(r: Runner, ref: string): Promise<Guest> {
   throw new NslabError('NOT_FOUND', `guest ${JSON.stringify(ref)}: no netns of that name (ip netns list), not a PID, and no Docker container of that name`, {
     hint: 'create it first: ip netns add NAME, nslab node run NAME, or docker run --net=none --name NAME ...',
   });
+}
+
+/**
+ * A guest whose netns a container runtime names by path (CNI's `CNI_NETNS`: `/run/netns/cni-…`,
+ * `/proc/PID/ns/net`): nsenter and `ip link … netns PATH` take the path as it is (ip-link(8) opens a
+ * NETNSNAME containing a slash as a file).
+ * @param ref the name marks use for it (`cni:CONTAINERID`)
+ * @param path absolute path of the netns file
+ */
+export function pathGuest(ref: string, path: string): Guest {
+  return { ref, kind: 'path', netns: path, ipNetns: path };
 }
 
 /** `docker inspect` of one container: PID (0 when not running), full ID, name, network mode. */

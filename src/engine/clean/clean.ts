@@ -97,7 +97,8 @@ export async function clean(r: Runner, o: CleanOptions = {}): Promise<CleanRepor
   // 3. Whatever still carries a mark.
   for (const t of (await inspect(r)).topologies) {
     if (!wanted(t.name, targets)) continue;
-    if (t.name.startsWith('attach')) await cleanAttach(r, t, o.dryRun === true, add, rep.errors);
+    if (t.name.startsWith('attach cni:')) await cleanCni(r, t, o.dryRun === true, add, rep);
+    else if (t.name.startsWith('attach')) await cleanAttach(r, t, o.dryRun === true, add, rep.errors);
     else await cleanMarked(r, t, o.dryRun === true, add, rep.errors);
   }
 
@@ -253,9 +254,13 @@ async function cleanAttach(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
   const guest = t.name.slice('attach '.length);
   const ifnames = new Set(t.netns.flatMap((n) => n.links.map((l) => l.ifname)));
   if (!guest) {
-    // Bridges and host access that attaches made, now without an attached guest.
-    for (const l of t.links) add(t.name, `link ${l.ifname}`);
-    if (!dryRun) errors.push(...(await runUndo(r, t.links.map((l) => ipOp(null, ['link', 'del', 'dev', l.ifname])))));
+    // Bridges and host access that attaches made, now without an attached guest. A bridge that still
+    // has ports is left: a guest's detach removes it with its last port, and a guest that clean leaves
+    // alone (a live CNI container) keeps it.
+    const now = await readLinks(r, null).catch(() => []);
+    const idle = t.links.filter((l) => l.kind !== 'bridge' || !now.some((p) => p.master === l.ifname));
+    for (const l of idle) add(t.name, `link ${l.ifname}`);
+    if (!dryRun) errors.push(...(await runUndo(r, idle.map((l) => ipOp(null, ['link', 'del', 'dev', l.ifname])))));
     return;
   }
   // Guest gone: host ends carry `if=` in their mark.
@@ -288,6 +293,27 @@ async function cleanAttach(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
     const res = await cleanupContainer(r, c.id, { forget: c.state === 'gone' });
     for (const x of res.done) add(t.name, x);
     errors.push(...res.errors);
+  }
+}
+
+/**
+ * A CNI attachment's leftovers (`attach cni:ID`): left alone while the runtime may still have it (its
+ * netns exists, or libcni caches its result), else detached, its masquerade chain and lease removed.
+ */
+async function cleanCni(r: Runner, t: OwnedTopology, dryRun: boolean, add: Add, rep: CleanReport): Promise<void> {
+  const id = t.name.slice('attach cni:'.length);
+  const { cniAttachments, cniLive, removeCniAttachment } = await import('../cni/cni.js');
+  const found = cniAttachments(await readLinks(r, null).catch(() => []), id);
+  // Guest ends seen in named netns: that netns lives, so the runtime still has the container.
+  for (const n of t.netns) for (const l of n.links) if (!found.some((f) => f.ifname === l.ifname)) found.push({ ifname: l.ifname, network: null, ns: join(NETNS_DIR, n.name) });
+  const ifs = found.length ? found : [{ ifname: '', network: null, ns: null }];
+  for (const a of ifs) {
+    if (cniLive(id, a)) {
+      rep.leftAlone.push(`CNI attachment ${id}${a.ifname ? `/${a.ifname}` : ''} (its netns ${a.ns ?? '?'} still exists: the runtime's DEL removes it)`);
+      continue;
+    }
+    add(t.name, `remove CNI attachment ${id}${a.ifname ? `/${a.ifname}` : ''} (links, masquerade rules, nslab lease)`);
+    if (!dryRun) rep.errors.push(...(await removeCniAttachment(r, id, a.ifname || null)));
   }
 }
 

@@ -92,6 +92,18 @@ export interface HostRecord {
   base: boolean;
 }
 
+/** An address nslab's IPAM handed to a CNI attachment (engine/cni/ipam.ts). */
+export interface CniLease {
+  /** The CNI network's `name`. */
+  network: string;
+  containerId: string;
+  ifname: string;
+  subnet: string;
+  /** The address, without its length. */
+  ip: string;
+  gateway: string;
+}
+
 /** Everything on disk. */
 export interface NetState {
   version: 1;
@@ -99,6 +111,8 @@ export interface NetState {
   host: HostRecord | null;
   networks: Record<string, NetworkRecord>;
   nodes: Record<string, NodeRecord>;
+  /** CNI attachments' addresses, by `NETWORK/CONTAINERID/IFNAME`: the same lock as the nodes'. */
+  cni?: Record<string, CniLease>;
 }
 
 /** The directory of the network state: `STATE_DIR/net`. */
@@ -132,7 +146,7 @@ export async function readNetState(): Promise<NetState> {
 
 /** No network, no node, no host setup. */
 function isEmpty(st: NetState): boolean {
-  return Object.keys(st.networks).length === 0 && Object.keys(st.nodes).length === 0 && st.host === null;
+  return Object.keys(st.networks).length === 0 && Object.keys(st.nodes).length === 0 && st.host === null && Object.keys(st.cni ?? {}).length === 0;
 }
 
 async function writeNetState(st: NetState): Promise<void> {
