@@ -1,6 +1,8 @@
 // `nslab lab ls|show|run|up|down|verify|script|shell`: the course notes' experiments.
 import type { Argv, CommandModule } from 'yargs';
+import { existsSync } from 'node:fs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
+import type { LabReport } from '../engine/labs/lab.js';
 
 type Args = { action: string; id?: string; node?: string; lang: 'en' | 'zh'; json: boolean; step: boolean; check: boolean };
 
@@ -53,17 +55,17 @@ export const labCommand: CommandModule<object, Args> = {
       const r = new ExecRunner();
       const eng = await import('../engine/labs/lab.js');
       if (a.action === 'run' || a.action === 'up') {
-        const pause = a.step
-          ? async () => {
-              process.stdout.write('-- Enter for the next step --');
-              await new Promise((res) => process.stdin.once('data', res));
-            }
-          : undefined;
+        // Already up here: say so before anything runs ("File exists" from its first step otherwise).
+        const left = eng.labNetns(lab).filter((n) => existsSync(`/run/netns/${n}`));
+        if (eng.labIsUp(lab.id) || left.length) {
+          throw invalid(`lab ${lab.id} is already up here${eng.labIsUp(lab.id) ? ` (nslab lab up ${lab.id})` : ` (netns ${left.join(', ')} exist${left.length === 1 ? 's' : ''})`}: nslab lab down ${lab.id} first, or ${a.action} it in a fresh sandbox: nslab sandbox -- nslab lab ${a.action} ${lab.id}`);
+        }
+        const pause = a.step ? stepPause() : undefined;
         const rep = await eng.runLab(r, lab, { lang: a.lang, print: !a.json, keep: a.action === 'up', check: a.check, ...(pause ? { pause } : {}) });
         if (a.step) process.stdin.pause();
         if (a.json) printJson(rep);
-        else process.stdout.write(`lab ${lab.id}: ${rep.ok ? 'all checks hold' : 'FAILED'}${a.action === 'up' ? ' (left up: nslab lab down ' + lab.id + ')' : rep.teardown.clean ? ', torn down' : `, teardown: ${rep.teardown.errors.join('; ')}`}\n`);
-        process.exitCode = rep.ok ? EXIT.ok : EXIT.failed;
+        else process.stdout.write(labSummary(rep, a.action === 'up'));
+        process.exitCode = rep.stopped ? EXIT.interrupted : rep.ok ? EXIT.ok : EXIT.failed;
         return;
       }
       if (a.action === 'down') {
@@ -84,7 +86,15 @@ export const labCommand: CommandModule<object, Args> = {
         return;
       }
       // shell
-      if (!a.node) throw invalid('lab shell needs a node: nslab lab shell ID NODE');
+      const nodes = eng.labNetns(lab);
+      if (!a.node) throw invalid(`lab shell needs a node: nslab lab shell ${lab.id} NODE (its nodes: ${nodes.join(', ')})`);
+      // Checked first: ip netns exec's own "Cannot open network namespace" comes with exit 255.
+      if (!existsSync(`/run/netns/${a.node}`)) {
+        const { NslabError } = await import('../errors.js');
+        const up = nodes.filter((n) => existsSync(`/run/netns/${n}`));
+        throw new NslabError('NOT_FOUND', `lab shell ${lab.id} ${a.node}: no netns ${JSON.stringify(a.node)} here; lab ${lab.id}'s nodes: ${nodes.join(', ')}`, { hint: up.length ? `up here: ${up.join(', ')}` : `lab ${lab.id} is not up here: nslab lab up ${lab.id} first` });
+      }
+      // The shell finds the lab's Open vSwitch (OVS_RUNDIR, exported by runCommands when it runs).
       const { spawn } = await import('node:child_process');
       const child = spawn('ip', ['netns', 'exec', a.node, process.env.SHELL || '/bin/sh'], { stdio: 'inherit' });
       process.exitCode = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? 1)));
@@ -93,3 +103,56 @@ export const labCommand: CommandModule<object, Args> = {
     }
   },
 };
+
+/**
+ * The `--step` pause: waits for Enter; end of input (stdin closed, Ctrl-D) or Ctrl-C says stop, so
+ * the lab ends there with its summary and teardown instead of node exiting mid-lab (code 13, an
+ * unsettled await, with the lab's netns left behind).
+ */
+function stepPause(): () => Promise<void | 'stop'> {
+  let ended = false;
+  process.stdin.once('end', () => (ended = true));
+  return async () => {
+    if (ended) return 'stop';
+    process.stdout.write('-- Enter for the next step, Ctrl-D to stop here --');
+    const { onInterrupt } = await import('../exec/interrupt.js');
+    return new Promise<void | 'stop'>((res) => {
+      const done = (v: void | 'stop') => {
+        process.stdin.removeListener('data', onData);
+        process.stdin.removeListener('end', onEnd);
+        off();
+        process.stdin.pause();
+        if (v === 'stop') process.stdout.write('\n');
+        res(v);
+      };
+      const onData = () => done();
+      const onEnd = () => {
+        ended = true;
+        done('stop');
+      };
+      const off = onInterrupt(() => done('stop'));
+      process.stdin.once('data', onData);
+      process.stdin.once('end', onEnd);
+      process.stdin.resume();
+    });
+  };
+}
+
+/** The last line of `lab run|up`: its outcome, where it stopped, and what was left. */
+export function labSummary(rep: LabReport, up: boolean): string {
+  const checks = rep.steps.flatMap((s) => s.checks);
+  const failed = checks.filter((c) => !c.ok).length;
+  const outcome = rep.stopped
+    ? `stopped after step ${rep.stopped.after}/${rep.stopped.of} (${checks.length - failed} check${checks.length - failed === 1 ? '' : 's'} held, ${failed} failed)`
+    : rep.ok
+      ? 'all checks hold'
+      : 'FAILED';
+  const after = up
+    ? rep.stopped
+      ? `; left up what step${rep.stopped.after === 1 ? ' 1' : `s 1-${rep.stopped.after}`} built: nslab lab down ${rep.id}`
+      : ` (left up: nslab lab down ${rep.id})`
+    : rep.teardown.clean
+      ? ', torn down'
+      : `, teardown: ${rep.teardown.errors.join('; ')}`;
+  return `lab ${rep.id}: ${outcome}${after}\n`;
+}

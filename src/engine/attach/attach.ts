@@ -27,6 +27,7 @@ import { applySteps, mapLimit, runUndo } from '../apply.js';
 import { resolveGuest, type Guest } from './guest.js';
 import { stateDir } from '../state.js';
 import { packageRoot } from '../../paths.js';
+import { ovsHint, ovsRunDir, ovsRunning } from '../services.js';
 
 /** The host side of an attach, as found in the kernel. */
 export type HostSide =
@@ -644,7 +645,7 @@ function vlanIfName(parent: string, vlan: number): string {
  */
 export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[]): Promise<HostSide> {
   const l = rootLinks.find((x) => x.ifname === name);
-  const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
+  const ovsUp = ovsRunning();
   if (ovsUp && (await ovsBridgeExists(r, name))) return { kind: 'ovs', name, exists: true, mtu: l?.mtu ?? 1500, netdev: !ovsKernelDatapath().available };
   if (l) {
     if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu };
@@ -652,7 +653,7 @@ export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[
   }
   if (name.startsWith('br')) return { kind: 'bridge', name, exists: false, mtu: 1500 };
   if (name.startsWith('ovs')) {
-    if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${process.env.OVS_RUNDIR || '/var/run/openvswitch'})`, { hint: 'apt-get install openvswitch-switch and start it, or set OVS_RUNDIR to where yours runs' });
+    if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${ovsRunDir()})`, { hint: ovsHint() });
     return { kind: 'ovs', name, exists: false, mtu: 1500, netdev: !ovsKernelDatapath().available };
   }
   throw new NslabError('NOT_FOUND', `host interface ${JSON.stringify(name)} does not exist; a name starting with br creates a Linux bridge, ovs an Open vSwitch bridge`);

@@ -42,6 +42,8 @@ export interface LabReport {
   ok: boolean;
   steps: Array<{ title: string; commands: string[]; checks: Checked[] }>;
   teardown: { clean: boolean; errors: string[] };
+  /** Set when a `--step` pause said stop (end of input, Ctrl-C): after how many of how many steps. */
+  stopped?: { after: number; of: number };
 }
 
 /** The processes a lab started (name -> PID), for `${NAME}` in commands and for teardown. */
@@ -309,8 +311,8 @@ export interface RunLabOptions {
   print?: boolean;
   /** Leave the lab up at the end (`lab up`). */
   keep?: boolean;
-  /** Called between steps (`--step`: wait for Enter). */
-  pause?: () => Promise<void>;
+  /** Called between steps (`--step`: wait for Enter); 'stop' ends the lab there (then teardown, or kept with `keep`). */
+  pause?: () => Promise<void | 'stop'>;
   /** Check each step's expectations (default true); false only builds (`lab up --no-check`). */
   check?: boolean;
 }
@@ -362,7 +364,10 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
       }
       report.steps.push({ title: st.say[lang], commands: cur, checks });
       say('\n');
-      if (o.pause && i < lab.steps.length - 1) await o.pause();
+      if (o.pause && i < lab.steps.length - 1 && (await o.pause()) === 'stop') {
+        report.stopped = { after: i + 1, of: lab.steps.length };
+        break;
+      }
     }
   } catch (err) {
     report.ok = false;
@@ -405,6 +410,11 @@ function rmdirQuiet(dir: string): void {
   } catch {
     /* not empty, or gone */
   }
+}
+
+/** True when `lab up ID` left lab `id` up here (its state folder says how far it got). */
+export function labIsUp(id: string): boolean {
+  return existsSync(join(labStateDir(id), 'done.json'));
 }
 
 function saveLabState(id: string, pids: Pids, tablesBefore: string[], done: number): void {
