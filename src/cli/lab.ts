@@ -76,8 +76,9 @@ export const labCommand: CommandModule<object, Args> = {
       }
       if (a.action === 'verify') {
         const checks = await eng.labVerify(r, lab);
+        const { paint } = await import('./terminal.js');
         if (a.json) printJson(checks);
-        else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
+        else for (const c of checks) process.stdout.write(`${c.ok ? paint('✓', 'green') : paint('✗', 'red')} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
         process.exitCode = checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
         return;
       }

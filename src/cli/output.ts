@@ -44,12 +44,10 @@ export function requireRoot(): void {
 
 /**
  * Prints rows under a header as aligned columns without borders (as `docker ps` and `docker network
- * ls` do), through cli-table3.
+ * ls` do), fitted to the terminal (cli/terminal.ts: `COLUMNS`, the TTY's width, 80 in a pipe,
+ * unlimited with `--wide`), long cells cut with `…`.
  */
 export async function printTable(head: string[], rows: string[][]): Promise<void> {
-  const { default: Table } = await import('cli-table3');
-  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '   ' };
-  const t = new Table({ head, chars: none, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } });
-  t.push(...rows);
-  process.stdout.write(t.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n');
+  const { renderTable } = await import('./terminal.js');
+  process.stdout.write(await renderTable(head, rows));
 }

@@ -6,6 +6,7 @@ import { EXIT } from './output.js';
 import { openJournal } from '../engine/clean/journal.js';
 import { catchInterrupts } from '../exec/interrupt.js';
 import { useSandboxOvs } from '../engine/services.js';
+import { setWide } from './terminal.js';
 
 /** yargs' completion function with a fallback (complete.ts): given only by the ESM entry, not the snapshot. */
 export type CompleteFn = (current: string, argv: { _: Array<string | number> }, fallback: (cb: (err: Error | null, list?: string[]) => void) => void, done: (list: string[]) => void) => void;
@@ -51,6 +52,8 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
       } else process.stderr.write(`nslab: ${text.replace(/:?\s*\n\s*/g, ': ')} (${helpFor(argv)})\n`);
       process.exit(EXIT.usage);
     })
+    .option('wide', { type: 'boolean', global: true, describe: 'tables: every cell whole, not fitted to the terminal\'s width (COLUMNS, else the terminal, else 80)' })
+    .middleware((a) => setWide(a.wide === true))
     .help()
     .alias('help', 'h')
     .version()
