@@ -53,7 +53,7 @@ export function displayWidth(s: string): number {
 /**
  * Column widths that fit `budget` columns: each column's natural width (its widest line), then,
  * while the row is too wide, the widest column gives up one column at a time, down to `min` (the
- * header's width, at most 12, and at least 4). A table that cannot fit keeps those minimums.
+ * header's width, at most 8, and at least 4). A table that cannot fit keeps those minimums.
  * @param natural widest line of each column
  * @param budget the terminal's width
  * @param overhead columns taken by separators and borders
@@ -92,7 +92,7 @@ export async function renderTable(head: string[], rows: string[][], o: TableOpti
   // Borders: "│ " before each cell, " │" after the last (cli-table3's padding of 1 on each side).
   const pad = o.borders ? 2 : 0;
   const overhead = o.borders ? cols + 1 : 3 * (cols - 1);
-  const min = head.map((h, i) => Math.min(natural[i]!, Math.max(4, Math.min(12, displayWidth(h)))));
+  const min = head.map((h, i) => Math.min(natural[i]!, Math.max(4, Math.min(8, displayWidth(h)))));
   const widths = fitWidths(natural, terminalWidth(), overhead + pad * cols, min).map((w) => w + pad);
   const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '   ' };
   const noRules = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };

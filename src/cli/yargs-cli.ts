@@ -84,11 +84,10 @@ export function missingLine(msg: string, help: string): string {
 
 /** `nslab CMD [SUB] --help`: where a user finds the command's usage (its words before the first option). */
 function helpFor(argv: string[]): string {
-  const words: string[] = [];
-  for (const w of argv) {
-    if (w.startsWith('-') || words.length === 2) break;
-    words.push(w);
-  }
+  // The command, and its subcommand for the commands that have them (never a bad value typed after).
+  const [cmd, sub] = argv;
+  const words = cmd && !cmd.startsWith('-') ? [cmd] : [];
+  if (sub && (cmd === 'network' || cmd === 'node') && /^[a-z]+$/.test(sub)) words.push(sub);
   return `nslab ${words.length ? words.join(' ') + ' ' : ''}--help`;
 }
 
