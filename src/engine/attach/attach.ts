@@ -22,7 +22,7 @@ import { listNetnsIds } from '../../kernel/netns.js';
 import { addPort } from '../../kernel/bridge.js';
 import { checkIfname, type AddressRequest, type AttachRequest } from '../../model/attach.js';
 import { mark, parseMark } from '../../model/marks.js';
-import { ifnameProblem, shortHash } from '../../model/names.js';
+import { bridgeNameProblem, ifnameProblem, shortHash } from '../../model/names.js';
 import { applySteps, mapLimit, runUndo } from '../apply.js';
 import { resolveGuest, type Guest } from './guest.js';
 import { stateDir } from '../state.js';
@@ -651,6 +651,9 @@ export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[
     if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu };
     return { kind: 'phys', name, mtu: l.mtu };
   }
+  // A bridge nslab makes gets a name a topology file could also name (model/names.ts).
+  const bad = (name.startsWith('br') || name.startsWith('ovs')) && bridgeNameProblem(name);
+  if (bad) throw invalid(`--to ${JSON.stringify(name)}: bridge name ${JSON.stringify(name)} ${bad}`);
   if (name.startsWith('br')) return { kind: 'bridge', name, exists: false, mtu: 1500 };
   if (name.startsWith('ovs')) {
     if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${ovsRunDir()})`, { hint: ovsHint() });
