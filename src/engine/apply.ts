@@ -100,7 +100,8 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
       j?.end(plan, true, rollbackErrors.length);
       throw new NslabError('APPLY_FAILED', `step ${f.index + 1}/${steps.length} "${steps[f.index]!.describe}" failed: ${f.argv.join(' ')}: ${f.message}`, {
         hint: rollbackErrors.length ? `rollback left ${rollbackErrors.length} problem(s): ${rollbackErrors.join('; ')}` : `every step that had been applied (${done.length}) was undone`,
-        details: { failedStep: f.index, rollbackErrors },
+        // 1-based, as the message counts ("step 8/12"): --json and the one line agree (issue 20).
+        details: { failedStep: f.index + 1, steps: steps.length, rollbackErrors },
       });
     }
     if (j) journalNetns(j, plan, phase, applied.map((x) => x.step));

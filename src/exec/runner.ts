@@ -250,8 +250,20 @@ function record(c: unknown): void {
 }
 
 async function readTail(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-5).join('\n');
+  return logError(await readFile(file, 'utf8').catch(() => ''));
+}
+
+/**
+ * The lines of a failed daemonizing client's log (busybox udhcpc) that say why it failed: its own
+ * error line before a usage text it printed (an option it refused), else its last lines without the
+ * progress it reports on the way ("broadcasting discover"), so "no lease, failing" is what is shown.
+ */
+export function logError(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const usage = lines.findIndex((l) => /^(BusyBox v|Usage:)/.test(l));
+  if (usage > 0) return lines.slice(Math.max(0, usage - 2), usage).join('\n');
+  const said = lines.filter((l) => !/broadcasting discover|sending discover|started, v\d|broadcasting select/.test(l));
+  return (said.length ? said : lines).slice(-3).join('\n');
 }
 
 /**

@@ -9,6 +9,7 @@ import { completionScript, dynamicCompletions } from '../../src/cli/complete.js'
 import { displayWidth, fitWidths, renderTable, setWide, useColor } from '../../src/cli/terminal.js';
 import { dhcpRange } from '../../src/model/services.js';
 import { labSummary } from '../../src/cli/lab.js';
+import { logError } from '../../src/exec/runner.js';
 
 describe('exit codes', () => {
   test('every error code maps onto the contract: 1, 2, 3 or 130, never 255', () => {
@@ -158,5 +159,16 @@ describe('lab summary line', () => {
     expect(labSummary(rep({ stopped: { after: 1, of: 4 } }), false)).toBe('lab 07: stopped after step 1/4 (1 check held, 0 failed), torn down\n');
     expect(labSummary(rep({ stopped: { after: 2, of: 4 } }), true)).toBe('lab 07: stopped after step 2/4 (1 check held, 0 failed); left up what steps 1-2 built: nslab lab down 07\n');
     expect(labSummary(rep({}), false)).toBe('lab 07: all checks hold, torn down\n');
+  });
+});
+
+describe('a DHCP client\'s failure, from its log', () => {
+  test('its own error line before the usage text it printed, not the usage text', () => {
+    const log = "udhcpc: unrecognized option '--bogus'\nBusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.\n\nUsage: udhcpc [-fbqRB] [-a[MSEC]] [-t N] [-T SEC] [-A SEC|-n]\n\t[-i IFACE] [-s PROG] [-p PIDFILE]\n\t[-oC] [-r IP] [-V VENDOR] [-F NAME] [-x OPT:VAL]... [-O OPT]...\n\n\t-i IFACE\tInterface to use (default eth0)\n";
+    expect(logError(log)).toBe("udhcpc: unrecognized option '--bogus'");
+  });
+  test('no lease: the failure, not the discovers before it', () => {
+    const log = 'udhcpc: started, v1.35.0\nudhcpc: broadcasting discover\nudhcpc: broadcasting discover\nudhcpc: broadcasting discover\nudhcpc: no lease, failing\n';
+    expect(logError(log)).toBe('udhcpc: no lease, failing');
   });
 });
