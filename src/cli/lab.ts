@@ -26,10 +26,10 @@ export const labCommand: CommandModule<object, Args> = {
       .example('$0 sandbox -- sh -c "nslab lab up 07 && nslab lab verify 07 && nslab lab down 07"', 'explore a lab that stays up') as unknown as Argv<Args>,
   handler: async (a) => {
     try {
-      const { listLabs, loadLab } = await import('../model/lab.js');
+      const { labHeads, loadLab } = await import('../model/lab.js');
       const { invalid } = await import('../errors.js');
       if (a.action === 'ls') {
-        const labs = await Promise.all((await listLabs()).map((l) => loadLab(l.id)));
+        const labs = await labHeads();
         if (a.json) return printJson(labs.map((l) => ({ id: l.id, title: l.title, note: l.note })));
         for (const l of labs) process.stdout.write(`${l.id}  ${l.title[a.lang]}\n`);
         return;

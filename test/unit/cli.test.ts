@@ -172,3 +172,13 @@ describe('a DHCP client\'s failure, from its log', () => {
     expect(logError(log)).toBe('udhcpc: no lease, failing');
   });
 });
+
+describe("a node's resolv.conf", () => {
+  test('the host\'s nameservers without loopback ones, then a 1 s timeout and one attempt', async () => {
+    const { renderResolv } = await import('../../src/engine/hosts/hosts.js');
+    expect(renderResolv('# generated\nnameserver 10.255.255.53\nnameserver 127.0.0.53\nsearch example.org\noptions edns0\n')).toBe(
+      "# nslab: the host's resolv.conf, loopback nameservers left out, quick to give up\nnameserver 10.255.255.53\nsearch example.org\noptions edns0\noptions timeout:1 attempts:1\n",
+    );
+    expect(renderResolv('nameserver 127.0.0.53\n')).toBe("# nslab: the host's resolv.conf, loopback nameservers left out, quick to give up\noptions timeout:1 attempts:1\n");
+  });
+});
