@@ -1,5 +1,6 @@
 // The lab format (labs/NN-topic/lab.yaml): zod-validated, unknown keys refused with their line.
 import { readdir } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,14 +92,13 @@ export async function loadLab(id: string): Promise<Lab> {
  */
 export async function labHeads(): Promise<Array<{ id: string; title: { en: string; zh: string }; note: string }>> {
   const { readFile } = await import('node:fs/promises');
-  const { parse } = await import('yaml');
-  const Head = LabRaw.pick({ title: true, note: true });
+  const Head = LabRaw.pick({ title: true, teaches: true, note: true });
   return Promise.all(
     (await listLabs()).map(async (l) => {
       const text = await readFile(join(l.dir, 'lab.yaml'), 'utf8');
       const cut = text.search(/^steps:/m);
       const head = Head.safeParse(cut > 0 ? (parse(text.slice(0, cut)) as unknown) : null);
-      if (head.success) return { id: l.id, ...head.data };
+      if (head.success) return { id: l.id, title: head.data.title, note: head.data.note };
       const full = await loadLab(l.id);
       return { id: full.id, title: full.title, note: full.note };
     }),

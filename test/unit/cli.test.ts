@@ -182,3 +182,12 @@ describe("a node's resolv.conf", () => {
     expect(renderResolv('nameserver 127.0.0.53\n')).toBe("# nslab: the host's resolv.conf, loopback nameservers left out, quick to give up\noptions timeout:1 attempts:1\n");
   });
 });
+
+describe('lab ls reads only the heads of the lab files', () => {
+  test('the same ids, titles and notes as the full load, for every lab', async () => {
+    const { labHeads, listLabs, loadLab } = await import('../../src/model/lab.js');
+    const heads = await labHeads();
+    const full = await Promise.all((await listLabs()).map((l) => loadLab(l.id)));
+    expect(heads).toEqual(full.map((l) => ({ id: l.id, title: l.title, note: l.note })));
+  });
+});
