@@ -388,7 +388,7 @@ describe('inspect, graph and pingall through the CLI', () => {
     expect(bad.stderr.trim()).toBe('nslab: --format "png": expected one of dot, mermaid, svg');
     // Without graphviz on PATH (node is started by its full path), svg says what to install.
     const none = await execa(process.execPath, [CLI, 'graph', example('star'), '--format', 'svg'], { reject: false, env: { PATH: '/nonexistent' }, extendEnv: false });
-    expect(none.exitCode).toBe(1);
+    expect(none.exitCode).toBe(3); // a missing tool (README "Exit codes")
     expect(none.stderr.trim()).toBe('nslab: graph --format svg needs graphviz, which is not installed: apt-get install graphviz (or use --format dot or mermaid)');
     if (spawnSync('dot', ['-V']).status === 0) {
       const svg = await nslab('graph', example('chain'), '--format', 'svg');
