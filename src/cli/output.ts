@@ -1,6 +1,7 @@
 // How the CLI prints results and errors: one line per error (plus a hint), JSON with --json.
 import { EXIT_CODE, NslabError } from '../errors.js';
 import { isInterrupted } from '../exec/interrupt.js';
+import { clearProgress } from './terminal.js';
 
 /**
  * Exit codes (README "Exit codes"; errors.ts EXIT_CODE maps each error code onto them): 0 ok, 1 a
@@ -15,6 +16,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, missing: 3, interrupted: 130 }
  */
 export function reportError(err: unknown, json: boolean): void {
   let e = err instanceof NslabError ? err : new NslabError('COMMAND_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
+  clearProgress();
   if (isInterrupted() && e.code !== 'INTERRUPTED') e = new NslabError('INTERRUPTED', `interrupted: ${e.message}`, { hint: e.hint, cause: e, details: e.details });
   if (json) {
     process.stdout.write(JSON.stringify({ ok: false, error: e.toJSON() }, null, 2) + '\n');

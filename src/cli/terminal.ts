@@ -107,3 +107,29 @@ export async function renderTable(head: string[], rows: string[][], o: TableOpti
   t.push(...rows.map((r) => head.map((_, i) => String(r[i] ?? ''))));
   return t.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n';
 }
+
+let shown = false;
+
+/**
+ * A progress line on stderr for long work (`[12/34] add veth h1-eth0`), rewritten in place and
+ * cleared when the work is done: only when stderr is a terminal (nothing extra in a pipe, a file or
+ * CI logs), and never with `--json`. Returns the sink for exec/progress.ts, or null when not shown.
+ */
+export function progressLine(json: boolean, stream: NodeJS.WriteStream = process.stderr): ((done: number, total: number, what: string) => void) | null {
+  if (json || !stream.isTTY) return null;
+  return (done, total, what) => {
+    if (done >= total) return clearProgress(stream);
+    const width = Math.max(20, (stream.columns || 80) - 1);
+    let line = `[${done}/${total}] ${what}`;
+    if (displayWidth(line) > width) line = `${[...line].slice(0, width - 1).join('')}…`;
+    stream.write(`\r\x1b[K${line}`);
+    shown = true;
+  };
+}
+
+/** Clears the progress line, if one is shown (before an error or the result is printed). */
+export function clearProgress(stream: NodeJS.WriteStream = process.stderr): void {
+  if (!shown) return;
+  stream.write('\r\x1b[K');
+  shown = false;
+}

@@ -6,7 +6,8 @@ import { EXIT } from './output.js';
 import { openJournal } from '../engine/clean/journal.js';
 import { catchInterrupts } from '../exec/interrupt.js';
 import { useSandboxOvs } from '../engine/services.js';
-import { setWide } from './terminal.js';
+import { progressLine, setWide } from './terminal.js';
+import { setProgressSink } from '../exec/progress.js';
 
 /** yargs' completion function with a fallback (complete.ts): given only by the ESM entry, not the snapshot. */
 export type CompleteFn = (current: string, argv: { _: Array<string | number> }, fallback: (cb: (err: Error | null, list?: string[]) => void) => void, done: (list: string[]) => void) => void;
@@ -27,6 +28,8 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
   if (!completing) {
     catchInterrupts();
     useSandboxOvs();
+    // A progress line on a terminal for the long ones; lab run prints its own [i/n] step headers.
+    if (PROGRESS.has(argv[0] ?? '')) setProgressSink(progressLine(argv.includes('--json')));
   }
   let y = yargs(argv)
     .scriptName('nslab')
@@ -101,6 +104,9 @@ function skipHelpCache(y: unknown): void {
   const usage = (y as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.().getUsageInstance?.();
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
+
+/** Commands that show a progress line on a terminal (exec/progress.ts). */
+const PROGRESS = new Set(['up', 'down', 'clean', 'pingall']);
 
 /** Commands that never change the kernel (or, for clean, must not journal their own undo work). */
 const READ_ONLY = new Set(['clean', 'inspect', 'verify', 'plan', 'pingall', 'graph', 'doctor', 'sandbox', 'completion', '--help', '-h', '--version', '-V']);

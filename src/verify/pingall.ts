@@ -2,6 +2,7 @@
 import type { Runner } from '../exec/runner.js';
 import { commandError } from '../exec/runner.js';
 import { mapLimit } from '../exec/limit.js';
+import { progress } from '../exec/progress.js';
 import { invalid, NslabError } from '../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import type { Model } from '../model/types.js';
@@ -168,7 +169,12 @@ const key = (from: string, to: string) => `${from}\u0000${to}`;
 async function runRound(r: Runner, tool: ProbeTool, round: Round, concurrency: number): Promise<Map<string, boolean>> {
   const out = new Map<string, boolean>();
   if (tool === 'fping') {
-    const res = await mapLimit(round.jobs, concurrency, (j) => fpingJob(r, j));
+    let done = 0;
+    const res = await mapLimit(round.jobs, concurrency, async (j) => {
+      const got = await fpingJob(r, j);
+      progress(++done, round.jobs.length + 1, `probed from ${j.source.name}`);
+      return got;
+    });
     round.jobs.forEach((j, k) => res[k]!.forEach((ok, a) => out.set(key(j.source.name, a), ok)));
     return out;
   }
