@@ -65,7 +65,9 @@ export const labCommand: CommandModule<object, Args> = {
         if (a.step) process.stdin.pause();
         if (a.json) printJson(rep);
         else process.stdout.write(labSummary(rep, a.action === 'up'));
-        process.exitCode = rep.stopped ? EXIT.interrupted : rep.ok ? EXIT.ok : EXIT.failed;
+        // Ctrl-C mid-step: the runner refused what came next, the lab was torn down (or kept, up): 130.
+        const { isInterrupted } = await import('../exec/interrupt.js');
+        process.exitCode = rep.stopped || isInterrupted() ? EXIT.interrupted : rep.ok ? EXIT.ok : EXIT.failed;
         return;
       }
       if (a.action === 'down') {
