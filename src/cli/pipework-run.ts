@@ -22,7 +22,7 @@ Examples:
  */
 export async function runPipework(argv: string[]): Promise<number> {
   try {
-    const { parsePipework, PIPEWORK_USAGE } = await import('../model/pipework.js');
+    const { PIPEWORK_USAGE } = await import('../model/pipework.js');
     // pipework prints its usage when called without arguments; --help / -h as every nslab command.
     if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
       const text = `Usage:\n${PIPEWORK_USAGE.split('\n').map((l) => `  ${l}`).join('\n')}\n\n${PIPEWORK_HELP}\n`;
@@ -33,9 +33,22 @@ export async function runPipework(argv: string[]): Promise<number> {
       process.stdout.write(text);
       return 0;
     }
-    const cmd = parsePipework(argv);
     const { ExecRunner } = await import('../exec/runner.js');
     const r = new ExecRunner();
+    // Later pipework's --save (record the attach, for a container's restarts) and --restore CONTAINER.
+    const save = argv[0] === '--save';
+    if (save) argv = argv.slice(1);
+    if (argv[0] === '--restore') {
+      const { invalid } = await import('../errors.js');
+      if (argv.length !== 2) throw invalid(`pipework --restore takes one container (name or ID), got ${argv.length - 1} arguments`);
+      requireRoot();
+      const { restoreContainer } = await import('../engine/docker/lifecycle.js');
+      const rep = await restoreContainer(r, argv[1]!);
+      for (const l of [...rep.done, ...rep.errors.map((e) => `failed: ${e}`)]) process.stdout.write(`${l}\n`);
+      return rep.errors.length ? 1 : 0;
+    }
+    const { parsePipework } = await import('../model/pipework.js');
+    const cmd = parsePipework(argv);
     if (cmd.kind === 'wait') {
       // pipework --wait: inside a guest, block until the interface shows up.
       while (!existsSync(`/sys/class/net/${cmd.ifname}`)) await new Promise((res) => setTimeout(res, 100));
@@ -49,8 +62,14 @@ export async function runPipework(argv: string[]): Promise<number> {
     openJournal(cmd.kind === 'attach' ? `attach ${cmd.request.guest}` : 'pipework', ['pipework', ...argv]);
     if (cmd.kind === 'attach') {
       const { attach } = await import('../engine/attach/attach.js');
-      await attach(r, cmd.request);
+      const rep = await attach(r, cmd.request, { persist: save });
+      for (const n of rep.notes ?? []) process.stderr.write(`pipework: note: ${n}\n`);
+      if (save && !rep.container) process.stderr.write(`pipework: --save is for Docker containers; ${cmd.request.guest} is not one (attached, not saved)\n`);
       return 0;
+    }
+    if (save) {
+      const { invalid } = await import('../errors.js');
+      throw invalid('pipework --save goes with an attach (pipework --save HOSTIF GUEST ADDR...), not with route, rule or tc');
     }
     const { resolveGuest } = await import('../engine/attach/guest.js');
     const g = await resolveGuest(r, cmd.guest);

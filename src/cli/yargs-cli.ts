@@ -22,7 +22,8 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
   // Every command that may change the kernel writes ahead what it does (engine/clean/journal.ts);
   // the file appears with its first entry only, so a command that changes nothing leaves none.
   const completing = argv.includes('--get-yargs-completions');
-  if (!completing && !READ_ONLY.has(argv[0] ?? '')) openJournal(commandOwner(argv), argv);
+  // A watcher or a plugin runs for days: each attach it makes is marked, and found by clean.
+  if (!completing && !READ_ONLY.has(argv[0] ?? '') && !(argv[0] === 'docker' && (argv[1] === 'watch' || argv[1] === 'plugin'))) openJournal(commandOwner(argv), argv);
   // Ctrl-C: undo, then exit 130 (exec/interrupt.ts); the OVS that `nslab service ovs start` or a lab
   // started in this sandbox, found without OVS_RUNDIR (engine/services.ts).
   if (!completing) {
