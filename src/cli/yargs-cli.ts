@@ -91,7 +91,7 @@ function helpFor(argv: string[]): string {
   // The command, and its subcommand for the commands that have them (never a bad value typed after).
   const [cmd, sub] = argv;
   const words = cmd && !cmd.startsWith('-') ? [cmd] : [];
-  if (sub && (cmd === 'network' || cmd === 'node') && /^[a-z]+$/.test(sub)) words.push(sub);
+  if (sub && (cmd === 'network' || cmd === 'node' || cmd === 'docker') && /^[a-z]+$/.test(sub)) words.push(sub);
   return `nslab ${words.length ? words.join(' ') + ' ' : ''}--help`;
 }
 

@@ -99,6 +99,9 @@ const ROWS: Row[] = [
   ['clean: no such owner', ['clean', 'nosuch'], 2, /nothing here is owned by nosuch/],
   ['doctor: ok', ['doctor', '--json'], 0],
   ['doctor: iproute2 missing', ['doctor'], 3, undefined, { env: () => ({ PATH: noIpPath }) }],
+  ['docker watch: an unknown option', ['docker', 'watch', '--bogus'], 2, /Unknown argument: bogus/],
+  ['docker plugin: an unknown option', ['docker', 'plugin', '--bogus'], 2, /Unknown argument: bogus/],
+  ['docker restore: no container named', ['docker', 'restore'], 2, /docker restore needs CONTAINER/, { usage: true }],
   ['completion: ok', ['completion', 'bash'], 0],
   ['completion: an unknown shell', ['completion', 'tcsh'], 2, /Choices: "bash", "zsh", "fish"/],
   ['sandbox: ok', ['sandbox', '--', 'true'], 0],
@@ -170,13 +173,13 @@ test('the table names every command and subcommand that `nslab --help` lists', a
   for (const path of await commandPaths()) expect([...named].some((n) => n === path || n.startsWith(`${path} `))).toBe(true);
 });
 
-/** Every command (and subcommand of network, node) as `nslab --help` lists it. */
+/** Every command (and the subcommands of those that have them) as `nslab --help` lists it. */
 async function commandPaths(): Promise<string[]> {
   const list = async (args: string[]) => [...(await nslab([...args, '--help'])).stdout.matchAll(/^ {2}nslab ((?:[a-z]+ ?)+?)(?: [<[]|\s{2,}|$)/gm)].map((m) => m[1]!.trim());
   const top = await list([]);
   const out: string[] = [];
   for (const c of top) {
-    const subs = c === 'network' || c === 'node' ? await list([c]) : [];
+    const subs = (await list([c])).filter((x) => x.startsWith(`${c} `));
     out.push(...(subs.length ? subs : [c]));
   }
   return out;
