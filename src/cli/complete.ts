@@ -188,7 +188,7 @@ export function dynamicCompletions(words: string[], current: string): string[] |
 export function complete(current: string, argv: { _: Array<string | number> }, fallback: (cb: (err: Error | null, list?: string[]) => void) => void, done: (list: string[]) => void): void {
   const words = argv._.map(String);
   if (words[0] === 'nslab') words.shift();
-  if (current !== '' && words[words.length - 1] === current) words.pop();
+  if (words.length && words[words.length - 1] === current) words.pop();
   // Options typed so far count as words (--to, --net): yargs leaves them out of argv._.
   const raw = process.argv.slice(process.argv.indexOf('--get-yargs-completions') + 1);
   if (raw[0] === 'nslab') raw.shift();

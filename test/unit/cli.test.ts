@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT_CODE, type ErrorCode } from '../../src/errors.js';
 import { missingLine } from '../../src/cli/yargs-cli.js';
-import { completionScript, dynamicCompletions } from '../../src/cli/complete.js';
+import { complete, completionScript, dynamicCompletions } from '../../src/cli/complete.js';
 import { displayWidth, fitWidths, renderTable, setWide, useColor } from '../../src/cli/terminal.js';
 import { dhcpRange } from '../../src/model/services.js';
 import { labSummary } from '../../src/cli/lab.js';
@@ -59,6 +59,15 @@ describe('completion', () => {
     } finally {
       process.chdir(cwd);
     }
+  });
+
+  test('yargs passes the word being typed in argv._, empty or not: it is not a word before it', () => {
+    const ask = (words: string[], current: string) => new Promise<string[]>((res) => complete(current, { _: words }, (cb) => cb(null, ['--yargs-default']), res));
+    return Promise.all([
+      ask(['lab', 'run', ''], '').then((l) => expect(l).toContain('07')),
+      ask(['lab', 'run', '0'], '0').then((l) => expect(l).toContain('07')),
+      ask(['lab', ''], '').then((l) => expect(l).toEqual(['--yargs-default'])),
+    ]);
   });
 
   test('options are left to yargs', () => {
