@@ -175,7 +175,9 @@ test('the table names every command and subcommand that `nslab --help` lists', a
 
 /** Every command (and the subcommands of those that have them) as `nslab --help` lists it. */
 async function commandPaths(): Promise<string[]> {
-  const list = async (args: string[]) => [...(await nslab([...args, '--help'])).stdout.matchAll(/^ {2}nslab ((?:[a-z]+ ?)+?)(?: [<[]|\s{2,}|$)/gm)].map((m) => m[1]!.trim());
+  // The "Commands:" section of a help text only (its examples name commands too).
+  const section = (help: string) => (help.split('\nCommands:\n')[1] ?? '').split('\n\n')[0]!;
+  const list = async (args: string[]) => [...section((await nslab([...args, '--help'])).stdout).matchAll(/^ {2}nslab ((?:[a-z]+ ?)+?)(?: [<[]|\s{2,}|$)/gm)].map((m) => m[1]!.trim());
   const top = await list([]);
   const out: string[] = [];
   for (const c of top) {
