@@ -41,7 +41,7 @@ export function printJson(v: unknown): void {
 
 /** Refuses to go on without root, before anything is changed. */
 export function requireRoot(): void {
-  if (process.geteuid?.() !== 0) throw new NslabError('NOT_ROOT', 'nslab needs root to change network namespaces and links', { hint: 'run it as root, e.g. sudo nslab sandbox, then nslab ... inside' });
+  if (process.geteuid?.() !== 0) throw new NslabError('NOT_ROOT', 'nslab needs root to change network namespaces and links here', { hint: 'run it inside `nslab sandbox -- ...`, which works without root (a user namespace of its own), or as root' });
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
 import { loadFor, withFile } from './topology.js';
+import { JUNIT_OPTION, writeJunit } from './junit-out.js';
 
 interface PingallArgs {
   file: string;
@@ -11,6 +12,7 @@ interface PingallArgs {
   concurrency?: string;
   tool?: string;
   neighbours?: string;
+  junit?: string;
 }
 
 /** `nslab pingall FILE [--json] [--concurrency N] [--tool fping|ping]` */
@@ -21,6 +23,7 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
     withFile(y)
       .positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML), or "lab" followed by a lab id' })
       .positional('id', { type: 'string', describe: 'with "lab": the lab id; the lab must be up here (nslab lab up ID), it is read from the kernel' })
+      .option('junit', JUNIT_OPTION)
       .option('concurrency', { type: 'string', describe: 'probe processes at once (default 16)' })
       .option('tool', { type: 'string', describe: 'fping (one process per node, default when installed) or ping (one process per probe)' })
       .option('neighbours', {
@@ -56,6 +59,8 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
         } else m = t.model;
       }
       const rep = await pingall(r, m, opts);
+      const { pingallCases } = await import('../verify/junit.js');
+      await writeJunit(a.junit, `nslab pingall ${rep.topology}`, pingallCases(rep));
       if (a.json) printJson(rep);
       else process.stdout.write(await formatPingall(rep, { live: a.file === 'lab' }));
       if (!rep.ok) process.exitCode = EXIT.failed;

@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function runYargs(argv: string[]): Promise<void> {
-  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }, { dockerCommand }] = await Promise.all([
+  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }, { captureCommand }, { linkCommand }, { uiCommand }, { dockerCommand }] = await Promise.all([
     import('./yargs-cli.js'),
     import('./attach.js'),
     import('./doctor.js'),
@@ -35,8 +35,12 @@ async function runYargs(argv: string[]): Promise<void> {
     import('./sandbox.js'),
     import('./clean.js'),
     import('./topology.js'),
-    import('./verify.js'), import('./docker.js'),
+    import('./verify.js'),
+    import('./capture.js'),
+    import('./link.js'),
+    import('./ui.js'),
+    import('./docker.js'),
   ]);
   const [{ completionCommand, complete }, { serviceCommand }] = await Promise.all([import('./complete.js'), import('./service.js')]);
-  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, serviceCommand, sandboxCommand, doctorCommand, dockerCommand, completionCommand], complete);
+  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, serviceCommand, sandboxCommand, doctorCommand, dockerCommand, captureCommand, linkCommand, uiCommand, completionCommand], complete);
 }

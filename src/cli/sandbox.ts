@@ -1,6 +1,6 @@
 // `nslab sandbox -- CMD...`: run a command in a private network + mount namespace.
 import type { Argv, CommandModule } from 'yargs';
-import { reportError, requireRoot } from './output.js';
+import { reportError } from './output.js';
 
 interface SandboxArgs {
   cmd?: string[];
@@ -18,7 +18,7 @@ export const sandboxCommand: CommandModule<object, SandboxArgs> = {
       .example('$0 sandbox', 'an interactive shell in a fresh sandbox') as Argv<SandboxArgs>,
   handler: async (a) => {
     try {
-      requireRoot();
+      // No root needed: without it the sandbox is a user namespace of its own (exec/sandbox.ts).
       const { runInSandbox } = await import('../exec/sandbox.js');
       // Words after `--` land in `_` (after the command's own name).
       const words = [...(a.cmd ?? []), ...a._.slice(1)].map(String);

@@ -2,12 +2,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
 import { loadFor, withFile } from './topology.js';
+import { JUNIT_OPTION, writeJunit } from './junit-out.js';
 
 interface VerifyArgs {
   file: string;
   host?: string;
   id?: string;
   json: boolean;
+  junit?: string;
 }
 
 /** `nslab verify FILE [--json]` */
@@ -17,6 +19,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   builder: (y) =>
     withFile(y)
       .positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML), or "lab" followed by a lab id' })
+      .option('junit', JUNIT_OPTION)
       .example('$0 verify examples/star.yaml', 'prints e.g. "h1: eth0: address 10.0.0.1/24 missing"; exit 0 when all matches')
       .positional('id', { type: 'string', describe: 'with "lab": the lab id (nslab verify lab 08 = nslab lab verify 08)' })
       .example('$0 verify lab 08', 'check a lab built by hand (e.g. from `nslab lab script 08`)')
@@ -33,6 +36,8 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         const { labVerify } = await import('../engine/labs/lab.js');
         const checks = await labVerify(new ExecRunner(), lab);
         const { paint } = await import('./terminal.js');
+        const { checkCases } = await import('../verify/junit.js');
+        await writeJunit(a.junit, `nslab lab verify ${lab.id}`, checkCases(`lab ${lab.id} verify`, checks));
         if (a.json) printJson({ ok: checks.every((c) => c.ok), checks });
         else for (const c of checks) process.stdout.write(`${c.ok ? paint('✓', 'green') : paint('✗', 'red')} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
         if (!checks.every((c) => c.ok)) process.exitCode = EXIT.failed;
@@ -43,6 +48,8 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       const { ExecRunner } = await import('../exec/runner.js');
       const { verify } = await import('../verify/verify.js');
       const rep = await verify(new ExecRunner(), m);
+      const { verifyCases } = await import('../verify/junit.js');
+      await writeJunit(a.junit, `nslab verify ${rep.topology}`, verifyCases(m, rep));
       if (a.json) printJson(rep);
       else if (rep.ok) process.stdout.write(`verify ${rep.topology}: ok (${rep.checked} facts checked)\n`);
       else process.stdout.write(rep.mismatches.map((x) => x.message).join('\n') + '\n');

@@ -3,6 +3,7 @@ import type { Runner } from '../exec/runner.js';
 import { parseBatchErrors } from '../exec/batch.js';
 import { existsSync } from 'node:fs';
 import { ovsKernelDatapath } from '../kernel/ovs.js';
+import { netemAvailable } from '../kernel/tc.js';
 
 const NETFILTER_PROBE = [
   '*nat',
@@ -40,6 +41,7 @@ const TOOLS: Array<{ name: string; argv: string[]; pkg: string; required: boolea
   { name: 'busybox (udhcpc, httpd; faster attach -f and up)', argv: ['busybox'], pkg: 'busybox-static', required: false },
   { name: 'docker', argv: ['docker', '--version'], pkg: 'docker.io', required: false },
   { name: 'tc', argv: ['tc', '-V'], pkg: 'iproute2', required: false },
+  { name: 'tcpdump (capture)', argv: ['tcpdump', '--version'], pkg: 'tcpdump', required: false },
 ];
 
 /** Link types probed in a throwaway netns, with the `ip -batch` line that makes one. */
@@ -91,6 +93,9 @@ export async function doctor(r: Runner): Promise<Check[]> {
   out.push({ name: 'kernel: netfilter for network modes', ok: nfOk, detail: nfOk ? 'nat, MASQUERADE, DNAT, conntrack, addrtype, comment work' : (nf?.stderr.trim().split('\n')[0] ?? 'could not probe (iptables-restore or unshare missing)'), fix: 'apt-get install iptables, and a kernel with nf_nat, nf_conntrack and the xt_ matches', required: false });
   const brnf = existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables');
   out.push({ name: 'kernel: br_netfilter', ok: brnf, detail: brnf ? 'bridged frames can meet iptables (--icc=false, hairpin to a neighbour)' : 'absent: --icc=false and hairpin between nodes of one bridge do not work', fix: 'modprobe br_netfilter', required: false });
+  // link set --delay/--jitter/--loss and impair: with them need netem; a rate (tbf) does not.
+  const netem = await netemAvailable(r);
+  out.push({ name: 'kernel: sch_netem (link delay, jitter, loss)', ok: netem.ok, detail: netem.detail, fix: 'a kernel with sch_netem (modprobe sch_netem); rates (tc tbf) work without it', required: false });
   const ovs = ovsKernelDatapath();
   out.push({ name: 'kernel: Open vSwitch datapath', ok: ovs.available, detail: ovs.detail, fix: 'nslab uses datapath_type=netdev (userspace) by itself', required: false });
   return out;

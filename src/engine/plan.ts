@@ -6,6 +6,7 @@ import { addNetns, markNetns } from '../kernel/netns.js';
 import { addRoute } from '../kernel/route.js';
 import { netnsKey, type Step } from '../kernel/step.js';
 import { setSysctl } from '../kernel/sysctl.js';
+import { addImpair } from '../kernel/tc.js';
 import { addVeth } from '../kernel/veth.js';
 import { addFloodPeer, addVxlan } from '../kernel/vxlan.js';
 import type { EndModel, Model } from '../model/types.js';
@@ -86,6 +87,8 @@ export function planUp(m: Model): Step[] {
   }
 
   const host: Step[] = [...m.host.sysctls.map(([k, val]) => setSysctl(null, k, val)), ...m.host.routes.map((r) => addRoute(null, r))];
+  // A link's impairment (`impair:`) on both ends, once both exist: tc shapes what leaves each end.
+  for (const v of m.veths) if (v.impair) for (const e of [v.a, v.b]) host.push(...addImpair(e.netns, e.name, v.impair));
   steps.push(...at(PHASES.hostRoutes, host));
   return steps;
 }

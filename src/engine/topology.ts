@@ -17,6 +17,7 @@ import { createdKeys, planUp } from './plan.js';
 import { readState, removeState, writeState } from './state.js';
 import { activeJournal } from './clean/journal.js';
 import { recoverJournals } from './clean/clean.js';
+import { requireNetemFor } from './live/impair.js';
 
 /** What a topology file must be, for the one line an empty or wrong file gets. */
 const TOPOLOGY_EXPECTED = 'a topology with nodes:, bridges: and links: (README "Topology files")';
@@ -99,6 +100,7 @@ export interface UpReport {
  */
 export async function up(r: Runner, m: Model, opts: ApplyOptions = {}): Promise<UpReport> {
   const t0 = performance.now();
+  await requireNetemFor(r, m);
   const steps = planUp(m);
   activeJournal()?.setOwner(`topology ${m.name}`);
   const { captured } = await applySteps(r, steps, opts);

@@ -14,6 +14,8 @@ export interface Command {
   logFile?: string;
   /** Only for printing: a long-running process started in the background (`... >/dev/null 2>&1 &`). */
   background?: boolean;
+  /** Milliseconds it may run; past them it is killed (SIGKILL) and its result says `timedOut`. */
+  timeoutMs?: number;
 }
 
 /** What a finished command returned. */
@@ -21,6 +23,8 @@ export interface Result {
   stdout: string;
   stderr: string;
   exitCode: number;
+  /** It ran past its {@link Command.timeoutMs} and was killed. */
+  timedOut?: boolean;
 }
 
 /** Tools that read commands from stdin with `-batch -`, one command per line. */

@@ -105,7 +105,7 @@ export class ExecRunner implements Runner {
     const t0 = performance.now();
     let res;
     try {
-      res = await spawnCollect(file!, args, cmd.input ?? '', cmd.logFile);
+      res = await spawnCollect(file!, args, cmd.input ?? '', cmd.logFile, cmd.timeoutMs);
     } catch (err) {
       throw new NslabError('MISSING_TOOL', `cannot run ${file}: ${(err as Error).message}`, { cause: err, hint: 'run `nslab doctor` to see what to install' });
     }
@@ -114,7 +114,7 @@ export class ExecRunner implements Runner {
     }
     if (process.env.NSLAB_TRACE) process.stderr.write(`nslab-trace at ${t0.toFixed(0)}ms took ${(performance.now() - t0).toFixed(1)}ms exit=${res.exitCode} ${file} ${args.join(' ').slice(0, 300)}${cmd.input ? ` <<< ${JSON.stringify(cmd.input.slice(0, 200))}` : ''}\n`);
     const logged = cmd.logFile && res.exitCode !== 0 ? await readTail(cmd.logFile) : '';
-    const result: Result = { stdout: String(res.stdout ?? ''), stderr: logged || String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
+    const result: Result = { stdout: String(res.stdout ?? ''), stderr: logged || String(res.stderr ?? ''), exitCode: res.exitCode ?? 1, ...(res.timedOut ? { timedOut: true } : {}) };
     if (result.exitCode !== 0 && opts.check !== false) throw commandError(cmd, result.exitCode, result.stderr);
     return result;
   }
@@ -129,7 +129,7 @@ export class ExecRunner implements Runner {
     // With sysctls, one process writes them and becomes ip (share/netns-batch.sh), not two.
     const argv = sysctls.length ? ['sh', netnsBatchScript(), 'in', sysctlArg(sysctls)] : [tool, ...(opts.force ? ['-force'] : []), '-batch', '-'];
     const res = await this.exec({ argv, netns, input }, { check: false });
-    const out = batchOutcome(res.exitCode, res.stderr);
+    const out = batchOutcome(res.exitCode, res.stderr, lines);
     if (out === null) {
       // The tool failed before reading any line (bad netns, missing tool): nothing was applied.
       throw commandError({ argv, netns }, res.exitCode, res.stderr);
@@ -158,7 +158,7 @@ export class ExecRunner implements Runner {
         lanes.map(async (ks) => {
           const args = ks.flatMap((k) => [netnsPath(jobs[k]!.netns), files[k]!, sysctlArg(jobs[k]!.sysctls)]);
           const res = await this.exec({ argv: ['sh', netnsBatchScript(), 'each', ...args] }, { check: false });
-          splitJobs(res.stderr, ks.length, res.exitCode).forEach((r, i) => (out[ks[i]!] = r));
+          splitJobs(res.stderr, ks.map((k) => jobs[k]!.lines), res.exitCode).forEach((r, i) => (out[ks[i]!] = r));
         }),
       );
       return out;
@@ -192,7 +192,8 @@ function batchDir(): string {
 }
 
 /** Splits the stderr of `netns-batch.sh each` (each job's messages, then `nslab-job-end EXIT`) into results. */
-function splitJobs(stderr: string, count: number, exitCode: number): BatchResult[] {
+function splitJobs(stderr: string, jobLines: string[][][], exitCode: number): BatchResult[] {
+  const count = jobLines.length;
   const parts: Array<{ exit: number; stderr: string }> = [];
   let buf: string[] = [];
   for (const line of stderr.split('\n')) {
@@ -205,19 +206,35 @@ function splitJobs(stderr: string, count: number, exitCode: number): BatchResult
   return Array.from({ length: count }, (_, k) => {
     const p = parts[k] ?? { exit: 1, stderr: buf.join('\n') || `netns-batch.sh stopped before this job (exit ${exitCode})` };
     // Could not start (netns gone): nothing of it ran, not even its sysctls (index -1).
-    return batchOutcome(p.exit, p.stderr) ?? { failed: [{ index: -1, message: p.stderr.trim().split('\n').slice(-1)[0] || `exit code ${p.exit}` }], stderr: p.stderr };
+    return batchOutcome(p.exit, p.stderr, jobLines[k]!) ?? { failed: [{ index: -1, message: p.stderr.trim().split('\n').slice(-1)[0] || `exit code ${p.exit}` }], stderr: p.stderr };
   });
 }
 
 /** What a batch's exit code and stderr say: failed lines, a sysctl that failed, or null when nothing ran. */
-function batchOutcome(exitCode: number, stderr: string): BatchResult | null {
+function batchOutcome(exitCode: number, stderr: string, lines: string[][] = []): BatchResult | null {
   if (exitCode === 3) {
     const m = /^cannot set sysctl (\S+): (.*)$/m.exec(stderr);
     if (m) return { failed: [], stderr, sysctlFailed: { key: m[1]!, message: m[0] } };
   }
   const failed = parseBatchErrors(stderr);
-  if (exitCode !== 0 && failed.length === 0) return null;
+  if (exitCode !== 0 && failed.length === 0) {
+    // ip exits at once on a bad argument (invarg(): `inet address is expected rather than "X"`),
+    // without `Command failed -:N`, after running the lines before it: the line holding the quoted
+    // value is the one that failed, not the batch's first.
+    const k = lineNamedBy(stderr, lines);
+    if (k !== null) return { failed: [{ index: k, message: stderr.trim().split('\n').slice(-1)[0]! }], stderr };
+    return null;
+  }
   return { failed, stderr };
+}
+
+/** The index of the first batch line holding a value the tool's message quotes, or null. */
+function lineNamedBy(stderr: string, lines: string[][]): number | null {
+  for (const m of stderr.matchAll(/"([^"\s]+)"/g)) {
+    const k = lines.findIndex((l) => l.includes(m[1]!));
+    if (k >= 0) return k;
+  }
+  return null;
 }
 
 /** With NSLAB_RECORD, a batch is recorded as its sysctls (one `sysctl -q -w` each) and its lines. */
@@ -275,7 +292,7 @@ export function logError(text: string): string {
  * @returns stdout, stderr and the exit code (128 + signal number when killed); `failed` without an
  *   exit code when the program could not be started (ENOENT)
  */
-function spawnCollect(file: string, args: string[], input: string, logFile?: string): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string }> {
+function spawnCollect(file: string, args: string[], input: string, logFile?: string, timeoutMs?: number): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string; timedOut?: boolean }> {
   return new Promise((resolve) => {
     const log = logFile === undefined ? undefined : openSync(logFile, 'a');
     // env given explicitly: node's own default is the real process.env, which differs from the
@@ -287,10 +304,20 @@ function spawnCollect(file: string, args: string[], input: string, logFile?: str
     child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     child.stdin!.on('error', () => {}); // EPIPE: the tool exited without reading its input
-    child.on('error', (e) => resolve({ stdout: '', stderr: '', failed: true, shortMessage: e.message }));
+    // A deadline (a lab check's timeout:): killed past it, so a check never hangs on a kernel timer.
+    let timedOut = false;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ stdout: '', stderr: '', failed: true, shortMessage: e.message });
+    });
     child.on(log === undefined ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
       const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
-      resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode, failed: exitCode !== 0 });
+      resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode, failed: exitCode !== 0, ...(timedOut ? { timedOut } : {}) });
     });
     child.stdin!.end(input);
   });

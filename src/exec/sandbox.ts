@@ -1,6 +1,7 @@
 // The private sandbox: a new network + mount namespace with its own /run/netns, so nothing touches the host.
 import { spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,13 +10,19 @@ import { fileURLToPath } from 'node:url';
  * The setup run inside `unshare --net --mount --pid --fork --mount-proc` before the user's command: mounts made private,
  * tmpfs on /run/netns, /etc/netns and /run/nslab (so netns, per-netns files and nslab's state stay in
  * the sandbox; persisted records too: NSLAB_DATA_DIR under it), sysfs of the new netns with the cgroup mounts carried over (dockerd needs them), lo up.
- * It is a fixed script; the user's command reaches it only as "$@", never as shell text.
+ * It is a fixed script; the user's command reaches it only as "$@", never as shell text; "$1" says
+ * whether it runs as real root or as a user's root in a user namespace (`rootless`).
  */
 const SETUP = `set -e
 mount --make-rprivate /
-mkdir -p /run/netns /etc/netns /run/nslab /run/.nslab-cg
+# Without root (a user namespace): the host's /run and /etc are not ours to add folders to; a fresh
+# /run is, and /etc/netns is used only where it exists.
+if [ "$1" = rootless ]; then mount -t tmpfs nslab-run /run; export NSLAB_ROOTLESS=1; fi
+shift
+mkdir -p /run/netns /run/nslab /run/.nslab-cg
+[ -d /etc/netns ] || mkdir -p /etc/netns 2>/dev/null || true
 mount -t tmpfs nslab-netns /run/netns
-mount -t tmpfs nslab-etc-netns /etc/netns
+if [ -d /etc/netns ]; then mount -t tmpfs nslab-etc-netns /etc/netns; fi
 mount -t tmpfs nslab-state /run/nslab
 mount --rbind /sys/fs/cgroup /run/.nslab-cg
 mount -t sysfs sysfs /sys
@@ -41,7 +48,28 @@ export function sandboxArgv(cmd: string[]): string[] {
   // started inside (a node's server, a daemon a killed test left) ends with it. The shell stays as
   // the namespace's init, the command its child: an init ignores signals it has no handler for
   // (Ctrl-C must reach the command) and must reap orphans, which sh does while it waits.
-  return ['unshare', '--net', '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--', 'sh', '-c', SETUP, 'nslab-sandbox', ...cmd];
+  const rootless = process.geteuid?.() !== 0;
+  return ['unshare', ...(rootless ? userNamespaceArgs() : []), '--net', '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--', 'sh', '-c', SETUP, 'nslab-sandbox', rootless ? 'rootless' : 'root', ...cmd];
+}
+
+/**
+ * Without root, the sandbox is also a new user namespace (user_namespaces(7)) in which the user is
+ * root, so it owns the network, mount and PID namespaces made with it: netns, veths, bridges,
+ * iptables and daemons then work inside, and nothing outside changes. No setuid helper: the user's
+ * subordinate ids (/etc/subuid, /etc/subgid, through newuidmap) are mapped as well when it has some,
+ * for daemons that switch to another user (dnsmasq, OVS); otherwise only root is mapped.
+ */
+export function userNamespaceArgs(): string[] {
+  const me = userInfo();
+  const has = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8').split('\n').some((l) => l.split(':')[0] === me.username || l.split(':')[0] === String(me.uid));
+    } catch {
+      return false;
+    }
+  };
+  const sub = has('/etc/subuid') && has('/etc/subgid') && existsSync('/usr/bin/newuidmap');
+  return sub ? ['--map-auto', '--map-root-user'] : ['--map-root-user'];
 }
 
 /** True when this process runs inside an nslab sandbox (its netns is the one the sandbox made). */

@@ -241,3 +241,37 @@ export function snatRules(saved: Saved): import('../model/types.js').SnatRule[] 
   }
   return out;
 }
+
+/** Targets of the nat table that rewrite an address or port (iptables-extensions(8)). */
+const NAT_TARGETS = new Set(['MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT', 'NETMAP']);
+
+/**
+ * The nat table's address-rewriting rules, one short line each for a picture (graph): the target,
+ * its matches without `-A CHAIN`, `-m comment ...` and `-m tcp|udp`, and where it rewrites to:
+ * `MASQUERADE -s 192.168.16.0/24 -o eth1`, `DNAT ! -i docker0 -p tcp --dport 8080 → 172.17.0.2:80`.
+ * @param saved `iptables-save -t nat` parsed by {@link parseSave}
+ * @returns lines in rule order
+ */
+export function natSummary(saved: Saved): string[] {
+  const out: string[] = [];
+  for (const rule of saved.get('nat')?.rules ?? []) {
+    const w: string[] = rule.text.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
+    const j = w.indexOf('-j');
+    const target = w[j + 1];
+    if (j < 0 || !target || !NAT_TARGETS.has(target)) continue;
+    const keep: string[] = [];
+    let to = '';
+    for (let i = 0; i < w.length; i++) {
+      const x = w[i]!;
+      if (x === '-A') i++;
+      else if (x === '-j') i++;
+      else if (x === '-m' && (w[i + 1] === 'comment' || w[i + 1] === 'tcp' || w[i + 1] === 'udp')) i++;
+      else if (x === '--comment') i++;
+      else if (x === '--to-destination' || x === '--to-source' || x === '--to-ports' || x === '--to') to = w[++i] ?? '';
+      else if (i > j) continue; // the target's own flags (--random, ...)
+      else keep.push(x);
+    }
+    out.push([target, ...keep, ...(to ? ['→', to] : [])].join(' '));
+  }
+  return out;
+}

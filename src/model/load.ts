@@ -101,7 +101,7 @@ function valueAt(root: unknown, path: Array<string | number>): unknown {
  * The 1-based line of the deepest node on `path` that exists: a key's own line when the path ends at
  * a key (also when its value is a block, which starts on the line below), else the value's.
  */
-function lineOf(doc: Document, lc: LineCounter, path: Array<string | number>): number {
+export function lineOf(doc: Document, lc: LineCounter, path: Array<string | number>): number {
   const last = path[path.length - 1];
   const parent = path.length === 0 ? null : path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
   if (isMap(parent)) {

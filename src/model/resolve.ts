@@ -57,7 +57,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
   };
 
   const used = new Set<string>(); // "node:ifname" of linked node interfaces
-  const links = raw.links.map((l) => (Array.isArray(l) ? { endpoints: l, mtu: undefined } : l));
+  const links = raw.links.map((l) => (Array.isArray(l) ? { endpoints: l, mtu: undefined, impair: undefined } : l));
 
   // First pass: node ends and explicit port names claim their names, so derived names avoid them.
   const eps = links.map((l, i) => l.endpoints.map((s, j) => parseEp(s, ['links', i, j])) as [Ep, Ep]);
@@ -103,7 +103,10 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
     };
   };
 
-  const veths: VethModel[] = eps.map((pair, i) => ({ a: endOf(pair[0], pair[1], links[i]!.mtu), b: endOf(pair[1], pair[0], links[i]!.mtu) }));
+  const veths: VethModel[] = eps.map((pair, i) => {
+    const impair = links[i]!.impair;
+    return { a: endOf(pair[0], pair[1], links[i]!.mtu), b: endOf(pair[1], pair[0], links[i]!.mtu), ...(impair && Object.keys(impair).length ? { impair } : {}) };
+  });
 
   // Every declared interface must be an end of some link.
   for (const n of [HOST, ...Object.keys(raw.nodes)]) {
@@ -117,15 +120,16 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
 
   checkSegments(bridges, veths);
   for (const n of [HOST, ...Object.keys(raw.nodes)]) checkGateways(n, nodeRaw(n)!, bridges, veths);
+  const linkLocalDev = (n: string, x: NodeRaw['routes'][number], i: number): string | undefined => linkLocalGatewayDev(n, x, i, veths);
 
   const nodeModel = (n: string, r: NodeRaw): NodeModel => ({
     name: n,
     netns: n === HOST ? null : n,
-    routes: r.routes.map((x): RouteSpec => ({
+    routes: r.routes.map((x, i): RouteSpec => ({
       to: x.to,
       type: (x.type === 'reject' ? 'unreachable' : x.type) as RouteType,
       ...(x.via !== undefined ? { via: x.via } : {}),
-      ...(x.dev !== undefined ? { dev: x.dev } : {}),
+      ...(x.dev !== undefined ? { dev: x.dev } : linkLocalDev(n, x, i) !== undefined ? { dev: linkLocalDev(n, x, i)! } : {}),
       ...(x.metric !== undefined ? { metric: x.metric } : {}),
       ...(x.onlink ? { onlink: true } : {}),
     })),
@@ -194,6 +198,20 @@ function checkSegments(bridges: BridgeModel[], veths: VethModel[]): void {
       e.addresses.forEach((c, k) => claim(`v:${i}`, c, `${e.owner}:${e.name}`, nodePath(e.owner, 'interfaces', e.name, 'addresses', k)));
     }),
   );
+}
+
+/**
+ * The interface of a route whose gateway is IPv6 link-local (fe80::/10) and which names no `dev`: such
+ * a gateway is on every link, so the kernel needs the link ("Egress device not specified",
+ * ip-route(8)). A node with one interface has one answer: that interface.
+ * @returns the interface to add, or undefined when the route needs none
+ * @throws SpecError at the route's `via` when the node has several interfaces (or none) to choose from
+ */
+function linkLocalGatewayDev(n: string, x: NodeRaw['routes'][number], i: number, veths: VethModel[]): string | undefined {
+  if (x.via === undefined || x.dev !== undefined || isIP(x.via) !== 6 || !/^fe[89ab]/i.test(x.via)) return undefined;
+  const mine = veths.flatMap((v) => [v.a, v.b]).filter((e) => e.owner === n && e.bridge === null).map((e) => e.name);
+  if (mine.length === 1) return mine[0];
+  throw new SpecError(nodePath(n, 'routes', i, 'via'), `link-local gateway ${x.via} of the route to ${x.to} is on every link of ${n} (${[...mine].sort().join(', ') || 'none'}): expected dev: naming the interface it is reached by`);
 }
 
 /**

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
 import { z } from 'zod';
 import { bridgeNameProblem, ifnameProblem } from './names.js';
+import { impairProblem } from '../kernel/tc.js';
 
 /** A name usable as a netns (a file under /run/netns) and in `ip -batch` lines. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -39,13 +40,13 @@ export const Mtu = z.number({ message: 'expected an MTU in bytes (a whole number
 
 const RouteRaw = z
   .strictObject({
-    to: z.union([z.literal('default'), Cidr], { message: 'expected "default" or a network such as 10.0.0.0/8' }),
-    via: IpAddr.optional(),
-    dev: IfName.optional(),
-    type: z.enum(['unicast', 'unreachable', 'prohibit', 'blackhole', 'reject']).default('unicast'),
-    metric: z.number().int().min(0).optional(),
+    to: z.union([z.literal('default'), Cidr], { message: 'expected "default" or a network such as 10.0.0.0/8' }).describe('`default` or a network: 10.9.0.0/16, fd00:9::/64'),
+    via: IpAddr.optional().describe('the gateway, on a subnet of the node (or `onlink: true`), of the family of `to:`'),
+    dev: IfName.optional().describe('the interface it leaves by'),
+    type: z.enum(['unicast', 'unreachable', 'prohibit', 'blackhole', 'reject']).default('unicast').describe('`reject` is route(8)\'s name for `unreachable`; the blocking kinds take neither via nor dev'),
+    metric: z.number().int().min(0).optional().describe('its metric (lower wins)'),
     /** ip-route(8) `onlink`: the gateway is on the link though on no subnet of it; the kernel needs `dev` for it. */
-    onlink: z.boolean().optional(),
+    onlink: z.boolean().optional().describe('the gateway is on the link though on no subnet of it (needs dev)'),
   })
   .refine((r) => r.type !== 'unicast' || r.via !== undefined || r.dev !== undefined, {
     message: 'a unicast route needs "via" (a gateway) or "dev" (an interface)',
@@ -55,8 +56,16 @@ const RouteRaw = z
   })
   .refine((r) => !r.onlink || (r.via !== undefined && r.dev !== undefined), {
     message: 'an onlink route needs "via" (the gateway) and "dev" (the link it is on), as ip-route(8) does',
+  })
+  // ip infers a route's family from its prefix: a gateway of the other family is refused by ip
+  // itself ("inet address is expected rather than ...") and, inside `ip -batch`, stops the whole
+  // batch with no line number, so it would be blamed on another step. `default` takes either.
+  .superRefine((r, ctx) => {
+    if (r.via === undefined || r.to === 'default') return;
+    const to = isIP(r.to.split('/')[0]!);
+    const via = isIP(r.via);
+    if (to && via && to !== via) ctx.addIssue({ code: 'custom', path: ['via'], message: `gateway ${r.via} is IPv${via} but the route to ${r.to} is IPv${to}: expected an IPv${to} gateway` });
   });
-
 /**
  * The `/proc/sys` path parts a sysctl key names, as sysctl(8) (procps-ng) reads it: the first separator
  * decides the form; in the dotted form `.` separates and `/` stands for a literal dot (an interface
@@ -96,29 +105,29 @@ export const SysctlKey = z.string().superRefine((v, ctx) => {
 });
 
 const IfaceRaw = z.strictObject({
-  addresses: z.array(Cidr).default([]),
-  mtu: Mtu.optional(),
-  mac: Mac.optional(),
+  addresses: z.array(Cidr).default([]).describe('addresses with their prefix length: [10.0.0.1/24, fd00::1/64]'),
+  mtu: Mtu.optional().describe('MTU in bytes'),
+  mac: Mac.optional().describe('a unicast MAC address'),
 });
 
 const NodeRaw = z.strictObject({
-  interfaces: z.record(z.string(), IfaceRaw).default({}),
-  routes: z.array(RouteRaw).default([]),
-  sysctls: z.record(SysctlKey, z.union([z.string(), z.number()])).default({}),
+  interfaces: z.record(z.string(), IfaceRaw).default({}).describe('its interfaces by name (each the end of a link)'),
+  routes: z.array(RouteRaw).default([]).describe('its routes'),
+  sysctls: z.record(SysctlKey, z.union([z.string(), z.number()])).default({}).describe('net.* sysctls: {net.ipv4.ip_forward: 1}'),
 });
 
 /** A node in the file: a {@link NodeRaw} and, in a multi-host topology, the host it lives on. */
-const NodeEntryRaw = NodeRaw.extend({ host: NodeName.optional() });
+const NodeEntryRaw = NodeRaw.extend({ host: NodeName.optional().describe('multi-host: the host (VM) it lives on') });
 
 const BridgeRaw = z.strictObject({
-  addresses: z.array(Cidr).default([]),
-  mtu: Mtu.optional(),
-  driver: z.enum(['iproute2', 'brctl']).default('iproute2'),
-  stp: z.boolean().default(false),
+  addresses: z.array(Cidr).default([]).describe('its own addresses (a gateway for the nodes on it)'),
+  mtu: Mtu.optional().describe('MTU in bytes'),
+  driver: z.enum(['iproute2', 'brctl']).default('iproute2').describe('which tool makes it (the commands shown)'),
+  stp: z.boolean().default(false).describe('spanning tree on'),
   /** Multi-host: the host(s) it exists on (default: those of the nodes linked to it); joined by VXLAN. */
-  host: z.union([NodeName, z.array(NodeName).min(1)]).optional(),
+  host: z.union([NodeName, z.array(NodeName).min(1)]).optional().describe('multi-host: the host(s) it exists on'),
   /** Multi-host: the VXLAN Network Identifier joining its parts (default: derived from its name). */
-  vni: z.number({ message: 'expected a VXLAN id (VNI), a whole number from 1 to 16777215' }).int().min(1).max(16777215).optional(),
+  vni: z.number({ message: 'expected a VXLAN id (VNI), a whole number from 1 to 16777215' }).int().min(1).max(16777215).optional().describe('multi-host: the VXLAN id joining its parts'),
 });
 
 /**
@@ -136,23 +145,34 @@ const HostRaw = NodeRaw.extend({
 /** `NODE:IFNAME`, `host:IFNAME`, `BRIDGE` or `BRIDGE:PORTNAME`. */
 const Endpoint = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*(:[^:\s]+)?$/, { message: 'expected an endpoint NODE:IFNAME, BRIDGE or BRIDGE:PORT' });
 
+/**
+ * What a link suffers, on both its ends' egress (`nslab link set` does the same by hand): `rate` by
+ * tc tbf, `delay`/`jitter`/`loss` by netem (kernel module sch_netem). Values as tc(8) writes them.
+ */
+const ImpairRaw = z
+  .strictObject({ rate: z.string().optional(), delay: z.string().optional(), jitter: z.string().optional(), loss: z.string().optional() })
+  .superRefine((v, ctx) => {
+    const p = impairProblem(v);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  });
+
 const LinkRaw = z.union(
   [
     z.tuple([Endpoint, Endpoint]),
-    z.strictObject({ endpoints: z.tuple([Endpoint, Endpoint]), mtu: Mtu.optional() }),
+    z.strictObject({ endpoints: z.tuple([Endpoint, Endpoint]), mtu: Mtu.optional(), impair: ImpairRaw.optional() }),
   ],
-  { message: 'expected a link as [A, B] or {endpoints: [A, B], mtu: N}' },
+  { message: 'expected a link as [A, B] or {endpoints: [A, B], mtu: N, impair: {rate: 10mbit}}' },
 );
 
 /** The topology file (YAML). Unknown keys are errors. */
 export const TopologyRaw = z.strictObject({
-  name: NodeName.optional(),
-  host: NodeRaw.optional(),
+  name: NodeName.optional().describe('marks everything it makes (nslab:NAME); default: the file name'),
+  host: NodeRaw.optional().describe('the namespace nslab runs in, as a node: its interfaces, routes, sysctls'),
   /** Multi-host topologies: the hosts (VMs) by name; every node then names its `host:`. */
-  hosts: z.record(NodeName, HostRaw).optional(),
-  nodes: z.record(NodeName, NodeEntryRaw).default({}),
-  bridges: z.record(BridgeName, BridgeRaw).default({}),
-  links: z.array(LinkRaw).default([]),
+  hosts: z.record(NodeName, HostRaw).optional().describe('multi-host: the hosts (VMs) by name'),
+  nodes: z.record(NodeName, NodeEntryRaw).default({}).describe('the nodes (named netns) by name'),
+  bridges: z.record(BridgeName, BridgeRaw).default({}).describe('Linux bridges in the host, by name'),
+  links: z.array(LinkRaw).default([]).describe('veth pairs: [a:eth0, b:eth0], [a:eth0, br0], {endpoints: [A, B], mtu: N}'),
 });
 
 export type TopologyRaw = z.infer<typeof TopologyRaw>;

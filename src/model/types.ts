@@ -2,6 +2,7 @@
 import type { BridgeDriver } from '../kernel/bridge.js';
 import type { RouteSpec } from '../kernel/route.js';
 import type { VxlanJoin } from './hosts.js';
+import type { Impair } from '../kernel/tc.js';
 
 /** One end of a veth in the model. `netns` null: the namespace nslab runs in ("host"). */
 export interface EndModel {
@@ -22,6 +23,8 @@ export interface EndModel {
 export interface VethModel {
   a: EndModel;
   b: EndModel;
+  /** What the link suffers on both ends' egress (`impair:` in the file); absent: nothing. */
+  impair?: Impair;
 }
 
 /** A Linux bridge in the current namespace. */
@@ -63,6 +66,8 @@ export interface NodeModel {
   sysctls: Array<[string, string]>;
   /** Source NAT rules (MASQUERADE, SNAT) found in its iptables nat table; empty from a file. */
   snat: SnatRule[];
+  /** Its nat table's rewriting rules, one short line each (MASQUERADE, SNAT, DNAT, REDIRECT), as read from the kernel: what a graph draws on it. */
+  nat?: string[];
 }
 
 /**

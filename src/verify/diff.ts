@@ -3,6 +3,7 @@ import type { AddrInfo } from '../kernel/addr.js';
 import type { LinkInfo } from '../kernel/link.js';
 import { describeRoute, type RouteInfo, type RouteSpec } from '../kernel/route.js';
 import type { Model } from '../model/types.js';
+import { tbfRate, type QdiscInfo } from '../kernel/tc.js';
 import { expectations, routeFamily, type Expectation, type LinkExpectation } from './expect.js';
 import { canonicalCidr, canonicalIp, familyOf, parseCidr } from './ip.js';
 
@@ -14,6 +15,8 @@ export interface NetnsReading {
   routes6: RouteInfo[];
   /** sysctl values by key; null when the key could not be read. */
   sysctls: Record<string, string | null>;
+  /** qdiscs by interface (`tc -j qdisc show dev IF`), for links with an impairment; null: unreadable. */
+  qdiscs?: Record<string, QdiscInfo[] | null>;
 }
 
 /** The kernel as read by verify. */
@@ -43,7 +46,8 @@ export type MismatchKind =
   | 'address-wrong'
   | 'route-missing'
   | 'route-wrong'
-  | 'sysctl';
+  | 'sysctl'
+  | 'qdisc';
 
 /** One difference between the model and the kernel. */
 export interface Mismatch {
@@ -133,6 +137,8 @@ function check(e: Expectation, view: KernelView, causes: Causes): Mismatch[] {
       if (got === undefined || got === e.value.trim()) return [];
       return [mismatch('sysctl', e.owner, null, `sysctl ${e.key} ${got === null ? 'unreadable' : got}, expected ${e.value}`, e.value, got)];
     }
+    case 'qdisc':
+      return checkQdisc(e, view, causes);
     default: {
       const never: never = e;
       throw new Error(`unknown expectation ${JSON.stringify(never)}`);
@@ -267,4 +273,22 @@ function checkRoute(e: Extract<Expectation, { kind: 'route' }>, view: KernelView
   else if (e.dev && causes.down.has(where(e.netns, e.dev))) because = `${e.dev} is down`;
   else if (e.dev && e.gatewayAddress && causes.missingAddrs.has(`${where(e.netns, e.dev)} ${canonicalCidr(e.gatewayAddress)}`)) because = `address ${e.gatewayAddress} is missing`;
   return [mismatch('route-missing', e.owner, null, `route ${want} missing`, want, null, because)];
+}
+
+/**
+ * A link's impairment on one end: the root tbf's rate within 1 % of the file's (tc stores it in bytes
+ * per second, rounded), and a netem qdisc when delay/jitter/loss were asked for. A missing or down
+ * interface is reported by its link check, not again here.
+ */
+function checkQdisc(e: Extract<Expectation, { kind: 'qdisc' }>, view: KernelView, causes: Causes): Mismatch[] {
+  if (causes.missing.has(where(e.netns, e.ifname))) return [];
+  const q = reading(view, e.netns)?.qdiscs?.[e.ifname];
+  if (q === undefined) return [];
+  if (q === null) return [mismatch('qdisc', e.owner, e.ifname, 'qdiscs unreadable (tc -j qdisc show)', null, null)];
+  const out: Mismatch[] = [];
+  const got = tbfRate(q);
+  const text = (b: number | null) => (b === null ? 'none' : `${+(b / 1e6).toFixed(3)}mbit`);
+  if (e.rate !== null && (got === null || Math.abs(got - e.rate) > e.rate * 0.01)) out.push(mismatch('qdisc', e.owner, e.ifname, `rate ${text(got)}, expected ${text(e.rate)} (tc tbf)`, text(e.rate), text(got)));
+  if (e.netem && !q.some((x) => x.kind === 'netem')) out.push(mismatch('qdisc', e.owner, e.ifname, 'no netem qdisc, expected one (delay, jitter or loss)', 'netem', q.map((x) => x.kind).join(',') || null));
+  return out;
 }

@@ -11,7 +11,7 @@ import { readOvsPorts, vsctl } from '../kernel/ovs.js';
 import { readRoutes, type RouteInfo, type RouteSpec, type RouteType } from '../kernel/route.js';
 import { ownerMark } from '../model/names.js';
 import type { BridgeModel, EndModel, MacvlanModel, Model, NodeModel, OvsBridgeModel, SnatRule, VethModel } from '../model/types.js';
-import { parseSave, snatRules } from '../kernel/iptables.js';
+import { natSummary, parseSave, snatRules } from '../kernel/iptables.js';
 
 const HOST = 'host';
 
@@ -28,6 +28,8 @@ export interface SpaceReading {
   nsids: Map<number, string | null>;
   /** Its source NAT rules (`iptables-save -t nat`), empty when it has no nat table. */
   snat: SnatRule[];
+  /** Its nat table's rewriting rules in short (graph). */
+  nat?: string[];
 }
 
 /** The OVS side, as read: bridges and their ports with tags. */
@@ -82,8 +84,8 @@ async function readSpace(r: Runner, netns: string | null): Promise<SpaceReading>
   const [f4 = '0', f6 = '0'] = fw.stdout.trim().split('\n');
   const nsids = new Map(((ids ?? []) as Array<{ nsid: number; name?: string }>).map((x) => [x.nsid, x.name ?? null]));
   const nat = await r.run({ argv: ['iptables-save', '-t', 'nat'], netns }, { check: false });
-  const snat = nat.exitCode === 0 ? snatRules(parseSave(nat.stdout)) : [];
-  return { netns, links: links as LinkInfo[], addrs: addrs as SpaceReading['addrs'], routes, forwarding: [f4.trim(), f6.trim()], nsids, snat };
+  const saved = nat.exitCode === 0 ? parseSave(nat.stdout) : new Map();
+  return { netns, links: links as LinkInfo[], addrs: addrs as SpaceReading['addrs'], routes, forwarding: [f4.trim(), f6.trim()], nsids, snat: snatRules(saved), nat: natSummary(saved) };
 }
 
 async function readOvs(r: Runner): Promise<OvsReading> {
@@ -182,6 +184,7 @@ export function modelFromReadings(name: string, spaces: SpaceReading[], ovs: Ovs
       ['net.ipv6.conf.all.forwarding', s.forwarding[1]],
     ],
     snat: s.snat,
+    ...(s.nat?.length ? { nat: s.nat } : {}),
   });
   return {
     name,

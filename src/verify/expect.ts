@@ -4,6 +4,7 @@
 import type { RouteSpec } from '../kernel/route.js';
 import type { EndModel, Model } from '../model/types.js';
 import { VXLAN_PORT } from '../kernel/vxlan.js';
+import { needsNetem, parseRate } from '../kernel/tc.js';
 import { familyOf, inNet, parseCidr, parseIp } from './ip.js';
 
 /** The kernel's MTU for a new veth or bridge when none is given (bytes). */
@@ -50,10 +51,12 @@ export type Expectation =
    * subnet holds the gateway) and `gatewayAddress` the model's address whose subnet holds the gateway.
    */
   | { kind: 'route'; owner: string; netns: string | null; route: RouteSpec; dev: string | null; gatewayAddress: string | null }
-  | { kind: 'sysctl'; owner: string; netns: string | null; key: string; value: string };
+  | { kind: 'sysctl'; owner: string; netns: string | null; key: string; value: string }
+  /** A link's `impair:` on one end: a root tbf at `rate` bits/s (null: no rate), netem under it or at the root. */
+  | { kind: 'qdisc'; owner: string; netns: string | null; ifname: string; rate: number | null; netem: boolean };
 
 /** A kernel reading a check needs in one netns. */
-export type Reading = 'links' | 'addrs' | 'routes4' | 'routes6' | `sysctl:${string}`;
+export type Reading = 'links' | 'addrs' | 'routes4' | 'routes6' | `sysctl:${string}` | `qdisc:${string}`;
 
 /** The address family of a route: from its destination, else from its gateway (`default via fe80::1`). */
 export function routeFamily(r: RouteSpec): 4 | 6 {
@@ -115,6 +118,12 @@ export function expectations(m: Model): Expectation[] {
     }
     for (const [key, value] of n.sysctls) out.push({ kind: 'sysctl', owner: n.name, netns: n.netns, key, value });
   }
+  // Impairments last: a missing or down link is reported once, by its own check.
+  for (const v of m.veths) {
+    if (!v.impair) continue;
+    const rate = v.impair.rate !== undefined ? parseRate(v.impair.rate) : null;
+    for (const e of [v.a, v.b]) out.push({ kind: 'qdisc', owner: e.owner, netns: e.netns, ifname: e.name, rate, netem: needsNetem(v.impair) });
+  }
   return out;
 }
 
@@ -158,6 +167,9 @@ export function readingsFor(exps: Expectation[]): Map<string, Set<Reading>> {
         break;
       case 'sysctl':
         need(e.netns, `sysctl:${e.key}`);
+        break;
+      case 'qdisc':
+        need(e.netns, `qdisc:${e.ifname}`, 'links');
         break;
       default: {
         const never: never = e;

@@ -25,7 +25,8 @@ interface Edge {
 
 function nodeLines(n: NodeModel): string[] {
   const fwd = n.sysctls.some(([k, v]) => /^net\.ipv[46]\.(ip_forward|conf\.all\.forwarding)$/.test(k) && v.trim() === '1');
-  return [n.name + (fwd ? ' (forwarding)' : ''), ...n.routes.map(describeRoute)];
+  // NAT on the node that does it (read from its nat table): the rule, and where it rewrites to.
+  return [n.name + (fwd ? ' (forwarding)' : ''), ...n.routes.map(describeRoute), ...(n.nat ?? []).map((x) => `NAT ${x}`)];
 }
 
 /**
@@ -37,7 +38,7 @@ function shape(m: Model): { vertices: Vertex[]; edges: Edge[] } {
   const vid = (e: EndModel) => (e.bridge ? `bridge:${e.bridge}` : `node:${e.owner}`);
   const hostUsed = m.macvlans.length > 0 || m.veths.some((v) => [v.a, v.b].some((e) => e.netns === null && e.bridge === null));
   const vertices: Vertex[] = [
-    ...(hostUsed || m.host.routes.length ? [{ id: `node:${m.host.name}`, kind: 'node' as const, lines: nodeLines(m.host) }] : []),
+    ...(hostUsed || m.host.routes.length || m.host.nat?.length ? [{ id: `node:${m.host.name}`, kind: 'node' as const, lines: nodeLines(m.host) }] : []),
     ...m.nodes.map((n) => ({ id: `node:${n.name}`, kind: 'node' as const, lines: nodeLines(n) })),
     ...m.bridges.map((b) => ({ id: `bridge:${b.name}`, kind: 'bridge' as const, lines: [`bridge ${b.name}`, ...b.addresses] })),
     ...m.ovsBridges.map((b) => ({
@@ -61,21 +62,25 @@ function dq(lines: string[]): string {
  * The topology as a Graphviz DOT graph: nodes as boxes (with their routes), bridges as ellipses
  * (with their addresses), each veth as an edge labelled at both ends with interface and addresses.
  * @param m the resolved model
+ * @param opts `ids`: give each vertex and edge an `id` that graphviz carries into its SVG (`link-K`
+ *   for the K-th veth in model order, then macvlans; a vertex's own name), for `nslab ui` to colour
  * @returns DOT text, parseable by `dot`
  */
-export function toDot(m: Model): string {
+export function toDot(m: Model, opts: { ids?: boolean } = {}): string {
   const { vertices, edges } = shape(m);
   const out = [
     `graph ${dq([m.name])} {`,
     `  graph [label=${dq([`topology ${m.name}`])}, labelloc=t, fontname="Helvetica", nodesep=0.6, ranksep=1.2];`,
     '  node [fontname="Helvetica", fontsize=11];',
     '  edge [fontname="Helvetica", fontsize=9, labeldistance=2.5];',
+    // For nslab ui: room between the edges of a bridge with many ports, so their end labels do not meet.
+    ...(opts.ids ? ['  graph [nodesep=1.4, ranksep=2];', '  edge [penwidth=2, labeldistance=4, labelangle=0];'] : []),
   ];
   for (const v of vertices) {
     const style = v.kind === 'bridge' ? 'shape=ellipse, style=filled, fillcolor="#dde8f8"' : 'shape=box, style=rounded';
-    out.push(`  ${dq([v.id])} [label=${dq(v.lines)}, ${style}];`);
+    out.push(`  ${dq([v.id])} [label=${dq(v.lines)}, ${style}${opts.ids ? `, id=${dq([v.id])}` : ''}];`);
   }
-  for (const e of edges) out.push(`  ${dq([e.from])} -- ${dq([e.to])} [taillabel=${dq(e.fromLines)}, headlabel=${dq(e.toLines)}];`);
+  edges.forEach((e, k) => out.push(`  ${dq([e.from])} -- ${dq([e.to])} [taillabel=${dq(e.fromLines)}, headlabel=${dq(e.toLines)}${opts.ids ? `, id="link-${k}"` : ''}];`));
   out.push('}');
   return out.join('\n') + '\n';
 }

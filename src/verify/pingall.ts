@@ -6,8 +6,10 @@ import { progress } from '../exec/progress.js';
 import { invalid, NslabError } from '../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import type { Model } from '../model/types.js';
+import { readIntents, netnsInode } from '../model/link-intent.js';
+import { readLinks } from '../kernel/link.js';
 import { inNet, parseCidr, parseIp } from './ip.js';
-import { buildNet, expectReach, interfacesOf, pingSources, pingTargets, type PingSource, type PingTarget } from './reach.js';
+import { buildNet, endKey, expectReach, interfacesOf, pingSources, pingTargets, type PingSource, type PingTarget } from './reach.js';
 
 /** Probe programs: fping sends to all of a job's addresses from one process; ping is one process per probe. */
 export const PROBE_TOOLS = ['fping', 'ping'] as const;
@@ -32,6 +34,12 @@ export interface PingallOptions {
    * (all hosts'). The others' netns are not here: one round, neighbours resolved by the kernel.
    */
   from?: string[];
+  /**
+   * Veth ends taken down on purpose (`NETNS:IFNAME`, see {@link endKey}): their links carry nothing,
+   * so the probes across them are expected lost. Default: what `nslab link down` recorded and the
+   * kernel confirms (see {@link downOnPurpose}).
+   */
+  down?: string[];
 }
 
 /** See {@link PingallOptions.neighbours}. */
@@ -296,7 +304,7 @@ export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): P
   const tool = opts.tool ?? (await detectTool(r));
   if (opts.tool === 'fping' && (await detectTool(r)) !== 'fping') throw new NslabError('MISSING_TOOL', 'pingall --tool fping needs fping, which is not installed: apt-get install fping (or use --tool ping)');
 
-  const net = buildNet(m);
+  const net = buildNet(m, new Set(opts.down ?? (await downOnPurpose(r, m))));
   const sources = pingSources(m).filter((x) => !opts.from || opts.from.includes(x.name));
   const targets = pingTargets(m);
   const names = [m.host.name, ...m.nodes.map((n) => n.name)];
@@ -440,4 +448,24 @@ export async function formatPingall(rep: PingallReport, opts: { live?: boolean }
   const summary = `pingall ${rep.topology}: ${rep.results.length} probes from ${rep.sources.length} nodes in ${(rep.ms / 1000).toFixed(2)} s (${rep.tool}${how}); ${verdict}`;
   const legend = owners.length <= MATRIX_MAX_COLUMNS ? ['cells: probes answered/probes sent from the row to the addresses of the column; ! = a probe went against the model; ✓ = the unanswered ones were expected not to answer'] : [];
   return [table.trimEnd(), ...legend, ...rep.differences.map(describeProbe), summary].join('\n') + '\n';
+}
+
+/**
+ * The veth ends of a model that `nslab link down` took down and that the kernel still reports down
+ * (no UP flag), as {@link endKey}s: a link that went down by itself is not among them, so pingall
+ * still reports its lost probes as differences.
+ * @returns keys such as `h2:eth0` or `-:c1-eth1`
+ */
+export async function downOnPurpose(r: Runner, m: Model): Promise<string[]> {
+  const ends = new Set(m.veths.flatMap((v) => [v.a, v.b]).map((e) => endKey(e.netns, e.name)));
+  const rec = readIntents().filter((x) => x.down && ends.has(endKey(x.netns, x.ifname)) && netnsInode(x.netns) === x.nsIno);
+  const out: string[] = [];
+  for (const ns of new Set(rec.map((x) => x.netns))) {
+    const links = await readLinks(r, ns).catch(() => []);
+    for (const x of rec.filter((y) => y.netns === ns)) {
+      const l = links.find((y) => y.ifname === x.ifname && y.ifindex === x.ifindex);
+      if (l && !l.flags.includes('UP')) out.push(endKey(x.netns, x.ifname));
+    }
+  }
+  return out;
 }

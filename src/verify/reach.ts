@@ -15,6 +15,8 @@ interface L3If {
   key: string;
   /** For a macvlan: its parent's key and its mode (the parent and a child never exchange frames). */
   macvlan?: { parent: string; mode: string };
+  /** Its veth is cut (an end taken down on purpose, `nslab link down`): why, in a few words. */
+  cut?: string;
 }
 
 /** A node as the route walk sees it. */
@@ -35,6 +37,11 @@ export interface L3Net {
 }
 
 const holderKey = (segment: string, ip: IpValue) => `${segment} ${ip.family} ${ip.value}`;
+
+/** The key of an interface in {@link buildNet}'s `down` set: `NETNS:IFNAME` (`-` for the current netns). */
+export function endKey(netns: string | null, ifname: string): string {
+  return `${netns ?? '-'}:${ifname}`;
+}
 
 /** A node pingall probes from: each node, and the host when it has interfaces of its own. */
 export interface PingSource {
@@ -66,7 +73,7 @@ const FORWARD: Record<4 | 6, string[]> = { 4: ['net.ipv4.ip_forward', 'net.ipv4.
  * forwarding flags (`net.ipv4.ip_forward`/`conf.all.forwarding`, `net.ipv6.conf.all.forwarding`;
  * not declared = 0, the default of a new netns).
  */
-export function buildNet(m: Model): L3Net {
+export function buildNet(m: Model, down: ReadonlySet<string> = new Set()): L3Net {
   const parent = new Map<string, string>();
   const find = (k: string): string => {
     let x = k;
@@ -78,7 +85,10 @@ export function buildNet(m: Model): L3Net {
   // An OVS port's segment is its bridge and VLAN tag (ports with other tags do not share frames).
   const keyOf = (e: { bridge: string | null; owner: string; name: string; vlan: number | null }) =>
     e.bridge ? (ovs.has(e.bridge) ? `ovs:${e.bridge}:${e.vlan ?? 'untagged'}` : `bridge:${e.bridge}`) : `if:${e.owner}:${e.name}`;
-  for (const v of m.veths) union(keyOf(v.a), keyOf(v.b));
+  // A veth with an end down carries no frames: its ends stay apart (each alone in its segment).
+  const cutBy = (v: { a: { netns: string | null; name: string }; b: { netns: string | null; name: string } }) =>
+    [v.a, v.b].find((e) => down.has(endKey(e.netns, e.name)));
+  for (const v of m.veths) if (!cutBy(v)) union(keyOf(v.a), keyOf(v.b));
   // A macvlan is on its parent's segment (frames to the outside leave by the parent).
   for (const x of m.macvlans) union(`if:${x.owner}:${x.name}`, `if:${m.host.name}:${x.parent}`);
 
@@ -88,9 +98,10 @@ export function buildNet(m: Model): L3Net {
     nodes.set(n.name, { name: n.name, netns: n.netns, ifs: [], routes: n.routes, forward: { 4: fwd(4), 6: fwd(6) }, snat: n.snat });
   }
   for (const v of m.veths) {
+    const cut = cutBy(v);
     for (const e of [v.a, v.b]) {
       if (e.bridge) continue;
-      nodes.get(e.owner)!.ifs.push({ node: e.owner, ifname: e.name, addrs: e.addresses.map(parseCidr), segment: find(keyOf(e)), key: keyOf(e) });
+      nodes.get(e.owner)!.ifs.push({ node: e.owner, ifname: e.name, addrs: e.addresses.map(parseCidr), segment: find(keyOf(e)), key: keyOf(e), ...(cut ? { cut: `link ${cut.netns ?? m.host.name}:${cut.name} is down (nslab link down)` } : {}) });
     }
   }
   for (const b of m.bridges) nodes.get(m.host.name)!.ifs.push({ node: m.host.name, ifname: b.name, addrs: b.addresses.map(parseCidr), segment: find(`bridge:${b.name}`), key: `bridge:${b.name}` });
@@ -202,12 +213,18 @@ function walk(net: L3Net, from: string, dst: IpValue, dstText: string): { ok: tr
     if (hop.kind === 'local') return { ok: true, path, first, outs };
     if (cur.name !== from && !cur.forward[dst.family]) return { ok: false, reason: `${cur.name} does not forward (${FORWARD[dst.family][0]}=0)` };
     if (hop.kind === 'fail') return { ok: false, reason: hop.reason, ...(hop.unknown ? { unknown: true } : {}) };
+    if (hop.via.cut) return { ok: false, reason: hop.via.cut };
     first ??= hop.via;
     outs.push(hop.via);
     const there = (net.holders.get(holderKey(hop.via.segment, hop.nextHop)) ?? []).filter((i) => i !== hop.via);
     const next = there.find((i) => !macvlanApart(hop.via, i));
     if (!next && there[0]) return { ok: false, reason: `${cur.name}:${hop.via.ifname} and ${there[0].node}:${there[0].ifname} are a macvlan parent and child, or macvlans not in bridge mode: they exchange no frames` };
-    if (!next) return { ok: false, reason: `nobody on the segment of ${cur.name}:${hop.via.ifname} has ${hop.nextHopText}` };
+    if (!next) {
+      // The next hop is there, but behind a veth taken down: say so rather than "nobody has it".
+      const behind = [...net.nodes.values()].flatMap((n) => n.ifs).find((i) => i.cut && i.addrs.some((a) => a.address.family === hop.nextHop.family && a.address.value === hop.nextHop.value));
+      if (behind) return { ok: false, reason: behind.cut! };
+      return { ok: false, reason: `nobody on the segment of ${cur.name}:${hop.via.ifname} has ${hop.nextHopText}` };
+    }
     cur = net.nodes.get(next.node)!;
     path.push(cur.name);
   }

@@ -6,6 +6,7 @@ import { readLinks } from '../kernel/link.js';
 import { listNetnsIds } from '../kernel/netns.js';
 import { readRoutes } from '../kernel/route.js';
 import { readSysctl } from '../kernel/sysctl.js';
+import { readQdiscs } from '../kernel/tc.js';
 import type { KernelView, NetnsReading } from './diff.js';
 import type { Reading } from './expect.js';
 
@@ -33,6 +34,13 @@ export async function readKernel(r: Runner, needs: Map<string, Set<Reading>>, co
       if (!w.startsWith('sysctl:')) continue;
       const key = w.slice('sysctl:'.length);
       rd.sysctls[key] = await readSysctl(r, ns, key).catch(() => null);
+    }
+    for (const w of what) {
+      if (!w.startsWith('qdisc:')) continue;
+      const dev = w.slice('qdisc:'.length);
+      // An interface that is not there is reported by its link check; its qdiscs are not read.
+      if (!rd.links.some((l) => l.ifname === dev)) continue;
+      (rd.qdiscs ??= {})[dev] = await readQdiscs(r, ns, dev).catch(() => null);
     }
     readings.set(k, rd);
   });

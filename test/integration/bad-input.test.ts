@@ -43,6 +43,8 @@ const TOPOLOGIES: Array<[string, string, RegExp]> = [
   ['a sysctl key with an empty part', topo({ aExtra: '    sysctls: { net.ipv4..x: 1 }' }), /bad key "net\.ipv4\.\.x": an empty path part/],
   ['a gateway on no connected subnet', topo({ aExtra: '    routes: [{ to: default, via: 10.9.0.1 }]' }), /nodes\.a\.routes\[0\]\.via: gateway 10\.9\.0\.1 of the route to default is on no subnet connected to a \(.*10\.0\.0\.1\/24.*\): expected a gateway on one of them, or onlink: true with dev/],
   ['onlink without dev', topo({ aExtra: '    routes: [{ to: default, via: 10.9.0.1, onlink: true }]' }), /nodes\.a\.routes\[0\]: an onlink route needs "via" \(the gateway\) and "dev"/],
+  // Issue 24: ip refused it inside a batch, and the failure was blamed on another step.
+  ['an IPv6 gateway on an IPv4 route', topo({ a: '10.0.0.1/24, "2001:db8::1/64"', aExtra: '    routes: [{ to: 10.9.0.0/16, via: "2001:db8::fe" }]' }), /nodes\.a\.routes\[0\]\.via: gateway 2001:db8::fe is IPv6 but the route to 10\.9\.0\.0\/16 is IPv4: expected an IPv4 gateway/],
 ];
 
 /** How each file command is called: FILE goes where the placeholder is. */

@@ -33,6 +33,13 @@ const pidOf = async (c: string) => Number(await d.docker('inspect', '-f', '{{.St
 const idOf = (c: string) => d.docker('inspect', '-f', '{{.Id}}', c);
 const inC = async (c: string, ...argv: string[]) => (await runner.run({ argv, netns: `/proc/${await pidOf(c)}/ns/net` })).stdout;
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** br1 at 10.9.0.1/24 (the test's, not nslab's) with a dnsmasq handing out .100-.150. */
+async function dhcpBridge() {
+  await sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
+  await sh('ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'br1');
+  await sh('ip', 'link', 'set', 'br1', 'up');
+  return startDnsmasq('br1', '10.9.0.100', '10.9.0.150');
+}
 const rootLinks = async () => JSON.parse((await sh('ip', '-j', 'link', 'show')).stdout) as Array<{ ifname: string; master?: string; ifalias?: string }>;
 
 beforeAll(async () => {
@@ -108,10 +115,7 @@ describe('DHCP guests', () => {
     await runner.run({ argv: ['ip', 'addr', 'add', '172.17.0.2/16', 'dev', 'eth0'], netns: ns });
     await runner.run({ argv: ['ip', 'link', 'set', 'eth0', 'up'], netns: ns });
     await runner.run({ argv: ['ip', 'route', 'add', 'default', 'via', '172.17.0.1'], netns: ns });
-    await sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
-    await sh('ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'br1');
-    await sh('ip', 'link', 'set', 'br1', 'up');
-    const srv = await startDnsmasq('br1', '10.9.0.100', '10.9.0.150');
+    const srv = await dhcpBridge();
     try {
       const a = await nslab('attach', 'c4', '--to', 'br1', '--dhcp');
       expect(a.stderr).toBe('');
@@ -127,10 +131,7 @@ describe('DHCP guests', () => {
   test('the DHCP client ends with its container (docker rm -f): no netns kept alive, no veth on the bridge, nothing for detach', async () => {
     await run('c6', '--net=none');
     const id = await idOf('c6');
-    await sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
-    await sh('ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'br1');
-    await sh('ip', 'link', 'set', 'br1', 'up');
-    const srv = await startDnsmasq('br1', '10.9.0.100', '10.9.0.150');
+    const srv = await dhcpBridge();
     try {
       expect((await nslab('attach', 'c6', '--to', 'br1', '--dhcp')).exitCode).toBe(0);
       const pidFile = dhcpPidFile(id, 'eth1');
@@ -202,10 +203,7 @@ describe('lifecycle: persist, watch, restore', () => {
   test('docker restart: the watcher applies persisted attaches again (one OVS port, one DHCP client); rm -f removes everything', async () => {
     await run('c1', '--net=none');
     const id = await idOf('c1');
-    await sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
-    await sh('ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'br1');
-    await sh('ip', 'link', 'set', 'br1', 'up');
-    const srv = await startDnsmasq('br1', '10.9.0.100', '10.9.0.150');
+    const srv = await dhcpBridge();
     let watcher: ChildProcess | undefined;
     try {
       expect((await nslab('attach', 'c1', '--to', 'ovs-br6', '--ip', '10.6.0.11/24', '--vlan', '10', '-i', 'eth1', '--persist')).exitCode).toBe(0);

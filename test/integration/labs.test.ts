@@ -37,7 +37,7 @@ const IPTABLES_DECIDES: Record<string, string[]> = {
 const ids = (await listLabs()).map((l) => l.id);
 
 test('there are labs', () => {
-  expect(ids.length).toBe(15);
+  expect(ids.length).toBe(16);
 });
 
 describe.each(ids)('lab %s', (id) => {

@@ -783,16 +783,17 @@ async function ensureBridge(r: Runner, host: Extract<HostSide, { kind: 'bridge' 
 /**
  * Deletes a bridge nslab created once nothing uses it (no port, no address, no bound socket), as a
  * detach of its last guest does: for a container that went without a detach (`docker rm -f`).
+ * @param o.ownAddresses its addresses are the caller's own (a lab's teardown gave it them): not a use
  * @returns true when it was deleted
  */
-export async function removeBridgeIfUnused(r: Runner, name: string): Promise<boolean> {
+export async function removeBridgeIfUnused(r: Runner, name: string, o: { ownAddresses?: boolean } = {}): Promise<boolean> {
   const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
   const isOvs = ovsUp && (await ovsBridgeExists(r, name));
-  return removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name });
+  return removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name }, o);
 }
 
 /** Deletes a bridge nslab created once it has no ports left. */
-async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }): Promise<boolean> {
+async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }, o: { ownAddresses?: boolean } = {}): Promise<boolean> {
   if (host.kind === 'ovs') {
     const ports = await r.run({ argv: vsctl('list-ports', host.name) }, { check: false });
     const created = await r.run({ argv: vsctl('br-get-external-id', host.name, 'nslab') }, { check: false });
@@ -803,7 +804,7 @@ async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; na
   const links = await readLinks(r, null);
   const br = links.find((l) => l.ifname === host.name);
   if (parseMark(br?.ifalias)?.kind !== 'bridge' || links.some((l) => l.master === host.name)) return false;
-  if (await bridgeInUse(r, host.name)) return false;
+  if (await bridgeInUse(r, host.name, o.ownAddresses === true)) return false;
   await runUndo(r, [ipOp(null, ['link', 'del', 'dev', host.name])]);
   return true;
 }
@@ -814,13 +815,13 @@ async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; na
  * with the interface's name. Such a bridge stays when its last guest leaves (Docker keeps a network's
  * bridge while anything uses it).
  */
-async function bridgeInUse(r: Runner, name: string): Promise<boolean> {
+async function bridgeInUse(r: Runner, name: string, ownAddresses = false): Promise<boolean> {
   const [addrs, socks] = await Promise.all([
     r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', name] }, { check: false }),
     r.run({ argv: ['ss', '-H', '-a', '-n', '-u', '-t', '-w', '-0'] }, { check: false }).catch(() => ({ stdout: '', exitCode: 1, stderr: '' })),
   ]);
   const info = (JSON.parse(addrs.stdout || '[]') as Array<{ addr_info?: Array<{ scope?: string }> }>).flatMap((l) => l.addr_info ?? []);
-  if (info.some((a) => a.scope !== 'link')) return true;
+  if (!ownAddresses && info.some((a) => a.scope !== 'link')) return true;
   return socks.stdout.split('\n').some((l) => l.includes(`%${name}:`) || new RegExp(`\\s${name.replace(/[.]/g, '\\.')}\\s`).test(` ${l} `));
 }
 

@@ -2,7 +2,7 @@
 // its journal (commands that died part-way) and its marks (what finished), is removed; nothing of
 // anyone else's is touched (mininet/clean.py's idea, without its "kill every ovs-* and delete every
 // link named like ours").
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../../exec/runner.js';
 import { NETNS_DIR } from '../../exec/runner.js';
@@ -184,7 +184,10 @@ async function cleanLabs(r: Runner, targets: string[], dryRun: boolean, add: Add
     if (dryRun) continue;
     const [{ loadLab }, { labDown }] = await Promise.all([import('../../model/lab.js'), import('../labs/lab.js')]);
     try {
-      errors.push(...(await labDown(r, await loadLab(id))).filter((e) => !/still exists|still exist/.test(e)));
+      // A lab run from a folder of its own (lab up ./labs/17-x) is loaded from it, not by its id.
+      const dirFile = join(dir, id, 'dir.json');
+      const from = existsSync(dirFile) ? (JSON.parse(readFileSync(dirFile, 'utf8')) as string) : id;
+      errors.push(...(await labDown(r, await loadLab(from.startsWith('/') ? from : id))).filter((e) => !/still exists|still exist/.test(e)));
     } catch (err) {
       errors.push(`lab ${id}: ${(err as Error).message}`);
       rmSync(join(dir, id), { recursive: true, force: true });

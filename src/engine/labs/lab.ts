@@ -2,7 +2,7 @@
 // take everything down again; or leave them up, verify them, print them as a plain shell script.
 import { spawn } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
-import { mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NETNS_DIR } from '../../exec/runner.js';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,10 @@ import { TeeRunner } from '../../exec/tee.js';
 import { displayArgv } from '../../exec/command.js';
 import { NslabError } from '../../errors.js';
 import { parsePipework } from '../../model/pipework.js';
-import type { Lab, LabAction, LabExpect } from '../../model/lab.js';
+import type { Lab, LabAction } from '../../model/lab.js';
+import { captureBefore, check, words, type Checked, type Pids } from './check.js';
+
+export { check, words, type Checked } from './check.js';
 import { resolveTopology } from '../../model/resolve.js';
 import { attach, detach } from '../attach/attach.js';
 import { down, up } from '../topology.js';
@@ -28,12 +31,6 @@ import { ovsEnv, startOvs, stopOvs, waitExit } from '../services.js';
 /** Language of narration. */
 export type Lang = 'en' | 'zh';
 
-/** One checked expectation. */
-export interface Checked {
-  ok: boolean;
-  text: string;
-  detail?: string;
-}
 
 /** What {@link runLab} reports. */
 export interface LabReport {
@@ -46,16 +43,7 @@ export interface LabReport {
   stopped?: { after: number; of: number };
 }
 
-/** The processes a lab started (name -> PID), for `${NAME}` in commands and for teardown. */
-type Pids = Record<string, number>;
-
 const where = (w: string): string | null => (w === 'host' ? null : w);
-
-/** A command's words: split on blanks (no shell), `${NAME}` replaced by the PID of spawned NAME. */
-export function words(cmd: string | string[], pids: Pids): string[] {
-  const list = Array.isArray(cmd) ? cmd : cmd.trim().split(/\s+/);
-  return list.map((w) => w.replace(/\$\{([a-z][a-z0-9_]*)\}/g, (m, n: string) => (pids[n] !== undefined ? String(pids[n]) : m)));
-}
 
 /** Where OVS keeps its state for labs: inside the sandbox's private /run/nslab. */
 function ovsDir(): string {
@@ -70,6 +58,50 @@ export function useLabOvs(): void {
   if (!process.env.OVS_RUNDIR && existsSync(join(ovsDir(), 'run', 'db.sock'))) Object.assign(process.env, ovsEnv(ovsDir()));
 }
 
+/**
+ * In a sandbox without root (a user namespace mapping only the user to root), dnsmasq cannot switch
+ * to its own user and group (dnsmasq, dip): it stays root there, which is the user outside.
+ */
+function rootlessUser(): string[] {
+  return process.env.NSLAB_ROOTLESS === '1' ? ['--user=root', '--group=root'] : [];
+}
+
+/**
+ * What a lab needs that a sandbox without root (a user namespace) cannot give on this machine, or
+ * null: Open vSwitch's userspace datapath opens /dev/net/tun, which a user namespace reaches only
+ * when the device is open to all (mode 0666, the kernel's default; Debian's udev may make it 0600);
+ * dnsmasq drops its supplementary groups (setgroups(2)), which a user namespace denies unless the
+ * user's subordinate ids are mapped (/etc/subuid and /etc/subgid, as podman's rootless mode needs).
+ * @returns the one-line reason and what to do instead
+ */
+export function rootlessProblem(lab: Lab): { message: string; hint: string } | null {
+  if (process.env.NSLAB_ROOTLESS !== '1') return null;
+  const services = new Set(lab.steps.flatMap((st) => st.do.flatMap((a) => ('service' in a ? [a.service] : []))));
+  const root = `or run it as root (sudo nslab lab run ${lab.id})`;
+  if (services.has('ovs')) {
+    let open = false;
+    try {
+      accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+      open = true;
+    } catch {
+      /* not open to this user */
+    }
+    if (!open) return { message: `lab ${lab.id} needs Open vSwitch's userspace datapath, which opens /dev/net/tun: not open to users here, so not in a sandbox without root`, hint: `chmod 0666 /dev/net/tun (the kernel's default mode), ${root}` };
+  }
+  if (services.has('dnsmasq') && readFileSyncSafe('/proc/self/setgroups') === 'deny') {
+    return { message: `lab ${lab.id} runs dnsmasq, which drops its groups (setgroups), denied in a user namespace without subordinate ids`, hint: `give the user subordinate ids (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER), ${root}` };
+  }
+  return null;
+}
+
+function readFileSyncSafe(f: string): string {
+  try {
+    return readFileSync(f, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 function dnsmasqPid(iface: string): string {
   return join(stateDir(), `dnsmasq-${iface}.pid`);
 }
@@ -80,7 +112,13 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
     // Write-ahead: its undo is journaled before it runs (engine/clean), so a killed lab is cleaned.
     const cmd = { argv: words(a.run, pids), netns: where(a.in) };
     const res = await journaled(r, { describe: cmd.argv.join(' '), do: { tool: 'cmd', cmd }, undo: a.undo ? [cmdOp(words(a.undo, pids), where(a.in))] : [] }, () => r.runShown(cmd, { check: false }));
-    if (res.exitCode !== 0) throw new NslabError('COMMAND_FAILED', `${shJoin(displayArgv(words(a.run, pids), where(a.in)))}: ${res.stderr.trim() || `exit code ${res.exitCode}`}`);
+    const shown = shJoin(displayArgv(words(a.run, pids), where(a.in)));
+    // `ok: false`: students watch it fail (its error is shown); one that works is the surprise.
+    if (a.ok === false) {
+      if (res.exitCode === 0) throw new NslabError('COMMAND_FAILED', `${shown}: succeeded, but the lab says it must fail (ok: false)`);
+      return [...(a.show ? `${res.stdout}${res.stderr}`.trimEnd().split('\n').filter(Boolean).map((l) => `# ${l}`) : []), `# (fails, as expected: exit code ${res.exitCode})`];
+    }
+    if (res.exitCode !== 0) throw new NslabError('COMMAND_FAILED', `${shown}: ${res.stderr.trim() || `exit code ${res.exitCode}`}`);
     return a.show && res.stdout.trim() ? res.stdout.trimEnd().split('\n').map((l) => `# ${l}`) : [];
   }
   if ('spawn' in a) {
@@ -121,7 +159,7 @@ async function doAction(r: TeeRunner, a: LabAction, pids: Pids): Promise<string[
   activeJournal()?.write({ t: 'file', path: leases });
   activeJournal()?.write({ t: 'file', path: pf });
   await journaled(r, { describe: `dnsmasq on ${a.iface}`, do: cmdOp(['dnsmasq']), undo: [cmdOp(['pkill', '-F', pf])] }, () => r.run({
-    argv: ['dnsmasq', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', `--interface=${a.iface}`, '--except-interface=lo', `--dhcp-range=${a.range[0]},${a.range[1]},255.255.255.0,1h`, `--dhcp-leasefile=${join(stateDir(), `dnsmasq-${a.iface}.leases`)}`, `--pid-file=${dnsmasqPid(a.iface)}`, '--no-ping'],
+    argv: ['dnsmasq', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', `--interface=${a.iface}`, '--except-interface=lo', `--dhcp-range=${a.range[0]},${a.range[1]},255.255.255.0,1h`, `--dhcp-leasefile=${join(stateDir(), `dnsmasq-${a.iface}.leases`)}`, `--pid-file=${dnsmasqPid(a.iface)}`, '--no-ping', ...rootlessUser()],
     netns: where(a.in),
   }));
   return [];
@@ -218,87 +256,6 @@ async function undoAction(r: Runner, a: LabAction, pids: Pids): Promise<string[]
   return errs;
 }
 
-/** Checks one expectation against the kernel. */
-export async function check(r: Runner, e: LabExpect, pids: Pids): Promise<Checked> {
-  if ('ping' in e) {
-    const p = e.ping;
-    const text = `ping ${p.from} -> ${p.to} ${p.ok ? 'answers' : `fails${p.error ? ` (${p.error})` : ''}`}`;
-    let res = await r.run({ argv: ['ping', '-c', '1', '-W', '1', p.to], netns: where(p.from) }, { check: false });
-    if (p.ok && res.exitCode !== 0) res = await r.run({ argv: ['ping', '-c', '2', '-W', '1', '-i', '0.3', p.to], netns: where(p.from) }, { check: false });
-    const out = `${res.stdout}${res.stderr}`;
-    const ok = p.ok ? res.exitCode === 0 : res.exitCode !== 0 && (!p.error || out.includes(p.error));
-    return { ok, text, ...(ok ? {} : { detail: out.trim().split('\n').slice(-2).join(' / ') }) };
-  }
-  if ('http' in e) {
-    // busybox wget segfaults here: fetch with node's own http client, inside the netns.
-    const h = e.http;
-    const js = 'require("http").get(process.argv[1],{timeout:3000},r=>{let b="";r.on("data",d=>b+=d);r.on("end",()=>process.stdout.write(String(r.statusCode)+"\\n"+b))}).on("error",e=>{console.error(e.message);process.exit(1)})';
-    const res = await r.run({ argv: [process.execPath, '-e', js, h.url], netns: where(h.from) }, { check: false });
-    const got = res.exitCode === 0 && res.stdout.includes(h.contains);
-    return { ok: got === h.ok, text: `${h.from}: GET ${h.url} ${h.ok ? 'shows' : 'does not show'} "${h.contains}"`, ...(got === h.ok ? {} : { detail: (res.stderr || res.stdout).trim().slice(0, 120) }) };
-  }
-  if ('tcp' in e) {
-    const t = e.tcp;
-    // A TCP handshake from inside the netns, with node's own net module (busybox nc has no -z here).
-    const js = 'const s=require("net").connect({host:process.argv[1],port:+process.argv[2],timeout:2000},()=>{s.end();process.exit(0)});s.on("error",()=>process.exit(1));s.on("timeout",()=>process.exit(1))';
-    const res = await r.run({ argv: [process.execPath, '-e', js, t.to, String(t.port)], netns: where(t.from) }, { check: false });
-    return { ok: (res.exitCode === 0) === t.ok, text: `tcp ${t.from} -> ${t.to}:${t.port} ${t.ok ? 'connects' : 'is refused'}` };
-  }
-  if ('link' in e) {
-    const l = e.link;
-    const res = await r.run({ argv: ['ip', '-j', '-d', 'link', 'show'], netns: where(l.in) }, { check: false });
-    const link = (JSON.parse(res.stdout || '[]') as Array<{ ifname: string; master?: string; flags: string[]; linkinfo?: { info_kind?: string } }>).find((x) => x.ifname === l.name);
-    const text = `${l.in}: ${l.exists ? '' : 'no '}link ${l.name}${l.exists ? ' exists' : ''}${l.master ? ` on ${l.master}` : ''}${l.kind ? ` (${l.kind})` : ''}${l.up !== undefined ? (l.up ? ', up' : ', down') : ''}`;
-    if (!l.exists) return { ok: !link, text };
-    const ok = !!link && (!l.master || link.master === l.master) && (!l.kind || link.linkinfo?.info_kind === l.kind) && (l.up === undefined || link.flags.includes('UP') === l.up);
-    return { ok, text, ...(ok ? {} : { detail: link ? JSON.stringify({ master: link.master, kind: link.linkinfo?.info_kind, flags: link.flags }) : 'no such link' }) };
-  }
-  if ('addr' in e) {
-    const a = e.addr;
-    const res = await r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', a.dev], netns: where(a.in) }, { check: false });
-    const have = (JSON.parse(res.stdout || '[]') as Array<{ addr_info: Array<{ local: string; prefixlen: number }> }>).flatMap((x) => x.addr_info.map((i) => `${i.local}/${i.prefixlen}`));
-    return { ok: have.includes(a.address) === a.exists, text: `${a.in}: ${a.dev} ${a.exists ? 'has' : 'has no'} ${a.address}`, detail: have.join(' ') };
-  }
-  if ('route' in e) {
-    const rt = e.route;
-    const res = await r.run({ argv: ['ip', 'route', 'show'], netns: where(rt.in) }, { check: false });
-    const norm = (s: string) => s.trim().replace(/\s+/g, ' ');
-    const found = res.stdout.split('\n').some((l) => norm(l).startsWith(norm(rt.line)));
-    return { ok: found === rt.exists, text: `${rt.in}: route "${rt.line}" ${rt.exists ? 'present' : 'absent'}`, detail: res.stdout.trim().split('\n').join(' | ') };
-  }
-  if ('output' in e) {
-    const o = e.output;
-    const argv = words(o.run, pids);
-    const res = await r.run({ argv, netns: where(o.in) }, { check: false });
-    const want = words([o.contains], pids)[0]!;
-    const has = `${res.stdout}${res.stderr}`.replace(/[ \t]+/g, ' ').includes(want.replace(/[ \t]+/g, ' '));
-    return { ok: has === o.ok, text: `${o.in}: \`${argv.join(' ')}\` ${o.ok ? 'shows' : 'does not show'} "${want}"`, ...(has === o.ok ? {} : { detail: res.stdout.trim().split('\n').slice(0, 6).join(' | ') }) };
-  }
-  if ('ovs_tag' in e) {
-    const res = await r.run({ argv: ['ovs-vsctl', '--timeout=5', 'get', 'port', e.ovs_tag.port, 'tag'] }, { check: false });
-    return { ok: res.stdout.trim() === String(e.ovs_tag.tag), text: `OVS port ${e.ovs_tag.port} has VLAN tag ${e.ovs_tag.tag}`, detail: res.stdout.trim() || res.stderr.trim() };
-  }
-  if ('iptables' in e) {
-    const i = e.iptables;
-    const res = await r.run({ argv: ['iptables-save', '-t', i.table], netns: where(i.in) }, { check: false });
-    const found = res.stdout.split('\n').some((l) => l.includes(i.rule));
-    return { ok: found === i.exists, text: `${i.in}: iptables ${i.table} ${i.exists ? 'has' : 'lacks'} "${i.rule}"` };
-  }
-  const t = e.rate;
-  const srv = spawn('nsenter', [...(where(t.server) ? [`--net=/run/netns/${t.server}`] : ['--net=/proc/self/ns/net']), '--', 'iperf3', '-s', '-1'], { stdio: 'ignore' });
-  await new Promise((res) => setTimeout(res, 300));
-  const res = await r.run({ argv: ['iperf3', '-c', t.to, '-t', '2', '-J'], netns: where(t.client) }, { check: false });
-  srv.kill();
-  let mbit = NaN;
-  try {
-    mbit = (JSON.parse(res.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e6;
-  } catch {
-    /* no result */
-  }
-  const ok = mbit <= t.max_mbit && mbit >= t.min_mbit;
-  return { ok, text: `TCP ${t.client} -> ${t.to} at most ${t.max_mbit} Mbit/s (measured ${Number.isNaN(mbit) ? 'nothing' : mbit.toFixed(2)})` };
-}
-
 /** Prints a recorded call as the shell lines it stands for. */
 function show(c: Recorded): string[] {
   return toShellScript([c]).split('\n').slice(2).filter(Boolean);
@@ -315,6 +272,8 @@ export interface RunLabOptions {
   pause?: () => Promise<void | 'stop'>;
   /** Check each step's expectations (default true); false only builds (`lab up --no-check`). */
   check?: boolean;
+  /** Stop after this step (1-based): `lab up ID --until N` leaves the lab as step N left it. */
+  until?: number;
 }
 
 /**
@@ -323,6 +282,8 @@ export interface RunLabOptions {
  * @returns the report; `ok` only when every expectation held and teardown left nothing
  */
 export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Promise<LabReport> {
+  const cannot = rootlessProblem(lab);
+  if (cannot) throw new NslabError('MISSING_TOOL', cannot.message, { hint: cannot.hint });
   const lang = o.lang ?? 'en';
   const say = (s: string) => o.print && process.stdout.write(s);
   const pids: Pids = {};
@@ -343,10 +304,15 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
   const tablesBefore = await tablesNow(real);
   say(`Lab ${lab.id}: ${lab.title[lang]}\n${lab.teaches[lang]}\n\n`);
   const done: LabAction[] = [];
+  let at = 0;
   try {
-    for (const [i, st] of lab.steps.entries()) {
+    const last = Math.min(o.until ?? lab.steps.length, lab.steps.length);
+    for (const [i, st] of lab.steps.slice(0, last).entries()) {
       cur = [];
+      at = i + 1;
       say(`[${i + 1}/${lab.steps.length}] ${st.say[lang]}\n`);
+      // Numbers an `output` check compares (`compare:`) are read before the step changes anything.
+      const before = o.check === false ? [] : await Promise.all(st.expect.map((e) => captureBefore(real, e, pids)));
       for (const a of st.do) {
         const extra = await doAction(r, a, pids);
         done.push(a);
@@ -356,26 +322,29 @@ export async function runLab(real: Runner, lab: Lab, o: RunLabOptions = {}): Pro
         }
       }
       const checks: Checked[] = [];
-      for (const e of o.check === false ? [] : st.expect) {
-        const c = await check(real, e, pids);
+      for (const [k, e] of (o.check === false ? [] : st.expect).entries()) {
+        const c = await check(real, e, pids, before[k]);
         checks.push(c);
         say(`  ${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
         if (!c.ok) report.ok = false;
       }
       report.steps.push({ title: st.say[lang], commands: cur, checks });
       say('\n');
-      if (o.pause && i < lab.steps.length - 1 && (await o.pause()) === 'stop') {
-        report.stopped = { after: i + 1, of: lab.steps.length };
+      if (o.pause && i < last - 1 && (await o.pause()) === 'stop') {
+        report.stopped = { after: i + 1, of: last };
         break;
       }
     }
   } catch (err) {
     report.ok = false;
-    report.steps.push({ title: 'error', commands: cur, checks: [{ ok: false, text: err instanceof Error ? err.message : String(err) }] });
-    say(`  ✗ ${err instanceof Error ? err.message : String(err)}\n`);
+    const msg = `step ${at}: ${err instanceof Error ? err.message : String(err)}`;
+    report.steps.push({ title: 'error', commands: cur, checks: [{ ok: false, text: msg }] });
+    say(`  ✗ ${msg}\n`);
   }
   if (o.keep) {
-    saveLabState(lab.id, pids, tablesBefore, done.length);
+    saveLabState(lab.id, pids, tablesBefore, done.length, Math.min(o.until ?? lab.steps.length, lab.steps.length));
+    // A teacher's lab outside labs/ is found again by its folder (`nslab clean` takes it down).
+    writeFileSync(join(labStateDir(lab.id), 'dir.json'), JSON.stringify(lab.dir));
     return report;
   }
   say('teardown\n');
@@ -395,6 +364,15 @@ async function teardown(r: Runner, done: LabAction[], pids: Pids): Promise<strin
       errors.push(err instanceof Error ? err.message : String(err));
     }
   }
+  // A bridge an attach made stays while something uses it (an address, a dnsmasq): in a lab those
+  // are the lab's own, gone or going now, so its bridges go once they have no port left.
+  const bridges = new Set(done.flatMap((a) => {
+    if (!('attach' in a)) return [];
+    const c = parsePipework(words(a.attach, pids));
+    return c.kind === 'attach' ? [c.request.hostIf] : [];
+  }));
+  const { removeBridgeIfUnused } = await import('../attach/attach.js');
+  for (const b of bridges) await removeBridgeIfUnused(r, b, { ownAddresses: true }).catch((e: Error) => errors.push(e.message));
   return errors;
 }
 
@@ -417,8 +395,10 @@ export function labIsUp(id: string): boolean {
   return existsSync(join(labStateDir(id), 'done.json'));
 }
 
-function saveLabState(id: string, pids: Pids, tablesBefore: string[], done: number): void {
+function saveLabState(id: string, pids: Pids, tablesBefore: string[], done: number, step: number): void {
   mkdirSync(labStateDir(id), { recursive: true });
+  // `lab up --until N`: lab verify then checks step N's expectations, the state it was left in.
+  writeFileSync(join(labStateDir(id), 'step.json'), JSON.stringify(step));
   for (const [n, p] of Object.entries(pids)) writeFileSync(join(labStateDir(id), `${n}.pid`), `${p}\n`);
   writeFileSync(join(labStateDir(id), 'tables.json'), JSON.stringify(tablesBefore));
   writeFileSync(join(labStateDir(id), 'done.json'), JSON.stringify(done));
@@ -459,22 +439,41 @@ export async function labDown(r: Runner, lab: Lab): Promise<string[]> {
   return errors;
 }
 
-/** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations). */
+/** Checks what holds once the lab is complete (its `verify:` list, else the last step's expectations); left up to step N by `lab up --until N`: that step's expectations. */
 export async function labVerify(r: Runner, lab: Lab): Promise<Checked[]> {
   await useLiveLab(r, lab, `nslab lab up ${lab.id} first (in a sandbox), or replay its script: nslab lab script ${lab.id}`);
   const pids = loadLabState(lab.id);
-  const list = lab.verify ?? lab.steps[lab.steps.length - 1]!.expect;
+  const stepFile = join(labStateDir(lab.id), 'step.json');
+  const step = existsSync(stepFile) ? (JSON.parse(readFileSync(stepFile, 'utf8')) as number) : lab.steps.length;
+  const list = step < lab.steps.length ? lab.steps[step - 1]!.expect : (lab.verify ?? lab.steps[lab.steps.length - 1]!.expect);
   const out: Checked[] = [];
   for (const e of list) out.push(await check(r, e, pids));
   return out;
 }
 
+/** True when `tool` is no program on PATH (nor a path to one): a lab command that cannot run here. */
+function missingTool(tool: string): boolean {
+  const isExe = (f: string) => {
+    try {
+      accessSync(f, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (tool.includes('/')) return !isExe(tool);
+  return !(process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => d && isExe(join(d, tool)));
+}
+
 /**
  * The lab as a plain shell script: runs it in the current (sandbox) namespace recording what changed,
  * takes it down, and prints the commands with the narration as comments. PIDs of processes the lab
- * starts become shell variables.
+ * starts become shell variables. A `run` whose program is not installed here is printed as written,
+ * unrun; an action that fails is said in the script and in `problems` ("step N: ..."), and the rest
+ * is still recorded: a teacher gets the script without every tool of the lab.
+ * @param problems filled with one line per step action that could not be recorded
  */
-export async function labScript(real: Runner, lab: Lab, lang: Lang = 'en'): Promise<string> {
+export async function labScript(real: Runner, lab: Lab, lang: Lang = 'en', problems: string[] = []): Promise<string> {
   const pids: Pids = {};
   const r = new TeeRunner(real);
   const done: LabAction[] = [];
@@ -482,18 +481,38 @@ export async function labScript(real: Runner, lab: Lab, lang: Lang = 'en'): Prom
   const usesOvs = lab.steps.some((s) => s.do.some((a) => 'service' in a && a.service === 'ovs'));
   if (usesOvs) out.push(...Object.entries(ovsEnv(ovsDir())).map(([k, v]) => `export ${k}=${v}`));
   try {
-    for (const st of lab.steps) {
+    for (const [i, st] of lab.steps.entries()) {
       out.push('', `# ${st.say[lang].trim().replace(/\n/g, '\n# ')}`);
       for (const a of st.do) {
         const from = r.calls.length;
-        const extra = await doAction(r, a, pids);
-        done.push(a);
+        if ('run' in a && missingTool(words(a.run, pids)[0]!)) {
+          const tool = words(a.run, pids)[0]!;
+          out.push(`${shJoin(displayArgv(words(a.run, pids), where(a.in)))}${a.ok === false ? ' || true' : ''}  # not recorded: ${tool} is not installed where this script was made`);
+          problems.push(`step ${i + 1}: ${tool} is not installed here: its command is printed as written, not run`);
+          continue;
+        }
+        let extra: string[];
+        try {
+          extra = await doAction(r, a, pids);
+          done.push(a);
+        } catch (err) {
+          const msg = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+          problems.push(`step ${i + 1}: could not record: ${msg}`);
+          out.push(`# step ${i + 1}: could not record: ${msg}`);
+          // What it ran before failing is shown; what it would have done after is not known here.
+          extra = [];
+          if ('run' in a) done.push(a); // its undo, if any, is harmless when nothing was made
+        }
+        const lines: string[] = [];
         for (const c of r.calls.slice(from)) {
           for (let l of show(c)) {
             for (const [name, pid] of Object.entries(pids)) l = l.replace(new RegExp(`(?<![0-9])${pid}(?![0-9])`, 'g'), `$${name}`);
-            out.push(l);
+            lines.push(l);
           }
         }
+        // A command meant to fail must not stop the script (set -e).
+        if ('run' in a && a.ok === false && lines.length) lines[lines.length - 1] += ' || true  # it fails, as the lab shows';
+        out.push(...lines);
         out.push(...extra.filter((l) => !l.startsWith('#')));
         if ('spawn' in a) out.push(`mkdir -p ${labStateDir(lab.id)} && echo $${a.as} > ${join(labStateDir(lab.id), `${a.as}.pid`)}  # for nslab lab verify/down`);
       }
