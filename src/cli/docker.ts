@@ -85,6 +85,6 @@ const pluginCommand: CommandModule<object, { socket: string }> = {
 export const dockerCommand: CommandModule<object, object> = {
   command: 'docker <command>',
   describe: 'Docker containers through their life: watch (re-attach on restart, clean up on rm), restore, plugin (a Docker network driver)',
-  builder: (y) => y.command(watchCommand).command(restoreCommand).command(pluginCommand).demandCommand(1, 'name a subcommand: watch, restore, plugin') as Argv<object>,
+  builder: (y) => y.command(watchCommand).command(restoreCommand).command(pluginCommand).demandCommand(1, 'name a subcommand: watch, restore, plugin').example('$0 docker restore c1', 'give c1 back its --persist attaches after a restart') as Argv<object>,
   handler: () => {},
 };

@@ -1,6 +1,6 @@
 // `nslab doctor`: which tools and kernel features are present, and what to install.
 import type { Argv, CommandModule } from 'yargs';
-import { printJson, reportError } from './output.js';
+import { EXIT, printJson, printTable, reportError } from './output.js';
 
 /** `nslab doctor` */
 export const doctorCommand: CommandModule<object, { json: boolean }> = {
@@ -13,11 +13,11 @@ export const doctorCommand: CommandModule<object, { json: boolean }> = {
       const { ExecRunner } = await import('../exec/runner.js');
       const checks = await doctor(new ExecRunner());
       if (a.json) return printJson(checks);
-      const { default: Table } = await import('cli-table3');
-      const t = new Table({ head: ['check', '', 'detail', 'when missing'], style: { head: [], border: [] } });
-      for (const c of checks) t.push([c.name, c.ok ? 'ok' : c.required ? 'MISSING' : 'no', c.detail, c.ok ? '' : (c.fix ?? '')]);
-      process.stdout.write(t.toString() + '\n');
-      if (checks.some((c) => c.required && !c.ok)) process.exitCode = 1;
+      const { paint } = await import('./terminal.js');
+      const rows = checks.map((c) => [c.name, c.ok ? paint('ok', 'green') : c.required ? paint('MISSING', 'red') : paint('no', 'yellow'), c.detail, c.ok ? '' : (c.fix ?? '')]);
+      await printTable(['CHECK', 'OK', 'DETAIL', 'WHEN MISSING'], rows);
+      // A required tool missing: exit 3, as every command that needs one (README "Exit codes").
+      if (checks.some((c) => c.required && !c.ok)) process.exitCode = EXIT.missing;
     } catch (err) {
       reportError(err, a.json);
     }

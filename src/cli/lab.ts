@@ -1,6 +1,8 @@
 // `nslab lab ls|show|run|up|down|verify|script|shell|check|schema|new`: the course notes' experiments, and writing new ones.
 import type { Argv, CommandModule } from 'yargs';
+import { existsSync } from 'node:fs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
+import type { LabReport } from '../engine/labs/lab.js';
 import { JUNIT_OPTION, writeJunit } from './junit-out.js';
 
 type Args = { action: string; id?: string; node?: string; lang: 'en' | 'zh'; json: boolean; step: boolean; check: boolean; junit?: string; until?: number; topology: boolean };
@@ -31,10 +33,10 @@ export const labCommand: CommandModule<object, Args> = {
       .example('$0 sandbox -- sh -c "nslab lab up 07 && nslab lab verify 07 && nslab lab down 07"', 'explore a lab that stays up') as unknown as Argv<Args>,
   handler: async (a) => {
     try {
-      const { findLab, listLabs, loadLab, noteText } = await import('../model/lab.js');
+      const { findLab, labHeads, listLabs, loadLab, noteText } = await import('../model/lab.js');
       const { invalid } = await import('../errors.js');
       if (a.action === 'ls') {
-        const labs = await Promise.all((await listLabs()).map((l) => loadLab(l.id)));
+        const labs = await labHeads();
         if (a.json) return printJson(labs.map((l) => ({ id: l.id, title: l.title, note: l.note })));
         for (const l of labs) process.stdout.write(`${l.id}  ${l.title[a.lang]}\n`);
         return;
@@ -97,12 +99,12 @@ export const labCommand: CommandModule<object, Args> = {
       const r = new ExecRunner();
       const eng = await import('../engine/labs/lab.js');
       if (a.action === 'run' || a.action === 'up') {
-        const pause = a.step
-          ? async () => {
-              process.stdout.write('-- Enter for the next step --');
-              await new Promise((res) => process.stdin.once('data', res));
-            }
-          : undefined;
+        // Already up here: say so before anything runs ("File exists" from its first step otherwise).
+        const left = eng.labNetns(lab).filter((n) => existsSync(`/run/netns/${n}`));
+        if (eng.labIsUp(lab.id) || left.length) {
+          throw invalid(`lab ${lab.id} is already up here${eng.labIsUp(lab.id) ? ` (nslab lab up ${lab.id})` : ` (netns ${left.join(', ')} exist${left.length === 1 ? 's' : ''})`}: nslab lab down ${lab.id} first, or ${a.action} it in a fresh sandbox: nslab sandbox -- nslab lab ${a.action} ${lab.id}`);
+        }
+        const pause = a.step ? stepPause() : undefined;
         if (a.until !== undefined && (!Number.isInteger(a.until) || a.until < 1 || a.until > lab.steps.length)) throw invalid(`--until ${a.until}: expected a step number from 1 to ${lab.steps.length}`);
         if (a.until !== undefined && a.action !== 'up') throw invalid('--until goes with lab up (the lab stays as that step left it)');
         const rep = await eng.runLab(r, lab, { lang: a.lang, print: !a.json, keep: a.action === 'up', check: a.check, ...(pause ? { pause } : {}), ...(a.until !== undefined ? { until: a.until } : {}) });
@@ -112,8 +114,10 @@ export const labCommand: CommandModule<object, Args> = {
         const down = rep.teardown.clean || a.action === 'up' ? [] : checkCases(`lab ${lab.id} teardown`, [{ ok: false, text: 'teardown leaves nothing behind', detail: rep.teardown.errors.join('; ') }]);
         await writeJunit(a.junit, `nslab lab ${a.action} ${lab.id}`, [...stepCases, ...down]);
         if (a.json) printJson(rep);
-        else process.stdout.write(`lab ${lab.id}: ${rep.ok ? 'all checks hold' : 'FAILED'}${a.action === 'up' ? `${a.until ? ` (up to step ${a.until})` : ''} (left up: nslab lab down ${lab.id})` : rep.teardown.clean ? ', torn down' : `, teardown: ${rep.teardown.errors.join('; ')}`}\n`);
-        process.exitCode = rep.ok ? EXIT.ok : EXIT.failed;
+        else process.stdout.write(labSummary(rep, a.action === 'up', a.until));
+        // Ctrl-C mid-step: the runner refused what came next, the lab was torn down (or kept, up): 130.
+        const { isInterrupted } = await import('../exec/interrupt.js');
+        process.exitCode = rep.stopped || isInterrupted() ? EXIT.interrupted : rep.ok ? EXIT.ok : EXIT.failed;
         return;
       }
       if (a.action === 'down') {
@@ -124,10 +128,11 @@ export const labCommand: CommandModule<object, Args> = {
       }
       if (a.action === 'verify') {
         const checks = await eng.labVerify(r, lab);
+        const { paint } = await import('./terminal.js');
         const { checkCases } = await import('../verify/junit.js');
         await writeJunit(a.junit, `nslab lab verify ${lab.id}`, checkCases(`lab ${lab.id} verify`, checks));
         if (a.json) printJson(checks);
-        else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
+        else for (const c of checks) process.stdout.write(`${c.ok ? paint('✓', 'green') : paint('✗', 'red')} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
         process.exitCode = checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
         return;
       }
@@ -138,7 +143,15 @@ export const labCommand: CommandModule<object, Args> = {
         return;
       }
       // shell
-      if (!a.node) throw invalid('lab shell needs a node: nslab lab shell ID NODE');
+      const nodes = eng.labNetns(lab);
+      if (!a.node) throw invalid(`lab shell needs a node: nslab lab shell ${lab.id} NODE (its nodes: ${nodes.join(', ')})`);
+      // Checked first: ip netns exec's own "Cannot open network namespace" comes with exit 255.
+      if (!existsSync(`/run/netns/${a.node}`)) {
+        const { NslabError } = await import('../errors.js');
+        const up = nodes.filter((n) => existsSync(`/run/netns/${n}`));
+        throw new NslabError('NOT_FOUND', `lab shell ${lab.id} ${a.node}: no netns ${JSON.stringify(a.node)} here; lab ${lab.id}'s nodes: ${nodes.join(', ')}`, { hint: up.length ? `up here: ${up.join(', ')}` : `lab ${lab.id} is not up here: nslab lab up ${lab.id} first` });
+      }
+      // The shell finds the lab's Open vSwitch (OVS_RUNDIR, exported by runCommands when it runs).
       const { spawn } = await import('node:child_process');
       const child = spawn('ip', ['netns', 'exec', a.node, process.env.SHELL || '/bin/sh'], { stdio: 'inherit' });
       process.exitCode = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? 1)));
@@ -147,3 +160,56 @@ export const labCommand: CommandModule<object, Args> = {
     }
   },
 };
+
+/**
+ * The `--step` pause: waits for Enter; end of input (stdin closed, Ctrl-D) or Ctrl-C says stop, so
+ * the lab ends there with its summary and teardown instead of node exiting mid-lab (code 13, an
+ * unsettled await, with the lab's netns left behind).
+ */
+function stepPause(): () => Promise<void | 'stop'> {
+  let ended = false;
+  process.stdin.once('end', () => (ended = true));
+  return async () => {
+    if (ended) return 'stop';
+    process.stdout.write('-- Enter for the next step, Ctrl-D to stop here --');
+    const { onInterrupt } = await import('../exec/interrupt.js');
+    return new Promise<void | 'stop'>((res) => {
+      const done = (v: void | 'stop') => {
+        process.stdin.removeListener('data', onData);
+        process.stdin.removeListener('end', onEnd);
+        off();
+        process.stdin.pause();
+        if (v === 'stop') process.stdout.write('\n');
+        res(v);
+      };
+      const onData = () => done();
+      const onEnd = () => {
+        ended = true;
+        done('stop');
+      };
+      const off = onInterrupt(() => done('stop'));
+      process.stdin.once('data', onData);
+      process.stdin.once('end', onEnd);
+      process.stdin.resume();
+    });
+  };
+}
+
+/** The last line of `lab run|up`: its outcome, where it stopped, and what was left. */
+export function labSummary(rep: LabReport, up: boolean, until?: number): string {
+  const checks = rep.steps.flatMap((s) => s.checks);
+  const failed = checks.filter((c) => !c.ok).length;
+  const outcome = rep.stopped
+    ? `stopped after step ${rep.stopped.after}/${rep.stopped.of} (${checks.length - failed} check${checks.length - failed === 1 ? '' : 's'} held, ${failed} failed)`
+    : rep.ok
+      ? 'all checks hold'
+      : 'FAILED';
+  const after = up
+    ? rep.stopped
+      ? `; left up what step${rep.stopped.after === 1 ? ' 1' : `s 1-${rep.stopped.after}`} built: nslab lab down ${rep.id}`
+      : `${until ? ` (up to step ${until})` : ''} (left up: nslab lab down ${rep.id})`
+    : rep.teardown.clean
+      ? ', torn down'
+      : `, teardown: ${rep.teardown.errors.join('; ')}`;
+  return `lab ${rep.id}: ${outcome}${after}\n`;
+}

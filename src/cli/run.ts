@@ -13,8 +13,9 @@ export async function main(argv: string[]): Promise<void> {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw err;
   });
-  // pipework's drop-in is called once per attach, as pipework is: skip yargs (its grammar is its own).
-  if (argv[0] === 'pipework' && !argv.includes('--help')) {
+  // pipework's drop-in is called once per attach, as pipework is: skip yargs (its grammar is its own,
+  // --help included).
+  if (argv[0] === 'pipework') {
     const { runPipework } = await import('./pipework-run.js');
     process.exitCode = await runPipework(argv.slice(argv[1] === '--' ? 2 : 1));
   } else await runYargs(argv);
@@ -40,5 +41,6 @@ async function runYargs(argv: string[]): Promise<void> {
     import('./ui.js'),
     import('./docker.js'),
   ]);
-  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand, dockerCommand, captureCommand, linkCommand, uiCommand]);
+  const [{ completionCommand, complete }, { serviceCommand }] = await Promise.all([import('./complete.js'), import('./service.js')]);
+  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, serviceCommand, sandboxCommand, doctorCommand, dockerCommand, captureCommand, linkCommand, uiCommand, completionCommand], complete);
 }

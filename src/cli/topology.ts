@@ -44,7 +44,7 @@ export const upCommand: CommandModule<object, FileArgs> = {
       const { up, plan } = await import('../engine/topology.js');
       const m = (await loadFor(a, { notes: true })).model;
       if (a['dry-run']) {
-        const p = await plan(m);
+        const p = await plan(m, a.file);
         if (a.json) printJson(p.steps);
         else process.stdout.write(p.script);
         return;
@@ -94,7 +94,7 @@ export const planCommand: CommandModule<object, FileArgs> = {
   handler: async (a) => {
     try {
       const { plan } = await import('../engine/topology.js');
-      const p = await plan((await loadFor(a, { notes: true })).model);
+      const p = await plan((await loadFor(a, { notes: true })).model, a.file);
       if (a.json) printJson(p.steps);
       else process.stdout.write(p.script);
     } catch (err) {

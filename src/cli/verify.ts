@@ -35,10 +35,11 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         const { ExecRunner } = await import('../exec/runner.js');
         const { labVerify } = await import('../engine/labs/lab.js');
         const checks = await labVerify(new ExecRunner(), lab);
+        const { paint } = await import('./terminal.js');
         const { checkCases } = await import('../verify/junit.js');
         await writeJunit(a.junit, `nslab lab verify ${lab.id}`, checkCases(`lab ${lab.id} verify`, checks));
         if (a.json) printJson({ ok: checks.every((c) => c.ok), checks });
-        else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
+        else for (const c of checks) process.stdout.write(`${c.ok ? paint('✓', 'green') : paint('✗', 'red')} ${c.text}${c.ok || !c.detail ? '' : `  [${c.detail}]`}\n`);
         if (!checks.every((c) => c.ok)) process.exitCode = EXIT.failed;
         return;
       }

@@ -14,6 +14,7 @@ import { mapLimit } from '../exec/limit.js';
 export { mapLimit };
 import { activeJournal, type Journal, type JournalStep } from './clean/journal.js';
 import { existingObjects } from './clean/existing.js';
+import { progress } from '../exec/progress.js';
 
 /** Options of {@link applySteps}. */
 export interface ApplyOptions {
@@ -73,6 +74,7 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
     let end = start;
     while (end < work.length && (work[end]!.phase ?? 0) === phase) end++;
     j?.write({ t: 'phase', plan, phase });
+    if (!(r instanceof RecordingRunner)) progress(start, work.length, work[start]!.describe);
     const cut = killCut(end - start);
     if (cut !== null) end = start + cut;
     if (cut === 0) selfKill();
@@ -104,7 +106,8 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
       j?.end(plan, true, rollbackErrors.length);
       throw new NslabError('APPLY_FAILED', `step ${f.index + 1}/${steps.length} "${steps[f.index]!.describe}" failed: ${f.argv.join(' ')}: ${f.message}`, {
         hint: rollbackErrors.length ? `rollback left ${rollbackErrors.length} problem(s): ${rollbackErrors.join('; ')}` : `every step that had been applied (${done.length}) was undone`,
-        details: { failedStep: f.index, rollbackErrors },
+        // 1-based, as the message counts ("step 8/12"): --json and the one line agree (issue 20).
+        details: { failedStep: f.index + 1, steps: steps.length, rollbackErrors },
       });
     }
     if (j) journalNetns(j, plan, phase, applied.map((x) => x.step));
@@ -112,6 +115,7 @@ export async function applySteps(r: Runner, steps: Step[], opts: ApplyOptions = 
     start = end;
   }
   j?.end(plan, false, 0);
+  if (!(r instanceof RecordingRunner)) progress(work.length, work.length, 'done');
   return { undo: undoOps(done, captured), captured };
 }
 
@@ -147,7 +151,11 @@ export function undoOps(done: Step[], captured: Map<Step, Op[]> = new Map()): Op
  */
 export async function runUndo(r: Runner, ops: Op[]): Promise<string[]> {
   const errors: string[] = [];
-  for (const group of groupOps(ops)) {
+  const groups = groupOps(ops);
+  let ran = 0;
+  for (const group of groups) {
+    if (!(r instanceof RecordingRunner)) progress(ran, ops.length, `undo: ${group.kind === 'batch' ? `ip -batch (${group.lines.length} commands)` : opArgv(group.op).join(' ')}`);
+    ran += group.kind === 'batch' ? group.lines.length : 1;
     if (group.kind === 'batch') {
       const res = await r.batch('ip', group.netns, group.lines, { force: true }).catch((e: Error) => ({ failed: [{ index: 0, message: e.message }] }));
       for (const f of res.failed) if (!GONE_RE.test(f.message)) errors.push(`${['ip', ...(group.netns ? ['-n', group.netns] : []), ...(group.lines[f.index] ?? [])].join(' ')}: ${f.message}`);
@@ -156,6 +164,7 @@ export async function runUndo(r: Runner, ops: Op[]): Promise<string[]> {
       if (res.exitCode !== 0 && !GONE_RE.test(res.stderr)) errors.push(`${opArgv(group.op).join(' ')}: ${res.stderr.trim()}`);
     }
   }
+  if (!(r instanceof RecordingRunner) && ops.length) progress(ops.length, ops.length, 'done');
   return errors;
 }
 

@@ -2,7 +2,7 @@
 import { basename, extname } from 'node:path';
 import type { Runner } from '../exec/runner.js';
 import { RecordingRunner } from '../exec/recorder.js';
-import { toShellScript } from '../exec/shell.js';
+import { shQuote, toShellScript } from '../exec/shell.js';
 import { invalid, NslabError } from '../errors.js';
 import type { LinkInfo } from '../kernel/link.js';
 import { deleteNetns, listNetnsIds } from '../kernel/netns.js';
@@ -230,14 +230,18 @@ export interface PlanOutput {
   script: string;
 }
 
-/** Plans a topology without touching the kernel: steps (for `--json`) and a copy-pasteable script. */
-export async function plan(m: Model): Promise<PlanOutput> {
+/**
+ * Plans a topology without touching the kernel: steps (for `--json`) and a copy-pasteable script.
+ * @param file the topology file as the user named it, for the script's `undo: nslab down FILE` line
+ *   (without it, the line names the topology)
+ */
+export async function plan(m: Model, file?: string): Promise<PlanOutput> {
   const steps = planUp(m);
   const rec = new RecordingRunner((argv) => (argv.includes('-n') || argv[0] === 'sysctl' ? { stdout: '0' } : undefined));
   await applySteps(rec, steps, { concurrency: 1 });
   const script = toShellScript(
     rec.calls.filter((c) => !(c.type === 'run' && c.cmd.argv[0] === 'sysctl' && c.cmd.argv[1] === '-n')),
-    { header: [`nslab plan for topology ${m.name}: ${steps.length} steps`, `undo: nslab down FILE`] },
+    { header: [`nslab plan for topology ${m.name}: ${steps.length} steps`, `undo: nslab down ${file ? shQuote(file) : `FILE (the file of topology ${m.name})`}`] },
   );
   return {
     steps: steps.map((s) => ({ describe: s.describe, phase: s.phase ?? 0, command: opArgv(s.do), undo: s.undo.map(opArgv) })),

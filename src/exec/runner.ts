@@ -10,6 +10,7 @@ import { NslabError } from '../errors.js';
 import { hintFor } from './hints.js';
 import { batchLine, parseBatchErrors } from './batch.js';
 import { packageRoot, stateDir } from '../paths.js';
+import { checkInterrupted, isInterrupted } from './interrupt.js';
 
 /**
  * A netns is named by its name under NETNS_DIR, or by an absolute path (`/proc/PID/ns/net`).
@@ -92,6 +93,8 @@ export function commandError(cmd: Command, exitCode: number, stderr: string): Ns
 /** The real runner: spawns each command with node's spawn (an argv, no shell). */
 export class ExecRunner implements Runner {
   async run(cmd: Command, opts: RunOptions = {}): Promise<Result> {
+    // After Ctrl-C nothing new starts; unchecked runs go on (undo, reads whose failure is handled).
+    if (opts.check !== false) checkInterrupted(cmd.argv.join(' '));
     if (process.env.NSLAB_RECORD && !isQuery(cmd.argv)) record(asRecorded(cmd));
     return this.exec(cmd, opts);
   }
@@ -120,6 +123,7 @@ export class ExecRunner implements Runner {
     const sysctls = opts.sysctls ?? [];
     if (lines.length === 0 && sysctls.length === 0) return { failed: [], stderr: '' };
     if (sysctls.length > 0 && (tool !== 'ip' || opts.force)) throw new Error('runner: sysctls go only with a plain ip batch');
+    if (!opts.force) checkInterrupted(`${tool} -batch (${lines.length} commands)`);
     recordBatch(tool, netns, lines, opts);
     const input = lines.map(batchLine).join('\n') + '\n';
     // With sysctls, one process writes them and becomes ip (share/netns-batch.sh), not two.
@@ -135,6 +139,8 @@ export class ExecRunner implements Runner {
 
   async batchEach(jobs: BatchJob[]): Promise<BatchResult[]> {
     if (jobs.length === 0) return [];
+    // After Ctrl-C: none of them starts (index -1, as for a netns that is gone), so apply rolls back.
+    if (isInterrupted()) return jobs.map(() => ({ failed: [{ index: -1, message: 'interrupted (Ctrl-C)' }], stderr: 'interrupted (Ctrl-C)' }));
     for (const j of jobs) recordBatch('ip', j.netns, j.lines, { sysctls: j.sysctls ?? [] });
     const dir = batchDir();
     try {
@@ -261,8 +267,20 @@ function record(c: unknown): void {
 }
 
 async function readTail(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-5).join('\n');
+  return logError(await readFile(file, 'utf8').catch(() => ''));
+}
+
+/**
+ * The lines of a failed daemonizing client's log (busybox udhcpc) that say why it failed: its own
+ * error line before a usage text it printed (an option it refused), else its last lines without the
+ * progress it reports on the way ("broadcasting discover"), so "no lease, failing" is what is shown.
+ */
+export function logError(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const usage = lines.findIndex((l) => /^(BusyBox v|Usage:)/.test(l));
+  if (usage > 0) return lines.slice(Math.max(0, usage - 2), usage).join('\n');
+  const said = lines.filter((l) => !/broadcasting discover|sending discover|started, v\d|broadcasting select/.test(l));
+  return (said.length ? said : lines).slice(-3).join('\n');
 }
 
 /**

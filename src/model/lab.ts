@@ -1,6 +1,7 @@
 // The lab format (labs/NN-topic/lab.yaml): zod schemas, one per step kind and check kind, each with its
 // description and example, from which docs/labs.md, `nslab lab schema` and `nslab lab check` are made.
 import { readdir, stat } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -354,4 +355,25 @@ export async function loadLab(id: string): Promise<Lab> {
   // `${dir}` in a command is the lab's folder (its topology file, for one): wherever nslab is installed.
   const withDir = JSON.parse(JSON.stringify(value).replaceAll('${dir}', JSON.stringify(found.dir).slice(1, -1))) as Omit<Lab, 'id' | 'dir'>;
   return { ...withDir, id: found.id, dir: found.dir };
+}
+
+/**
+ * Every lab's id, title and note for `lab ls`, read from the head of its lab.yaml (the lines before
+ * `steps:`), so that listing 15 labs does not parse and validate all their steps (40 KB of YAML:
+ * most of `lab ls`'s time). A lab whose head does not read falls back to the full {@link loadLab},
+ * which names the problem.
+ */
+export async function labHeads(): Promise<Array<{ id: string; title: { en: string; zh: string }; note: Lab['note'] }>> {
+  const { readFile } = await import('node:fs/promises');
+  const Head = LabRaw.pick({ title: true, teaches: true, note: true });
+  return Promise.all(
+    (await listLabs()).map(async (l) => {
+      const text = await readFile(join(l.dir, 'lab.yaml'), 'utf8');
+      const cut = text.search(/^steps:/m);
+      const head = Head.safeParse(cut > 0 ? (parse(text.slice(0, cut)) as unknown) : null);
+      if (head.success) return { id: l.id, title: head.data.title, note: head.data.note };
+      const full = await loadLab(l.id);
+      return { id: full.id, title: full.title, note: full.note };
+    }),
+  );
 }

@@ -97,8 +97,18 @@ function valueAt(root: unknown, path: Array<string | number>): unknown {
   return cur;
 }
 
-/** The 1-based line of the deepest node on `path` that exists (a key's own line for a missing value). */
+/**
+ * The 1-based line of the deepest node on `path` that exists: a key's own line when the path ends at
+ * a key (also when its value is a block, which starts on the line below), else the value's.
+ */
 export function lineOf(doc: Document, lc: LineCounter, path: Array<string | number>): number {
+  const last = path[path.length - 1];
+  const parent = path.length === 0 ? null : path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+  if (isMap(parent)) {
+    const pair = parent.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === last);
+    const r = pair && isScalar(pair.key) ? pair.key.range : undefined;
+    if (r) return lc.linePos(r[0]).line;
+  }
   for (let n = path.length; n >= 0; n--) {
     const prefix = path.slice(0, n);
     const node = prefix.length === 0 ? doc.contents : doc.getIn(prefix, true);

@@ -14,6 +14,19 @@ export function ifnameProblem(name: string): string | null {
   return null;
 }
 
+/**
+ * Why `name` is not a name nslab gives a bridge it makes, or null when it is: a valid interface name
+ * of letters, digits, "_", "." and "-" starting with a letter or digit. The kernel would take
+ * `br;ls`, but a topology file's endpoints (`BRIDGE:PORT`) and every printed script could not carry
+ * it, so `attach --to` and topology files refuse it alike (issue 20).
+ */
+export function bridgeNameProblem(name: string): string | null {
+  const p = ifnameProblem(name);
+  if (p) return p;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return 'has a character other than letters, digits, "_", "." and "-" (or does not start with a letter or digit)';
+  return null;
+}
+
 /** A short stable hash of the parts (hex), for names that would be too long or collide. */
 export function shortHash(parts: string[], len = 8): string {
   return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, len);

@@ -2,7 +2,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { RouteSpec, RouteType } from '../kernel/route.js';
 import { SpecError } from './load.js';
-import { bridgePortName, ifnameProblem, ownerMark } from './names.js';
+import { bridgeNameProblem, bridgePortName, ifnameProblem, ownerMark } from './names.js';
 import type { NodeRaw, TopologyRaw } from './schema.js';
 import type { BridgeModel, EndModel, Model, NodeModel, VethModel } from './types.js';
 
@@ -38,7 +38,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
   };
 
   const bridges: BridgeModel[] = Object.entries(raw.bridges).map(([bname, b]) => {
-    const p = ifnameProblem(bname);
+    const p = bridgeNameProblem(bname);
     if (p) throw new SpecError(['bridges', bname], `bridge name ${JSON.stringify(bname)} ${p}`);
     claim(null, bname, `bridge ${bname}`, ['bridges', bname]);
     return { name: bname, driver: b.driver, mtu: b.mtu ?? null, stp: b.stp, addresses: b.addresses };

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
 import { z } from 'zod';
-import { ifnameProblem } from './names.js';
+import { bridgeNameProblem, ifnameProblem } from './names.js';
 import { impairProblem } from '../kernel/tc.js';
 
 /** A name usable as a netns (a file under /run/netns) and in `ip -batch` lines. */
@@ -16,6 +16,12 @@ export const IfName = z.string().superRefine((v, ctx) => {
 
 /** A node or topology name. */
 export const NodeName = z.string().regex(NAME_RE, { message: 'expected a name of letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)' });
+
+/** A bridge's name: as `attach --to` takes one for a bridge it makes (model/names.ts bridgeNameProblem). */
+export const BridgeName = z.string().superRefine((v, ctx) => {
+  const p = bridgeNameProblem(v);
+  if (p) ctx.addIssue({ code: 'custom', message: `bridge name ${JSON.stringify(v)} ${p}` });
+});
 
 /** An IPv4 or IPv6 address with its prefix length: `10.0.0.1/24`, `fd00::1/64`. */
 export const Cidr = z.string().refine((v) => v.includes('/') && IPCIDR.isValidCIDR(v), { message: 'expected an address with prefix length such as 10.0.0.1/24 or fd00::1/64' });
@@ -165,7 +171,7 @@ export const TopologyRaw = z.strictObject({
   /** Multi-host topologies: the hosts (VMs) by name; every node then names its `host:`. */
   hosts: z.record(NodeName, HostRaw).optional().describe('multi-host: the hosts (VMs) by name'),
   nodes: z.record(NodeName, NodeEntryRaw).default({}).describe('the nodes (named netns) by name'),
-  bridges: z.record(z.string(), BridgeRaw).default({}).describe('Linux bridges in the host, by name'),
+  bridges: z.record(BridgeName, BridgeRaw).default({}).describe('Linux bridges in the host, by name'),
   links: z.array(LinkRaw).default([]).describe('veth pairs: [a:eth0, b:eth0], [a:eth0, br0], {endpoints: [A, B], mtu: N}'),
 });
 

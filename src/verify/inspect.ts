@@ -264,8 +264,8 @@ async function processes(): Promise<Array<OwnedProcess & { netnsIno: number; mnt
 export async function formatInspect(rep: InspectReport): Promise<string> {
   const half = rep.incomplete.map((x) => `incomplete: from a killed \`${x.command}\` (pid ${x.pid}, ${x.at}): ${x.stepsStarted} step(s) may have run; nslab clean finishes it\n`).join('');
   if (rep.topologies.length === 0) return `${half}nslab owns nothing here (no link or netns carries an nslab: mark)\n`;
-  const { default: Table } = await import('cli-table3');
-  const t = new Table({ head: ['owner', 'object', 'holds'], style: { head: [], border: [] } });
+  const { renderTable } = await import('../cli/terminal.js');
+  const t = { rows: [] as string[][], push(r: string[]) { this.rows.push(r); } };
   const desc = (l: OwnedLink) => `${l.ifname} (${[l.kind, ...(l.master ? [`port of ${l.master}`] : []), ...(l.up ? [] : ['down'])].join(', ')})`;
   const proc = (p: OwnedProcess) => `pid ${p.pid}: ${p.command.length > 60 ? `${p.command.slice(0, 57)}...` : p.command}`;
   for (const topo of rep.topologies) {
@@ -283,5 +283,5 @@ export async function formatInspect(rep: InspectReport): Promise<string> {
   const extra = (x: OwnedTopology) =>
     [x.ovsPorts.length ? `, ${x.ovsPorts.length} OVS ports` : '', x.iptables.length ? `, ${x.iptables.length} iptables rules` : '', x.processes.length ? `, ${x.processes.length} processes` : ''].join('');
   const summary = rep.topologies.map((x) => `${x.name}: ${x.netns.length} netns, ${x.links.length} links${extra(x)}`).join('; ');
-  return `${t.toString()}\n${summary}\n${half}`;
+  return `${await renderTable(['OWNER', 'OBJECT', 'HOLDS'], t.rows)}${summary}\n${half}`;
 }

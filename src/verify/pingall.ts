@@ -2,6 +2,7 @@
 import type { Runner } from '../exec/runner.js';
 import { commandError } from '../exec/runner.js';
 import { mapLimit } from '../exec/limit.js';
+import { progress } from '../exec/progress.js';
 import { invalid, NslabError } from '../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import type { Model } from '../model/types.js';
@@ -176,7 +177,12 @@ const key = (from: string, to: string) => `${from}\u0000${to}`;
 async function runRound(r: Runner, tool: ProbeTool, round: Round, concurrency: number): Promise<Map<string, boolean>> {
   const out = new Map<string, boolean>();
   if (tool === 'fping') {
-    const res = await mapLimit(round.jobs, concurrency, (j) => fpingJob(r, j));
+    let done = 0;
+    const res = await mapLimit(round.jobs, concurrency, async (j) => {
+      const got = await fpingJob(r, j);
+      progress(++done, round.jobs.length + 1, `probed from ${j.source.name}`);
+      return got;
+    });
     round.jobs.forEach((j, k) => res[k]!.forEach((ok, a) => out.set(key(j.source.name, a), ok)));
     return out;
   }
@@ -402,33 +408,35 @@ const MATRIX_MAX_COLUMNS = 16;
 
 /**
  * The report as text: a matrix (rows: sources; columns: nodes and bridges holding addresses; a cell
- * is reached/probed, `!` when a probe in it went against the model, `·` for the node itself), or a
+ * is reached/probed, `!` when a probe in it went against the model, `✓` when its unanswered probes
+ * were all expected not to answer, `·` for the node itself), fitted to the terminal, or a
  * per-source table past 16 columns; a legend; then one line per difference and a summary line.
  * @param opts `live`: the model was read from the kernel (pingall lab), which the summary says
  */
 export async function formatPingall(rep: PingallReport, opts: { live?: boolean } = {}): Promise<string> {
-  const { default: Table } = await import('cli-table3');
+  const { renderTable } = await import('../cli/terminal.js');
   const owners = [...new Set(rep.targets.map((t) => t.owner))];
   let table;
   if (owners.length <= MATRIX_MAX_COLUMNS) {
-    table = new Table({ head: ['from \\ to', ...owners], style: { head: [], border: [] } });
-    for (const s of rep.sources) {
-      table.push([
-        s,
-        ...owners.map((o) => {
-          const cell = rep.results.filter((x) => x.from === s && x.owner === o);
-          if (cell.length === 0) return '·';
-          const bad = cell.some((x) => x.expected !== null && x.expected !== x.reached);
-          return `${cell.filter((x) => x.reached).length}/${cell.length}${bad ? ' !' : ''}`;
-        }),
-      ]);
-    }
+    const rows = rep.sources.map((s) => [
+      s,
+      ...owners.map((o) => {
+        const cell = rep.results.filter((x) => x.from === s && x.owner === o);
+        if (cell.length === 0) return '·';
+        const bad = cell.some((x) => x.expected !== null && x.expected !== x.reached);
+        // Unanswered probes the model says must not answer (an IPv6 address with no route back):
+        // marked, so that "1/2" does not read as loss.
+        const meant = !bad && cell.some((x) => !x.reached && x.expected === false);
+        return `${cell.filter((x) => x.reached).length}/${cell.length}${bad ? ' !' : meant ? ' ✓' : ''}`;
+      }),
+    ]);
+    table = await renderTable(['from \\ to', ...owners], rows, { borders: true });
   } else {
-    table = new Table({ head: ['from', 'probes', 'reached', 'expected reachable', 'differences'], style: { head: [], border: [] } });
-    for (const s of rep.sources) {
+    const rows = rep.sources.map((s) => {
       const row = rep.results.filter((x) => x.from === s);
-      table.push([s, row.length, row.filter((x) => x.reached).length, row.filter((x) => x.expected).length, row.filter((x) => x.expected !== null && x.expected !== x.reached).length]);
-    }
+      return [s, row.length, row.filter((x) => x.reached).length, row.filter((x) => x.expected).length, row.filter((x) => x.expected !== null && x.expected !== x.reached).length].map(String);
+    });
+    table = await renderTable(['from', 'probes', 'reached', 'expected reachable', 'differences'], rows, { borders: true });
   }
   const how = rep.neighbours === 'seeded' ? `, ${rep.seeded} neighbour entries seeded` : rep.rounds > 1 ? `, ${rep.rounds} rounds` : '';
   // Read from the kernel (pingall lab), the expectation is what the network as built allows, not a file.
@@ -438,8 +446,8 @@ export async function formatPingall(rep: PingallReport, opts: { live?: boolean }
       ? 'all as its routes, bridges and forwarding (read from the kernel) allow'
       : 'all as the topology expects';
   const summary = `pingall ${rep.topology}: ${rep.results.length} probes from ${rep.sources.length} nodes in ${(rep.ms / 1000).toFixed(2)} s (${rep.tool}${how}); ${verdict}`;
-  const legend = owners.length <= MATRIX_MAX_COLUMNS ? ['cells: probes answered/probes sent from the row to the addresses of the column; ! = a probe went against the model'] : [];
-  return [table.toString(), ...legend, ...rep.differences.map(describeProbe), summary].join('\n') + '\n';
+  const legend = owners.length <= MATRIX_MAX_COLUMNS ? ['cells: probes answered/probes sent from the row to the addresses of the column; ! = a probe went against the model; ✓ = the unanswered ones were expected not to answer'] : [];
+  return [table.trimEnd(), ...legend, ...rep.differences.map(describeProbe), summary].join('\n') + '\n';
 }
 
 /**

@@ -77,7 +77,7 @@ describe('Linux bridge', () => {
       expect(await snapshot()).toEqual(before);
       // detach again: nothing of it is left, one clear line
       const again = await nslab('detach', 'c2', 'eth1');
-      expect(again.exitCode).toBe(1);
+      expect(again.exitCode).toBe(2); // a missing object (README "Exit codes")
       expect(again.stderr.trim()).toBe('nslab: nothing attached by nslab as c2:eth1 (no marked interface, host end or OVS port)');
     } finally {
       await netnsDel('c1', 'c2');
@@ -153,7 +153,7 @@ describe('Linux bridge', () => {
       await netnsDel('p1');
       for (let i = 0; i < 50 && (await readLinks(runner, null)).some((l) => l.master === 'br9'); i++) await new Promise((r) => setTimeout(r, 20));
       const res = await nslab('detach', 'p1', 'eth1');
-      expect(res.exitCode).toBe(1);
+      expect(res.exitCode).toBe(2); // a missing object (README "Exit codes")
       expect(res.stderr.trim().split('\n')).toEqual(['nslab: nothing attached by nslab as p1:eth1 (no marked interface, host end or OVS port)', '  hint: bridges nslab made that have no port left: br9 (ip link del dev NAME removes one)']);
     } finally {
       await sh('ip', 'link', 'del', 'dev', 'br9').catch(() => undefined);

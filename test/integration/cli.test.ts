@@ -60,9 +60,11 @@ test('a missing file and a missing argument are one-line errors with exit 2', as
   const a = await nslab('up', '/nonexistent/topo.yaml');
   expect(a.exitCode).toBe(2);
   expect(a.stderr.trim()).toBe('nslab: cannot read /nonexistent/topo.yaml: no such file');
+  // Without FILE: up's usage and examples, then the one line naming what is missing (issue 20).
   const b = await nslab('up');
   expect(b.exitCode).toBe(2);
-  expect(b.stderr.trim().split('\n')).toHaveLength(1);
+  expect(b.stderr).toContain('Examples:');
+  expect(b.stderr.trim().split('\n').pop()).toBe('nslab: up needs FILE (usage above)');
 });
 
 test('a failed up names the step, undoes what it did and exits 1', async () => {

@@ -335,7 +335,9 @@ describe('inspect, graph and pingall through the CLI', () => {
       expect(rep.topologies[0]!.netns.find((x) => x.name === 'r')!.links.map((l) => l.ifname)).toEqual(['eth0', 'eth1']);
       const cli = await nslab('inspect');
       expect(cli.exitCode).toBe(0);
-      expect(cli.stdout).toMatch(/│ star\s+│ netns h1\s+│ eth0 \(veth\)/);
+      // Columns without borders or rules between rows, fitted to the terminal (80 in a pipe).
+      expect(cli.stdout).toMatch(/^star\s+netns h1\s+eth0 \(veth\)$/m);
+      expect(Math.max(...cli.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
       expect(cli.stdout).not.toMatch(/stranger|foo0/);
       expect(cli.stdout.split('\n').pop()).toBe('chain: 3 netns, 0 links; star: 3 netns, 4 links');
     } finally {
@@ -377,7 +379,7 @@ describe('inspect, graph and pingall through the CLI', () => {
     expect(await snapshot()).toEqual(before);
     // Not up: one line naming what is missing, not a matrix of lost probes from netns that are not there.
     const notUp = await nslab('pingall', example('chain'));
-    expect([notUp.exitCode, notUp.stderr.split('\n')[0]]).toEqual([1, 'nslab: topology chain is not up here: none of its netns (a, r, b) exists']);
+    expect([notUp.exitCode, notUp.stderr.split('\n')[0]]).toEqual([2, 'nslab: topology chain is not up here: none of its netns (a, r, b) exists']);
     const dir = await nslab('verify', process.cwd());
     expect([dir.exitCode, dir.stderr.trim()]).toEqual([2, `nslab: cannot read ${process.cwd()}: it is a directory; expected a topology file (YAML)`]);
   });
@@ -388,7 +390,7 @@ describe('inspect, graph and pingall through the CLI', () => {
     expect(bad.stderr.trim()).toBe('nslab: --format "png": expected one of dot, mermaid, svg');
     // Without graphviz on PATH (node is started by its full path), svg says what to install.
     const none = await execa(process.execPath, [CLI, 'graph', example('star'), '--format', 'svg'], { reject: false, env: { PATH: '/nonexistent' }, extendEnv: false });
-    expect(none.exitCode).toBe(1);
+    expect(none.exitCode).toBe(3); // a missing tool (README "Exit codes")
     expect(none.stderr.trim()).toBe('nslab: graph --format svg needs graphviz, which is not installed: apt-get install graphviz (or use --format dot or mermaid)');
     if (spawnSync('dot', ['-V']).status === 0) {
       const svg = await nslab('graph', example('chain'), '--format', 'svg');

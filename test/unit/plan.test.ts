@@ -178,6 +178,10 @@ describe('plan output', () => {
     expect(p.script).toMatch(/^#!\/bin\/sh\nset -e\n/);
     expect(p.script).toContain('ip netns exec r sysctl -q -w net.ipv4.ip_forward=1\n');
     expect(p.script).not.toContain('sysctl -n');
+    // The undo line names the file as given, never the literal FILE (issue 20).
+    const named = await plan(await loadTopology(example('chain')), 'examples/chain.yaml');
+    expect(named.script).toContain('# undo: nslab down examples/chain.yaml\n');
+    expect((await plan(await loadTopology(example('chain')), 'my lab/chain.yaml')).script).toContain("# undo: nslab down 'my lab/chain.yaml'\n");
     expect(p.steps[0]).toEqual({ describe: 'add netns a', phase: 0, command: ['ip', 'netns', 'add', 'a'], undo: [['ip', 'netns', 'del', 'a']] });
   });
 });

@@ -27,6 +27,11 @@ describe('topology validation', () => {
   test.each([
     ['an unknown top-level key', 'name: t\nnodez: {}\n', /t\.yaml:2: nodez: unknown key "nodez"/],
     ['an unknown node key', base('    route: []'), /t\.yaml:8: nodes\.h1\.route: unknown key "route"/],
+    // A block value starts on the line below its key: the key's own line is the one to name (issue 20).
+    ['an unknown key whose value is a block', base('    route:\n      - { to: default, via: 10.0.0.254 }'), /t\.yaml:8: nodes\.h1\.route: unknown key "route"/],
+    // Refused where it is named, as attach --to refuses it (issue 20): not at the link that uses it.
+    ['a bridge name with a shell character', 'bridges:\n  "br;ls": {}\nnodes:\n  a: { interfaces: { eth0: {} } }\nlinks:\n  - [a:eth0, "br;ls"]\n', /t\.yaml:2: bridges\.br;ls: bad key "br;ls": bridge name "br;ls" has a character other than letters, digits/],
+    ['an unknown top-level key whose value is a block', 'name: t\nnodez:\n  h1: {}\n', /t\.yaml:2: nodez: unknown key "nodez"/],
     ['a bad address', base('').replace('10.0.0.1/24', '10.0.0.300/24'), /t\.yaml:7: nodes\.h1\.interfaces\.eth0\.addresses\[0\]: expected an address with prefix length .*got "10\.0\.0\.300\/24"/],
     ['an address without prefix', base('').replace('10.0.0.1/24', '10.0.0.1'), /expected an address with prefix length.*got "10\.0\.0\.1"/],
     ['an MTU that is text', base('').replace('addresses: [10.0.0.1/24]', 'mtu: big'), /nodes\.h1\.interfaces\.eth0\.mtu: expected an MTU in bytes.*got "big"/],

@@ -23,11 +23,12 @@ import { addPort } from '../../kernel/bridge.js';
 import { checkIfname, type AddressRequest, type AttachRequest } from '../../model/attach.js';
 import { mark, parseMark } from '../../model/marks.js';
 import { readDockerRecord, writeDockerRecord, findRecordedContainer, type DockerRecord } from '../../model/docker.js';
-import { ifnameProblem, shortHash } from '../../model/names.js';
+import { bridgeNameProblem, ifnameProblem, shortHash } from '../../model/names.js';
 import { applySteps, mapLimit, runUndo } from '../apply.js';
 import { pathGuest, resolveGuest, type Guest } from './guest.js';
 import { stateDir } from '../state.js';
 import { packageRoot } from '../../paths.js';
+import { ovsHint, ovsRunDir, ovsRunning } from '../services.js';
 
 /** The host side of an attach, as found in the kernel. */
 export type HostSide =
@@ -703,6 +704,8 @@ function sharedKey(ref: string): string {
  * Runs a DHCP client in the guest's netns (pipework's methods): `dhcp` and `udhcpc-f` keep busybox
  * udhcpc running to renew the lease (killed by detach: a client must not outlive its interface,
  * pipework#181); `udhcpc` quits once it has a lease (-q). Our hook script applies lease, router, DNS.
+ * Three discovers a second apart (`-t 3 -T 1`), then `-n` fails: a server on the segment answers the
+ * first (dnsmasq --no-ping in ~0.1 s), and none answering fails in ~3 s, not 6-7 (issue 20).
  */
 function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kind: 'dhcp' }>): Step {
   const pid = dhcpPidFile(guest.ref, ifname);
@@ -710,7 +713,7 @@ function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kin
   if (a.client === 'dhcp' || a.client === 'udhcpc') {
     return {
       describe: `get an address for ${ifname} by DHCP (busybox udhcpc${keep ? ', kept running to renew' : ''})`,
-      do: { tool: 'cmd', cmd: { argv: [...pidnsOf(guest), 'busybox', 'udhcpc', '-i', ifname, '-s', join(packageRoot(), 'share', 'udhcpc.sh'), '-p', pid, '-x', `hostname:${hostnameOf(guest)}`, '-t', '6', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
+      do: { tool: 'cmd', cmd: { argv: [...pidnsOf(guest), 'busybox', 'udhcpc', '-i', ifname, '-s', join(packageRoot(), 'share', 'udhcpc.sh'), '-p', pid, '-x', `hostname:${hostnameOf(guest)}`, '-t', '3', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
       // The log goes too: a client killed with its command, or one that quit (-q), leaves it otherwise.
       undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid, `${pid}.log`])] : [cmdOp(['rm', '-f', `${pid}.log`])],
       parent: linkKey(guest.netns, ifname),
@@ -795,15 +798,18 @@ function vlanIfName(parent: string, vlan: number): string {
  */
 export async function classifyHost(r: Runner, name: string, rootLinks: LinkInfo[], createAs?: 'bridge' | 'ovs'): Promise<HostSide> {
   const l = rootLinks.find((x) => x.ifname === name);
-  const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
+  const ovsUp = ovsRunning();
   if (ovsUp && (await ovsBridgeExists(r, name))) return { kind: 'ovs', name, exists: true, mtu: l?.mtu ?? 1500, netdev: !ovsKernelDatapath().available };
   if (l) {
     if (l.linkinfo?.info_kind === 'bridge') return { kind: 'bridge', name, exists: true, mtu: l.mtu, ...(parseMark(l.ifalias)?.kind === 'bridge' ? { mark: l.ifalias! } : {}) };
     return { kind: 'phys', name, mtu: l.mtu };
   }
+  // A bridge nslab makes gets a name a topology file could also name (model/names.ts).
+  const bad = (createAs !== undefined || name.startsWith('br') || name.startsWith('ovs')) && bridgeNameProblem(name);
+  if (bad) throw invalid(`--to ${JSON.stringify(name)}: bridge name ${JSON.stringify(name)} ${bad}`);
   if (createAs === 'bridge' || (createAs === undefined && name.startsWith('br'))) return { kind: 'bridge', name, exists: false, mtu: 1500 };
   if (createAs === 'ovs' || name.startsWith('ovs')) {
-    if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${process.env.OVS_RUNDIR || '/var/run/openvswitch'})`, { hint: 'apt-get install openvswitch-switch and start it, or set OVS_RUNDIR to where yours runs' });
+    if (!ovsUp) throw new NslabError('MISSING_TOOL', `${name}: creating an Open vSwitch bridge needs ovsdb-server and ovs-vswitchd running (no database socket in ${ovsRunDir()})`, { hint: ovsHint() });
     return { kind: 'ovs', name, exists: false, mtu: 1500, netdev: !ovsKernelDatapath().available };
   }
   throw new NslabError('NOT_FOUND', `host interface ${JSON.stringify(name)} does not exist; a name starting with br creates a Linux bridge, ovs an Open vSwitch bridge`);
@@ -839,7 +845,7 @@ async function ensureBridge(r: Runner, host: Extract<HostSide, { kind: 'bridge' 
  * @returns true when it was deleted
  */
 export async function removeBridgeIfUnused(r: Runner, name: string, o: { ownAddresses?: boolean } = {}): Promise<boolean> {
-  const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
+  const ovsUp = ovsRunning();
   const isOvs = ovsUp && (await ovsBridgeExists(r, name));
   return removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name }, o);
 }
@@ -975,7 +981,7 @@ export async function detach(r: Runner, guestRef: string, ifname: string, o: { n
   }
   // OVS port: by name of the host end, or by the external-ids that name the guest (guest gone). The
   // values are quoted: ovs-vsctl's find refuses a bare `:` in one (a CNI guest is `cni:ID`).
-  const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
+  const ovsUp = ovsRunning();
   if (ovsUp) {
     const found = await r.run({ argv: vsctl('--format=json', '--columns=name', 'find', 'Interface', `external-ids:nslab-guest=${JSON.stringify(guestRef)}`, `external-ids:nslab-ifname=${JSON.stringify(ifname)}`) }, { check: false });
     const names = found.exitCode === 0 ? ((JSON.parse(found.stdout) as { data: string[][] }).data.map((d) => d[0]!) ?? []) : [];

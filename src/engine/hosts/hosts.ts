@@ -53,13 +53,14 @@ export function sharedIp(st: NetState, n: NodeRecord, other: string): string | n
  * when the inode stays (as Docker updates a running container's /etc/hosts).
  */
 export async function syncHosts(st: NetState): Promise<void> {
+  const resolv = renderResolv(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
   for (const n of Object.values(st.nodes)) {
     if (n.mode.kind === 'host' || n.mode.kind === 'container') continue;
     const dir = join(ETC_NETNS, n.name);
     // Written here, not by a command; recorded as the commands that write them (NSLAB_RECORD), so a
     // lab's printed script makes the same files and its nodes resolve each other's names.
     if ((await mkdir(dir, { recursive: true })) !== undefined) recordCall({ type: 'run', cmd: { argv: ['mkdir', '-p', dir] } });
-    for (const [file, text] of [['hosts', renderHosts(st, n)], ['hostname', `${n.hostname}\n`]] as const) {
+    for (const [file, text] of [['hosts', renderHosts(st, n)], ['hostname', `${n.hostname}\n`], ['resolv.conf', resolv]] as const) {
       const path = join(dir, file);
       if ((await readFile(path, 'utf8').catch(() => null)) !== text) {
         await writeFile(path, text);
@@ -67,6 +68,20 @@ export async function syncHosts(st: NetState): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * A node's resolv.conf, from the host's: its nameservers (a loopback one, such as systemd-resolved's
+ * 127.0.0.53, does not answer inside the node's netns and is left out, as Docker does), its search
+ * and options, then `options timeout:1 attempts:1` (resolv.conf(5); defaults 5 s and 2), so that a
+ * name nobody answers for fails in about a second, not 5-10 s (issue 20). With no nameserver left,
+ * the resolver asks 127.0.0.1 in the node, refused at once.
+ * @param host the text of the host's /etc/resolv.conf
+ */
+export function renderResolv(host: string): string {
+  const lines = host.split('\n').map((l) => l.trim()).filter((l) => /^(nameserver|search|domain|options)\s/.test(l));
+  const kept = lines.filter((l) => !/^nameserver\s+(127\.|::1\b)/.test(l));
+  return `# nslab: the host's resolv.conf, loopback nameservers left out, quick to give up\n${kept.map((l) => `${l}\n`).join('')}options timeout:1 attempts:1\n`;
 }
 
 /** Container mode: the node's /etc/netns entry is a link to the other node's, so both see one hosts file. */
