@@ -148,7 +148,7 @@ describe('DHCP guests', () => {
       expect(await until(async () => !(await rootLinks()).some((l) => l.master === 'br1'))).toBe(true);
       expect((await shq('ping', '-c', '1', '-W', '1', addr)).exitCode).not.toBe(0);
       const det = await nslab('detach', 'c6', 'eth1');
-      expect(det.exitCode).toBe(1);
+      expect(det.exitCode).toBe(2);
       expect(det.stderr).toMatch(/nothing attached by nslab as c6:eth1/);
       const rep = JSON.parse((await nslab('inspect', '--json')).stdout) as { topologies: Array<{ name: string; processes: unknown[] }> };
       expect(rep.topologies.flatMap((t) => t.processes)).toEqual([]);
