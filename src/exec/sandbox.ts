@@ -19,15 +19,17 @@ mount --make-rprivate /
 # /run is, and /etc/netns is used only where it exists.
 if [ "$1" = rootless ]; then mount -t tmpfs nslab-run /run; export NSLAB_ROOTLESS=1; fi
 shift
-mkdir -p /run/netns /run/nslab /run/.nslab-cg
+mkdir -p /run/netns /run/nslab
+# A folder of its own to carry the cgroup mounts over: two sandboxes starting at once share the host's /run.
+cg=$(mktemp -d /run/.nslab-cg.XXXXXX)
 [ -d /etc/netns ] || mkdir -p /etc/netns 2>/dev/null || true
 mount -t tmpfs nslab-netns /run/netns
 if [ -d /etc/netns ]; then mount -t tmpfs nslab-etc-netns /etc/netns; fi
 mount -t tmpfs nslab-state /run/nslab
-mount --rbind /sys/fs/cgroup /run/.nslab-cg
+mount --rbind /sys/fs/cgroup "$cg"
 mount -t sysfs sysfs /sys
-mount --move /run/.nslab-cg /sys/fs/cgroup
-rmdir /run/.nslab-cg 2>/dev/null || true
+mount --move "$cg" /sys/fs/cgroup
+rmdir "$cg" 2>/dev/null || true
 ip link set lo up
 export NSLAB_SANDBOX="$(readlink /proc/self/ns/net)"
 export NSLAB_DATA_DIR=/run/nslab/data
