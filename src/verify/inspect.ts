@@ -268,7 +268,10 @@ export async function formatInspect(rep: InspectReport): Promise<string> {
   const t = { rows: [] as string[][], push(r: string[]) { this.rows.push(r); } };
   const desc = (l: OwnedLink) => `${l.ifname} (${[l.kind, ...(l.master ? [`port of ${l.master}`] : []), ...(l.up ? [] : ['down'])].join(', ')})`;
   const proc = (p: OwnedProcess) => `pid ${p.pid}: ${p.command.length > 60 ? `${p.command.slice(0, 57)}...` : p.command}`;
-  for (const topo of rep.topologies) {
+  // A container's owner reads as its name and short ID (the full ID stays in --json and in marks).
+  const shown = (x: OwnedTopology) => (x.container ? `attach ${x.container.name} (${x.container.id.slice(0, 12)})` : x.name);
+  for (const topo0 of rep.topologies) {
+    const topo = { ...topo0, name: shown(topo0) };
     if (topo.container) {
       const c = topo.container;
       const what = c.state === 'gone' ? 'removed: what is left is stale (nslab clean removes it)' : c.state === 'stopped' ? `stopped${c.persisted.length ? ': persisted attaches come back when it starts (nslab docker watch)' : ''}` : 'running';
@@ -282,6 +285,6 @@ export async function formatInspect(rep: InspectReport): Promise<string> {
   }
   const extra = (x: OwnedTopology) =>
     [x.ovsPorts.length ? `, ${x.ovsPorts.length} OVS ports` : '', x.iptables.length ? `, ${x.iptables.length} iptables rules` : '', x.processes.length ? `, ${x.processes.length} processes` : ''].join('');
-  const summary = rep.topologies.map((x) => `${x.name}: ${x.netns.length} netns, ${x.links.length} links${extra(x)}`).join('; ');
+  const summary = rep.topologies.map((x) => `${shown(x)}: ${x.netns.length} netns, ${x.links.length} links${extra(x)}`).join('; ');
   return `${await renderTable(['OWNER', 'OBJECT', 'HOLDS'], t.rows)}${summary}\n${half}`;
 }

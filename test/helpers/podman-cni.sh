@@ -85,7 +85,7 @@ body=""
 for _ in $(seq 30); do body=$(curl -s --max-time 2 "http://$gw:8080/"); [ -n "$body" ] && break; sleep 0.1; done
 say "PUBLISHED $body"
 # What nslab sees while the containers run: their attachments, under their CNI names.
-say "INSPECT $("$ROOT/bin/nslab" inspect 2>&1 | grep -o 'attach cni:[0-9a-f]*' | sort -u | wc -l)"
+say "INSPECT $("$ROOT/bin/nslab" inspect --wide 2>&1 | grep -o 'attach cni:[0-9a-f]*' | sort -u | wc -l)"
 say "HOSTENDS $(ip -o link show | grep -c 'nslab:attach guest=cni:')"
 podman rm -f -t 0 np1 np2 >/dev/null 2>&1
 say "AFTER_RM_LINKS $(ip -o link show | grep -c 'nslab:')"

@@ -97,7 +97,7 @@ describe('stale attaches', () => {
     const t = rep.topologies.find((x) => x.name === `attach ${id}`);
     expect(t?.container).toEqual({ id, name: 'c3', state: 'gone', persisted: ['eth1 to ovs-br6'] });
     expect(t?.ovsPorts.length).toBe(1);
-    expect((await nslab('inspect')).stdout).toMatch(/container c3 \(\w{12}\)[\s\S]*removed: what is left is stale/);
+    expect((await nslab('inspect', '--wide')).stdout).toMatch(/container c3 \(\w{12}\)[\s\S]*removed: what is left is stale/);
     const c = await nslab('clean');
     expect(c.exitCode).toBe(0);
     expect((await readOvsPorts(runner)).filter((p) => p.externalIds['nslab-guest'] === id)).toEqual([]);
