@@ -122,7 +122,7 @@ describe('link', () => {
     expect(await snapshot()).toEqual(before);
   });
 
-  test('bad values and netem: one line each; delay refused naming sch_netem (exit 1) but printed with --dry-run', async () => {
+  test('bad values and netem: one line each; delay refused naming sch_netem (exit 3: a missing kernel module) but printed with --dry-run', async () => {
     const m = await loadTopology(example('star'));
     await up(runner, m);
     try {
@@ -138,7 +138,7 @@ describe('link', () => {
         expect(res.stderr.trim()).toMatch(re);
       }
       const netem = await nslab('link', 'set', 'h1:eth0', '--delay', '20ms', '--jitter', '5ms');
-      expect(netem.exitCode).toBe(1);
+      expect(netem.exitCode).toBe(3);
       expect(netem.stderr.trim()).toMatch(/^nslab: --delay 20ms --jitter 5ms needs the kernel module sch_netem/);
       expect((await runner.run({ argv: ['tc', 'qdisc', 'show', 'dev', 'eth0'], netns: 'h1' })).stdout).not.toMatch(/netem|tbf/);
       const dry = await nslab('link', 'set', 'h1:eth0', '--rate', '5mbit', '--delay', '20ms', '--loss', '1%', '--dry-run');
@@ -230,7 +230,7 @@ test('impair: with delay is refused by up in one line naming sch_netem, nothing 
   const before = await snapshot();
   const file = topoFile('shaped', PAIR(', impair: { rate: 10mbit, delay: 20ms, loss: 1% }'));
   const res = await nslab('up', file);
-  expect(res.exitCode).toBe(1);
+  expect(res.exitCode).toBe(3);
   expect(res.stderr.trim().split('\n')[0]).toMatch(/^nslab: link ta:eth0 - tb:eth0: impair rate 10mbit, delay 20ms, loss 1% needs the kernel module sch_netem/);
   expect(await snapshot()).toEqual(before);
   const plan = await nslab('plan', file);
