@@ -72,17 +72,37 @@ export function pathGuest(ref: string, path: string): Guest {
   return { ref, kind: 'path', netns: path, ipNetns: path };
 }
 
-/** `docker inspect` of one container: PID (0 when not running), full ID, name, network mode. */
-async function inspectContainer(r: Runner, ref: string): Promise<{ pid: number; id: string; name: string; mode: string } | null> {
-  const res = await r.run({ argv: ['docker', 'inspect', '--type', 'container', '--format', '{{.State.Pid}} {{.Id}} {{.Name}} {{.HostConfig.NetworkMode}}', ref] }, { check: false }).catch(() => null);
-  if (!res || res.exitCode !== 0) return null; // no docker, no daemon, or no such container
-  const [pid, id, name, mode] = res.stdout.trim().split(' ') as [string, string, string, string];
-  return { pid: Number(pid), id, name: name.replace(/^\//, ''), mode: mode ?? '' };
+/** One container as `docker inspect` sees it: PID (0 when not running), full ID, name, network mode. */
+export interface ContainerInfo {
+  pid: number;
+  id: string;
+  name: string;
+  mode: string;
+  running: boolean;
+}
+
+/**
+ * `docker inspect` of one container, the one reader of it for guests and their lifecycle.
+ * @param ref a name, a full ID or a unique ID prefix
+ * @returns the container; `missing` when Docker says it has no such container; `unreachable` with
+ *   Docker's message when no daemon (or no docker CLI) answered, which says nothing about containers
+ */
+export async function inspectContainer(r: Runner, ref: string): Promise<ContainerInfo | { missing: true } | { unreachable: string }> {
+  const res = await r.run({ argv: ['docker', 'inspect', '--type', 'container', '--format', '{{.State.Pid}} {{.Id}} {{.Name}} {{.State.Running}} {{.HostConfig.NetworkMode}}', ref] }, { check: false }).catch((e: Error) => ({ exitCode: -1, stdout: '', stderr: e.message }));
+  if (res.exitCode !== 0) return /No such (container|object)/i.test(res.stderr) ? { missing: true } : { unreachable: res.stderr.trim().split('\n').pop() || `exit code ${res.exitCode}` };
+  const [pid, id, name, running, mode] = res.stdout.trim().split(' ') as [string, string, string, string, string];
+  return { pid: Number(pid) || 0, id, name: name.replace(/^\//, ''), running: running === 'true', mode: mode ?? '' };
+}
+
+/** A container found, or null (no such container, no daemon, no docker: then not a Docker guest). */
+async function foundContainer(r: Runner, ref: string): Promise<ContainerInfo | null> {
+  const c = await inspectContainer(r, ref);
+  return 'id' in c ? c : null;
 }
 
 async function dockerGuest(r: Runner, ref: string): Promise<Guest | null> {
   for (let tries = 0; tries < 3; tries++) {
-    const c = await inspectContainer(r, ref);
+    const c = await foundContainer(r, ref);
     if (!c) return null;
     if (c.mode === 'host') {
       throw new NslabError('INVALID_INPUT', `guest ${ref}: Docker container ${c.name} runs in network mode "host" (--net=host): it has no netns of its own, and attaching would rewrite the host's network; expected a container with its own netns (--net=none, bridge or a user network)`);
@@ -95,7 +115,7 @@ async function dockerGuest(r: Runner, ref: string): Promise<Guest | null> {
     const shared = /^container:(.+)$/.exec(c.mode);
     if (shared) {
       // Docker starts it in X's netns: the interfaces live there, so say so (pipework#4-style surprises).
-      const x = await inspectContainer(r, shared[1]!);
+      const x = await foundContainer(r, shared[1]!);
       if (x) {
         g.docker!.netnsOf = { id: x.id, name: x.name };
         g.notes = [`${ref} shares the network namespace of container ${x.name} (--net=container:${shared[1]}): attaching there, as ${c.name}'s`];

@@ -5,6 +5,7 @@ import { NslabError } from '../../errors.js';
 import { readLinks } from '../../kernel/link.js';
 import { readDockerRecord, readDockerRecords, writeDockerRecord, findRecordedContainer, type DockerRecord } from '../../model/docker.js';
 import { attach, detach, removeBridgeIfUnused } from '../attach/attach.js';
+import { inspectContainer } from '../attach/guest.js';
 
 /** A container as `docker inspect` sees it now, or null when Docker does not know it (removed). */
 export interface ContainerState {
@@ -22,15 +23,12 @@ export interface ContainerState {
  * @throws NslabError MISSING_TOOL when no daemon answers (or no docker CLI)
  */
 export async function containerState(r: Runner, ref: string): Promise<ContainerState | null> {
-  const res = await r.run({ argv: ['docker', 'inspect', '--type', 'container', '--format', '{{.Id}} {{.Name}} {{.State.Running}} {{.State.Pid}}', ref] }, { check: false });
-  if (res.exitCode !== 0) {
-    // Only Docker's own "no such container" means gone: a daemon that does not answer says nothing
-    // about its containers (a watcher that took it for "all removed" would tear every attach down).
-    if (/No such (container|object)/i.test(res.stderr)) return null;
-    throw new NslabError('MISSING_TOOL', `docker inspect ${ref}: ${res.stderr.trim().split('\n').pop() ?? `exit code ${res.exitCode}`}`, { hint: 'start dockerd, or point DOCKER_HOST at yours' });
-  }
-  const [id, name, running, pid] = res.stdout.trim().split(' ') as [string, string, string, string];
-  return { id, name: name.replace(/^\//, ''), running: running === 'true', pid: Number(pid) || 0 };
+  const c = await inspectContainer(r, ref);
+  // Only Docker's own "no such container" means gone: a daemon that does not answer says nothing
+  // about its containers (a watcher that took it for "all removed" would tear every attach down).
+  if ('missing' in c) return null;
+  if ('unreachable' in c) throw new NslabError('MISSING_TOOL', `docker inspect ${ref}: ${c.unreachable}`, { hint: 'start dockerd, or point DOCKER_HOST at yours' });
+  return { id: c.id, name: c.name, running: c.running, pid: c.pid };
 }
 
 /** What {@link restoreContainer} or {@link cleanupContainer} did, one line each. */
