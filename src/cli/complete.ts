@@ -190,7 +190,9 @@ export function complete(current: string, argv: { _: Array<string | number> }, f
   if (words[0] === 'nslab') words.shift();
   if (words.length && words[words.length - 1] === current) words.pop();
   // Options typed so far count as words (--to, --net): yargs leaves them out of argv._.
-  const raw = process.argv.slice(process.argv.indexOf('--get-yargs-completions') + 1);
+  // Only under yargs' completion call: elsewhere (a test runner's own argv) there are no such words.
+  const at = process.argv.indexOf('--get-yargs-completions');
+  const raw = at < 0 ? [] : process.argv.slice(at + 1);
   if (raw[0] === 'nslab') raw.shift();
   const before = raw.slice(0, current === '' && raw[raw.length - 1] === '' ? -1 : current === raw[raw.length - 1] ? -1 : undefined);
   const prev = before[before.length - 1] ?? '';
