@@ -2,6 +2,7 @@
 import type { Runner } from '../exec/runner.js';
 import { commandError } from '../exec/runner.js';
 import { mapLimit } from '../exec/limit.js';
+import { queryJson } from '../exec/batch.js';
 import { invalid, NslabError } from '../errors.js';
 import { listNetns } from '../kernel/netns.js';
 import type { Model } from '../model/types.js';
@@ -224,8 +225,10 @@ export interface Seed {
  * @param members the nodes that send or hold probed addresses (their `devices`: topology interfaces)
  * @param kernel per member name, its interfaces as read from the kernel
  * @param targets the probed addresses
+ * @param kept per member name, `DEV ADDRESS` of the entries already there that pingall must keep as they
+ *   are (permanent or noarp: set by someone on purpose); they get no seed. Dynamic entries are replaced.
  */
-export function planSeeds(members: Member[], kernel: Map<string, KernelIf[]>, targets: PingTarget[]): Map<string, Seed[]> {
+export function planSeeds(members: Member[], kernel: Map<string, KernelIf[]>, targets: PingTarget[], kept: Map<string, Set<string>> = new Map()): Map<string, Seed[]> {
   const macOf = (node: string, ifname: string) => kernel.get(node)?.find((i) => i.ifname === ifname)?.mac;
   const parsed = targets.flatMap((t) => {
     const ip = parseIp(t.address);
@@ -235,7 +238,7 @@ export function planSeeds(members: Member[], kernel: Map<string, KernelIf[]>, ta
   const out = new Map<string, Seed[]>();
   for (const m of members) {
     const seeds: Seed[] = [];
-    const seen = new Set<string>();
+    const seen = new Set<string>(kept.get(m.name) ?? []);
     for (const i of kernel.get(m.name) ?? []) {
       if (!m.devices.includes(i.ifname)) continue;
       for (const a of i.addrs) {
@@ -252,19 +255,34 @@ export function planSeeds(members: Member[], kernel: Map<string, KernelIf[]>, ta
   return out;
 }
 
-/** Reads a member's interfaces (name, MAC, addresses) in one `ip -j addr show`. */
-async function readKernelIfs(r: Runner, m: Member): Promise<KernelIf[]> {
-  const res = await r.run({ argv: ['ip', '-j', 'addr', 'show'], netns: m.netns }, { check: false });
-  const links = JSON.parse(res.stdout || '[]') as Array<{ ifname: string; address?: string; addr_info?: Array<{ local: string; prefixlen: number; scope?: string }> }>;
-  return links.map((l) => ({ ifname: l.ifname, mac: l.address ?? '', addrs: (l.addr_info ?? []).filter((x) => x.scope !== 'host').map((x) => `${x.local}/${x.prefixlen}`) }));
+/** A member's interfaces, and the neighbour entries it holds that pingall keeps (see {@link planSeeds}). */
+interface MemberView {
+  ifs: KernelIf[];
+  kept: Set<string>;
+}
+
+/** Neighbour states that someone set on purpose: pingall neither replaces nor removes them. */
+const KEPT_STATES = new Set(['PERMANENT', 'NOARP']);
+
+/** Reads a member's interfaces (name, MAC, addresses) and neighbour entries in one `ip -j -batch` (addr show, neigh show). */
+async function readMember(r: Runner, m: Member): Promise<MemberView> {
+  const [addrs, neigh] = await queryJson(r, m.netns, [['addr', 'show'], ['neigh', 'show']]);
+  const links = addrs as Array<{ ifname: string; address?: string; addr_info?: Array<{ local: string; prefixlen: number; scope?: string }> }>;
+  const ifs = links.map((l) => ({ ifname: l.ifname, mac: l.address ?? '', addrs: (l.addr_info ?? []).filter((x) => x.scope !== 'host').map((x) => `${x.local}/${x.prefixlen}`) }));
+  const kept = new Set((neigh as Array<{ dst: string; dev: string; state?: string[] }>).filter((e) => e.state?.some((x) => KEPT_STATES.has(x))).map((e) => `${e.dev} ${e.dst}`));
+  return { ifs, kept };
 }
 
 /**
- * Adds a member's seeds in one `ip -force -batch` (`neigh add`: an entry that is there already, the
- * member's own or the kernel's, is kept and used as it is).
+ * Adds a member's seeds in one `ip -force -batch`. `neigh replace`, not `add`: an entry the kernel
+ * resolved meanwhile (a ping before pingall) would make `add` fail with "File exists", and iproute2
+ * 6.1 ends the whole batch there even with -force. Entries set on purpose never get here (planSeeds).
+ * @throws NslabError `COMMAND_FAILED` when a seed cannot be written
  */
 async function addSeeds(r: Runner, netns: string | null, seeds: Seed[]): Promise<void> {
-  await r.batch('ip', netns, seeds.map((x) => ['neigh', 'add', x.address, 'lladdr', x.mac, 'dev', x.dev, 'nud', 'permanent', 'protocol', SEED_PROTOCOL]), { force: true });
+  const lines = seeds.map((x) => ['neigh', 'replace', x.address, 'lladdr', x.mac, 'dev', x.dev, 'nud', 'permanent', 'protocol', SEED_PROTOCOL]);
+  const bad = (await r.batch('ip', netns, lines, { force: true })).failed[0];
+  if (bad) throw commandError({ argv: ['ip', ...(lines[bad.index] ?? [])], netns }, 1, bad.message);
 }
 
 /** Removes every neighbour entry pingall seeded in a netns, and only those. */
@@ -303,8 +321,8 @@ export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): P
   let seeded = 0;
   if (seed) {
     rounds = planRounds(members, sources, targets, members.length);
-    const views = await mapLimit(members, concurrency, (x) => readKernelIfs(r, x));
-    const seeds = planSeeds(members, new Map(members.map((x, k) => [x.name, views[k]!])), targets);
+    const views = await mapLimit(members, concurrency, (x) => readMember(r, x));
+    const seeds = planSeeds(members, new Map(members.map((x, k) => [x.name, views[k]!.ifs])), targets, new Map(members.map((x, k) => [x.name, views[k]!.kept])));
     const withSeeds = members.filter((x) => seeds.has(x.name));
     try {
       await mapLimit(withSeeds, concurrency, (x) => addSeeds(r, x.netns, seeds.get(x.name)!));

@@ -266,6 +266,37 @@ describe.each(cases)('pingall with %s, neighbours %s', (tool, neighbours) => {
   });
 });
 
+test('pingall after pings made neighbour entries: seeds replace the kernel entries, keep one set on purpose, and leave nothing (iproute2 `neigh add` ended the batch on "File exists")', async () => {
+  const before = await snapshot();
+  const m = await loadTopology(example('star'));
+  await up(runner, m);
+  try {
+    // Entries the kernel resolved: h1 <-> h2 and h1 <-> the bridge's address.
+    await runner.run({ argv: ['ping', '-c1', '-W1', '10.0.0.2'], netns: 'h1' });
+    await runner.run({ argv: ['ping', '-c1', '-W1', '10.0.0.254'], netns: 'h1' });
+    // One set by hand, permanent: pingall must leave it as it is.
+    const mac3 = (JSON.parse((await ip('h3', '-j', 'link', 'show', 'dev', 'eth0')).stdout) as Array<{ address: string }>)[0]!.address;
+    await ip('h2', 'neigh', 'replace', '10.0.0.3', 'lladdr', mac3, 'dev', 'eth0', 'nud', 'permanent');
+    const neigh = async (ns: string) => (JSON.parse((await ip(ns, '-j', 'neigh', 'show')).stdout) as Array<{ dst: string; state: string[] }>).map((e) => `${e.dst} ${e.state.join(',')}`);
+    expect(await neigh('h1')).toEqual(expect.arrayContaining([expect.stringMatching(/^10\.0\.0\.2 (REACHABLE|STALE|DELAY)/)]));
+    const rep = await pingall(runner, m, { neighbours: 'seed' });
+    expect(rep).toMatchObject({ ok: true, neighbours: 'seeded', differences: [] });
+    expect(rep.results.filter((x) => x.expected).every((x) => x.reached)).toBe(true);
+    expect(await seedsLeft()).toEqual([]);
+    expect(await neigh('h2')).toContain('10.0.0.3 PERMANENT');
+    // Through the CLI as a user runs it, twice (the first run's probes made entries again).
+    for (let k = 0; k < 2; k++) {
+      const cli = await nslab('pingall', example('star'), '--neighbours', 'seed');
+      expect(cli.stderr).toBe('');
+      expect(cli.exitCode).toBe(0);
+    }
+    await ip('h2', 'neigh', 'del', '10.0.0.3', 'dev', 'eth0');
+  } finally {
+    await down(runner, m);
+  }
+  expect(await snapshot()).toEqual(before);
+});
+
 test('pingall in rounds (small blocks, neighbour caches flushed between them): 10 nodes, no loss', async () => {
   const n = 10;
   const yaml = ['name: pstar', 'bridges:', '  br0: { addresses: [10.7.0.254/24] }', 'nodes:']

@@ -92,6 +92,12 @@ describe('planSeeds', () => {
     ]);
   });
 
+  test('an entry set on purpose (permanent or noarp, listed as kept) gets no seed; the others still do', () => {
+    const seeds = text(planSeeds(mem, kernel, tg, new Map([['r', new Set(['eth1 10.0.2.1'])]])));
+    expect(seeds.filter((x) => x.startsWith('r/'))).toEqual(['r/r: 10.0.1.1 at 02:00:00:00:00:0a on eth0', 'r/r: fd00:2::1 at 02:00:00:00:00:0b on eth1']);
+    expect(seeds).toContain('b/b: 10.0.2.254 at 02:00:00:00:02:00 on eth0');
+  });
+
   test('interfaces outside the topology get no entries; an address whose interface is not in the kernel is not seeded', () => {
     const k2 = new Map(kernel);
     k2.set('b', [{ ifname: 'extra0', mac: '02:00:00:00:00:ee', addrs: ['10.0.1.9/24'] }]);
