@@ -2,6 +2,10 @@
 // Everything is imported on demand: a pipework call must not pay for yargs and every command.
 // Entries: main.ts (ESM bundle) and snapshot-main.ts (the V8 startup snapshot bin/nslab starts
 // attach, detach and pipework from).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { packageRoot } from '../paths.js';
 
 /**
  * Runs one nslab command line and sets `process.exitCode`.
@@ -20,21 +24,47 @@ export async function main(argv: string[]): Promise<void> {
   } else await runYargs(argv);
 }
 
+/** Each command's module, loaded only when that command runs (or for --help): yargs and twelve modules cost 70-100 ms. */
+const COMMANDS: Record<string, () => Promise<Array<CommandModule<any, any>>>> = {
+  up: async () => [(await import('./topology.js')).upCommand],
+  down: async () => [(await import('./topology.js')).downCommand],
+  plan: async () => [(await import('./topology.js')).planCommand],
+  attach: async () => [(await import('./attach.js')).attachCommand],
+  detach: async () => [(await import('./attach.js')).detachCommand],
+  pipework: async () => [(await import('./attach.js')).pipeworkCommand],
+  lab: async () => [(await import('./lab.js')).labCommand],
+  verify: async () => [(await import('./verify.js')).verifyCommand],
+  pingall: async () => [(await import('./pingall.js')).pingallCommand],
+  graph: async () => [(await import('./graph.js')).graphCommand],
+  inspect: async () => [(await import('./inspect.js')).inspectCommand],
+  clean: async () => [(await import('./clean.js')).cleanCommand],
+  network: async () => [(await import('./network.js')).networkCommand],
+  node: async () => [(await import('./node.js')).nodeCommand],
+  sandbox: async () => [(await import('./sandbox.js')).sandboxCommand],
+  doctor: async () => [(await import('./doctor.js')).doctorCommand],
+  gen: async () => [(await import('./gen.js')).genCommand],
+};
+
+/**
+ * nslab's version, from its package.json (yargs' own lookup starts from the working directory and
+ * said "unknown" anywhere but the source tree).
+ */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 async function runYargs(argv: string[]): Promise<void> {
-  const [{ runCommands }, { attachCommand, detachCommand, pipeworkCommand }, { doctorCommand }, { labCommand }, { networkCommand }, { nodeCommand }, { graphCommand }, { inspectCommand }, { pingallCommand }, { sandboxCommand }, { cleanCommand }, { downCommand, planCommand, upCommand }, { verifyCommand }] = await Promise.all([
-    import('./yargs-cli.js'),
-    import('./attach.js'),
-    import('./doctor.js'),
-    import('./lab.js'),
-    import('./network.js'),
-    import('./node.js'),
-    import('./graph.js'),
-    import('./inspect.js'),
-    import('./pingall.js'),
-    import('./sandbox.js'),
-    import('./clean.js'),
-    import('./topology.js'),
-    import('./verify.js'),
-  ]);
-  await runCommands(argv, [upCommand, downCommand, planCommand, attachCommand, detachCommand, pipeworkCommand, labCommand, verifyCommand, pingallCommand, graphCommand, inspectCommand, cleanCommand, networkCommand, nodeCommand, sandboxCommand, doctorCommand]);
+  // `nslab --version` alone: answered before yargs loads.
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
+  // A known command loads its module alone; --help, no command or a misspelt one load them all.
+  const one = Object.hasOwn(COMMANDS, argv[0] ?? '') && !argv.includes('--help') ? [argv[0]!] : Object.keys(COMMANDS);
+  const [{ runCommands }, ...mods] = await Promise.all([import('./yargs-cli.js'), ...one.map((c) => COMMANDS[c]!())]);
+  await runCommands(argv, mods.flat(), packageVersion());
 }

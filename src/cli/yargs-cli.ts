@@ -9,8 +9,9 @@ import { openJournal } from '../engine/clean/journal.js';
  * Parses `argv` against `commands` and runs the one named (yargs' `parseAsync`).
  * @param argv the arguments after `nslab`
  * @param commands the command modules to offer (all of nslab's, or a subset that includes argv[0])
+ * @param version what `--version` prints (default: yargs' own lookup)
  */
-export async function runCommands(argv: string[], commands: ReadonlyArray<CommandModule<any, any>>): Promise<void> {
+export async function runCommands(argv: string[], commands: ReadonlyArray<CommandModule<any, any>>, version?: string): Promise<void> {
   // Every command that may change the kernel writes ahead what it does (engine/clean/journal.ts);
   // the file appears with its first entry only, so a command that changes nothing leaves none.
   if (!READ_ONLY.has(argv[0] ?? '')) openJournal(commandOwner(argv), argv);
@@ -19,6 +20,7 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
     .usage('$0 <command> [options]\n\nWire network namespaces, veth pairs and bridges by hand, reproducibly.');
   for (const c of commands) y = y.command(c);
   skipHelpCache(y);
+  y = version === undefined ? y.version() : y.version(version);
   await y
     .demandCommand(1, 'name a command: nslab --help lists them')
     .strict()
@@ -31,7 +33,6 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
       process.exit(EXIT.usage);
     })
     .help()
-    .version()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .parseAsync();
 }
@@ -48,7 +49,7 @@ function skipHelpCache(y: unknown): void {
 }
 
 /** Commands that never change the kernel (or, for clean, must not journal their own undo work). */
-const READ_ONLY = new Set(['clean', 'inspect', 'verify', 'plan', 'pingall', 'graph', 'doctor', 'sandbox', '--help', '--version']);
+const READ_ONLY = new Set(['clean', 'inspect', 'verify', 'plan', 'pingall', 'graph', 'doctor', 'sandbox', 'gen', '--help', '--version']);
 
 /**
  * Whom a command line works for, as `nslab clean NAME` and `inspect` name owners: `topology NAME`
