@@ -2,6 +2,7 @@
 import { down, loadTopology, up } from '../../src/engine/topology.js';
 import type { LinkInfo } from '../../src/kernel/link.js';
 import { readLinks } from '../../src/kernel/link.js';
+import type { Runner } from '../../src/exec/runner.js';
 import { readAddrs } from '../../src/kernel/addr.js';
 import { listNetns } from '../../src/kernel/netns.js';
 import { readRoutes } from '../../src/kernel/route.js';
@@ -171,5 +172,37 @@ links:
       await runner.run({ argv: ['ip', 'link', 'del', 'veth-a'] });
       await runner.run({ argv: ['ip', 'netns', 'del', 'ns-test'] });
     }
+  });
+
+  test('down of a chain proves its netns by what up recorded, without entering them; one deleted and made again by someone else (same name, maybe the same inode) is left alone', async () => {
+    const before = await snapshot();
+    const m = await loadTopology(example('chain'));
+    await up(runner, m);
+    // Someone else deletes b and makes a netns b of their own: the kernel is free to give it b's inode number.
+    await runner.run({ argv: ['ip', 'netns', 'del', 'b'] });
+    await runner.run({ argv: ['ip', 'netns', 'add', 'b'] });
+    // The netns down enters (a command run in one): only b, whose identity is not the one up recorded.
+    const entered: string[] = [];
+    const counting: Runner = {
+      run: (cmd, o) => {
+        if (cmd.netns) entered.push(cmd.netns);
+        return runner.run(cmd, o);
+      },
+      batch: (tool, netns, lines, o) => {
+        if (netns) entered.push(netns);
+        return runner.batch(tool, netns, lines, o);
+      },
+      batchEach: (jobs) => runner.batchEach(jobs),
+    };
+    try {
+      const rep = await down(counting, m);
+      expect(entered).toEqual(['b']);
+      expect(rep.skipped).toEqual(['netns:b (not made by nslab)']);
+      expect(await listNetns(runner)).toEqual(expect.arrayContaining(['b']));
+      expect(await listNetns(runner)).not.toEqual(expect.arrayContaining(['a']));
+    } finally {
+      await runner.run({ argv: ['ip', 'netns', 'del', 'b'] });
+    }
+    expect(await snapshot()).toEqual(before);
   });
 });
