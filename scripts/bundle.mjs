@@ -12,6 +12,8 @@ const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'wa
 await build({
   ...common,
   entryPoints: ['src/cli/main.ts'],
+  minify: true,
+  keepNames: true,
   format: 'esm',
   splitting: true,
   outdir: 'dist/bundle',
