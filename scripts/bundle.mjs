@@ -40,7 +40,7 @@ const lazySegmenter = {
 // through them. Without a blob, bin/nslab runs the command from dist/bundle/main.mjs.
 mkdirSync('dist/snapshot', { recursive: true });
 let snapshots = 0;
-for (const name of ['pipework', 'attach']) {
+for (const name of ['pipework', 'attach', 'topology']) {
   await build({
     ...common,
     plugins: [lazySegmenter],

@@ -2,10 +2,8 @@
 // Everything is imported on demand: a pipework call must not pay for yargs and every command.
 // Entries: main.ts (ESM bundle) and snapshot-main.ts (the V8 startup snapshot bin/nslab starts
 // attach, detach and pipework from).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { packageRoot } from '../paths.js';
+import { packageVersion } from './version.js';
 
 /**
  * Runs one nslab command line and sets `process.exitCode`.
@@ -44,18 +42,6 @@ const COMMANDS: Record<string, () => Promise<Array<CommandModule<any, any>>>> = 
   doctor: async () => [(await import('./doctor.js')).doctorCommand],
   gen: async () => [(await import('./gen.js')).genCommand],
 };
-
-/**
- * nslab's version, from its package.json (yargs' own lookup starts from the working directory and
- * said "unknown" anywhere but the source tree).
- */
-export function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function runYargs(argv: string[]): Promise<void> {
   // `nslab --version` alone: answered before yargs loads.

@@ -328,6 +328,16 @@ let killAt: number | null | undefined;
 let stepsSeen = 0;
 
 /**
+ * Forgets the kill point read and the steps counted, so that the next apply reads NSLAB_KILL_AT again:
+ * for a startup snapshot whose build applied steps (cli/topology-main.ts), since the process started
+ * from it has an environment of its own.
+ */
+export function resetKillPoint(): void {
+  killAt = undefined;
+  stepsSeen = 0;
+}
+
+/**
  * The fault suite's kill point: with `NSLAB_KILL_AT=K` this process is killed (SIGKILL, no handler
  * runs) once K steps have been applied, counted over every apply of the command. Read at the first
  * apply and taken out of the environment, so that child processes do not inherit it.
