@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # What nslab drives (iproute2, brctl, iptables, ping, sysctl, nsenter/unshare, OVS, dnsmasq, docker)
 # and what its labs and tests use; fping makes pingall one process per node instead of one per probe;
-# graphviz draws `graph --format svg`.
-PKGS=(iproute2 bridge-utils iptables iputils-ping iputils-arping procps util-linux ethtool busybox-static openvswitch-switch dnsmasq-base docker.io net-tools iperf3 fping graphviz)
+# graphviz draws `graph --format svg`; `npm run bench` measures nslab against a one-process setns +
+# rtnetlink floor (python3-pyroute2, scripts/bench-floor.py) and peak RSS with GNU time.
+PKGS=(iproute2 bridge-utils iptables iputils-ping iputils-arping procps util-linux ethtool busybox-static openvswitch-switch dnsmasq-base docker.io net-tools iperf3 fping graphviz python3-pyroute2 time)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
