@@ -2,6 +2,9 @@
 import { down, loadTopology, up } from '../../src/engine/topology.js';
 import type { LinkInfo } from '../../src/kernel/link.js';
 import { readLinks } from '../../src/kernel/link.js';
+import { genTopology } from '../../src/model/gen.js';
+import { verify } from '../../src/verify/verify.js';
+import { pingall } from '../../src/verify/pingall.js';
 import type { Runner } from '../../src/exec/runner.js';
 import { readAddrs } from '../../src/kernel/addr.js';
 import { listNetns } from '../../src/kernel/netns.js';
@@ -206,3 +209,24 @@ links:
     expect(await snapshot()).toEqual(before);
   });
 });
+
+describe('nslab gen: the scale shapes, small', () => {
+  test('a tree (core bridge, leaves joined to it by veths) and a chain come up, verify clean, every pair answers as expected, and go', async () => {
+    const before = await snapshot();
+    for (const yaml of [genTopology({ kind: 'tree', nodes: 7, fanout: 3, name: 'gt' }), genTopology({ kind: 'chain', nodes: 4, name: 'gc' })]) {
+      const m = await model('gen', yaml);
+      await up(runner, m);
+      try {
+        // The leaf-core veths have both ends here: ip names their peer instead of giving its ifindex.
+        expect((await verify(runner, m)).mismatches.map((x) => x.message)).toEqual([]);
+        const rep = await pingall(runner, m);
+        expect(rep.differences).toEqual([]);
+        expect(rep.results.filter((x) => x.reached).length).toBeGreaterThan(0);
+      } finally {
+        await down(runner, m);
+      }
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
