@@ -355,8 +355,12 @@ export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): P
   const mode = opts.from ? 'resolve' : (opts.neighbours ?? 'auto');
   const sampled = opts.sample ? samplePairs(targets, m.nodes.map((n) => n.name), opts.sample) : null;
   const wanted: Wanted = sampled?.wanted ?? (() => true);
-  let rounds = planRounds(members, sources, targets, opts.from ? members.length : (opts.blockSize ?? (await blockSizeFor(r, members.length))), wanted);
-  const seed = mode === 'seed' || (mode === 'auto' && rounds.length > 1);
+  const blockSize = opts.from ? members.length : (opts.blockSize ?? (await blockSizeFor(r, members.length)));
+  // Seeding is decided before any rounds are planned: planning the rounds of N members in blocks of B
+  // only to count them cost N·(N/B)·N target checks (hours at 4000 nodes). More than one block means
+  // more than one round whenever blocks probe each other, which a topology worth pinging does.
+  const seed = mode === 'seed' || (mode === 'auto' && members.length > Math.max(1, Math.floor(blockSize)));
+  let rounds = seed ? [] : planRounds(members, sources, targets, blockSize, wanted);
   const reached = new Map<string, boolean>();
   let seeded = 0;
   if (seed) {
