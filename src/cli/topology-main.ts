@@ -33,6 +33,11 @@ if (v8.startupSnapshot?.isBuildingSnapshot()) {
 }
 
 startFromSnapshot(async (args) => {
+  // `nslab plan FILE | head`: a closed pipe ends the output, as in run.ts.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   await runCommands(args, [upCommand, downCommand, planCommand, verifyCommand, pingallCommand, genCommand], packageVersion());
   exitNow(Number(process.exitCode ?? 0));
 });
