@@ -33,6 +33,7 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
       .option('route', { type: 'string', array: true, describe: 'NET[@GW] routed over this interface, repeatable' })
       .option('host-access', { type: 'boolean', default: false, describe: 'macvlan: move the host\'s address to a host macvlan so it reaches its guests' })
       .option('direct-phys', { type: 'boolean', default: false, hidden: true })
+      .option('persist', { type: 'boolean', default: false, describe: 'Docker guests: apply this attach again each time the container starts (nslab docker watch, or nslab docker restore)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'read the kernel, print the commands, change nothing' })
       .option('json', { type: 'boolean', default: false })
       .option('fault-at', { type: 'number', hidden: true })
@@ -63,10 +64,15 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
       if (!a['dry-run']) requireRoot();
       const { ExecRunner } = await import('../exec/runner.js');
       const { attachMany } = await import('../engine/attach/attach.js');
-      const reps = await attachMany(new ExecRunner(), reqs, { dryRun: a['dry-run'], faultAt: a['fault-at'] });
+      const reps = await attachMany(new ExecRunner(), reqs, { dryRun: a['dry-run'], faultAt: a['fault-at'], persist: a.persist === true });
+      if (a.persist && !a['dry-run']) {
+        const not = reps.filter((x) => !x.container).map((x) => x.guest);
+        if (not.length) process.stderr.write(`nslab: --persist is for Docker containers; ${not.join(', ')} ${not.length > 1 ? 'are' : 'is'} not one (attached, not persisted)\n`);
+      }
+      for (const n of new Set(reps.flatMap((x) => x.notes ?? []))) process.stderr.write(`nslab: note: ${n}\n`);
       if (a.json) printJson({ ok: true, attached: reps.map(({ script: _s, ...x }) => x), script: reps[0]?.script });
       else if (reps[0]?.script) process.stdout.write(reps[0].script);
-      else for (const rep of reps) process.stdout.write(`attached ${rep.guest}:${rep.ifname} to ${rep.host}${rep.local ? ` (host end ${rep.local})` : ''}\n`);
+      else for (const rep of reps) process.stdout.write(`attached ${rep.guest}${rep.container && rep.container.name !== rep.guest ? ` (${rep.container.name})` : ''}${rep.container ? ` [${rep.container.id.slice(0, 12)}]` : ''}:${rep.ifname} to ${rep.host}${rep.local ? ` (host end ${rep.local})` : ''}\n`);
     } catch (err) {
       reportError(err, a.json);
     }

@@ -41,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<Array<CommandModule<any, any>>>> = 
   sandbox: async () => [(await import('./sandbox.js')).sandboxCommand],
   doctor: async () => [(await import('./doctor.js')).doctorCommand],
   gen: async () => [(await import('./gen.js')).genCommand],
+  docker: async () => [(await import('./docker.js')).dockerCommand],
 };
 
 async function runYargs(argv: string[]): Promise<void> {

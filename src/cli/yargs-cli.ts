@@ -14,7 +14,8 @@ import { openJournal } from '../engine/clean/journal.js';
 export async function runCommands(argv: string[], commands: ReadonlyArray<CommandModule<any, any>>, version?: string): Promise<void> {
   // Every command that may change the kernel writes ahead what it does (engine/clean/journal.ts);
   // the file appears with its first entry only, so a command that changes nothing leaves none.
-  if (!READ_ONLY.has(argv[0] ?? '')) openJournal(commandOwner(argv), argv);
+  // A watcher or a plugin runs for days: each attach it makes is marked, and found by clean.
+  if (!READ_ONLY.has(argv[0] ?? '') && !(argv[0] === 'docker' && (argv[1] === 'watch' || argv[1] === 'plugin'))) openJournal(commandOwner(argv), argv);
   let y = yargs(argv)
     .scriptName('nslab')
     .usage('$0 <command> [options]\n\nWire network namespaces, veth pairs and bridges by hand, reproducibly.');

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 /**
  * The setup run inside `unshare --net --mount --pid --fork --mount-proc` before the user's command: mounts made private,
  * tmpfs on /run/netns, /etc/netns and /run/nslab (so netns, per-netns files and nslab's state stay in
- * the sandbox), sysfs of the new netns with the cgroup mounts carried over (dockerd needs them), lo up.
+ * the sandbox; persisted records too: NSLAB_DATA_DIR under it), sysfs of the new netns with the cgroup mounts carried over (dockerd needs them), lo up.
  * It is a fixed script; the user's command reaches it only as "$@", never as shell text.
  */
 const SETUP = `set -e
@@ -23,6 +23,7 @@ mount --move /run/.nslab-cg /sys/fs/cgroup
 rmdir /run/.nslab-cg 2>/dev/null || true
 ip link set lo up
 export NSLAB_SANDBOX="$(readlink /proc/self/ns/net)"
+export NSLAB_DATA_DIR=/run/nslab/data
 "$@"`;
 
 /** The directory of nslab's `bin/` (holding the `nslab` launcher), put first on PATH inside the sandbox. */

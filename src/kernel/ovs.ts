@@ -75,17 +75,30 @@ export interface OvsPort {
  * (`ovs-vsctl --format=json` of the Port and Interface tables).
  */
 export async function readOvsPorts(r: Runner): Promise<OvsPort[]> {
-  const brs = (await r.run({ argv: vsctl('list-br') })).stdout.split('\n').filter(Boolean);
+  // One ovs-vsctl, one database snapshot: three tables joined here (a bridge removed meanwhile by
+  // someone else no longer fails a `list-ports` of it, and 100 ports are not 300 processes).
+  const res = await r.run({ argv: vsctl('--format=json', '--columns=name,ports', 'list', 'Bridge', '--', '--columns=_uuid,name,tag,interfaces', 'list', 'Port', '--', '--columns=_uuid,external_ids', 'list', 'Interface') });
+  const [bridges, ports, ifaces] = res.stdout.split('\n').filter((l) => l.trim()).map((l) => (JSON.parse(l) as { data: unknown[][] }).data) as [unknown[][], unknown[][], unknown[][]];
+  const uuids = (v: unknown): string[] => {
+    const x = v as [string, unknown];
+    if (x?.[0] === 'uuid') return [x[1] as string];
+    if (x?.[0] === 'set') return (x[1] as Array<[string, string]>).map((u) => u[1]);
+    return [];
+  };
+  const ext = new Map<string, Record<string, string>>();
+  for (const row of ifaces ?? []) ext.set(uuids(row[0])[0]!, Object.fromEntries(((row[1] as [string, Array<[string, string]>])?.[1] ?? [])));
+  const portRow = new Map<string, unknown[]>();
+  for (const row of ports ?? []) portRow.set(uuids(row[0])[0]!, row);
   const out: OvsPort[] = [];
-  for (const br of brs) {
-    const ports = (await r.run({ argv: vsctl('list-ports', br) })).stdout.split('\n').filter(Boolean);
-    for (const p of ports) {
-      const res = await r.run({ argv: vsctl('--format=json', '--columns=name,tag', 'list', 'Port', p) });
-      const row = (JSON.parse(res.stdout) as { data: unknown[][] }).data[0] ?? [];
-      const tag = typeof row[1] === 'number' ? row[1] : null;
-      const ifr = await r.run({ argv: vsctl('--format=json', '--columns=external_ids', 'list', 'Interface', p) });
-      const ext = ((JSON.parse(ifr.stdout) as { data: unknown[][] }).data[0]?.[0] as [string, Array<[string, string]>] | undefined)?.[1] ?? [];
-      out.push({ name: p, bridge: br, tag, externalIds: Object.fromEntries(ext) });
+  for (const b of bridges ?? []) {
+    const rows = uuids(b[1]).map((u) => portRow.get(u)).filter((x): x is unknown[] => x !== undefined);
+    rows.sort((x, y) => String(x[1]).localeCompare(String(y[1])));
+    for (const row of rows) {
+      const name = String(row[1]);
+      if (name === b[0]) continue; // the bridge's own internal port, which list-ports leaves out too
+      const tag = typeof row[2] === 'number' ? row[2] : null;
+      const firstIf = uuids(row[3])[0];
+      out.push({ name, bridge: String(b[0]), tag, externalIds: (firstIf && ext.get(firstIf)) || {} });
     }
   }
   return out;

@@ -11,6 +11,7 @@ import { listNetns } from '../kernel/netns.js';
 import { readOvsPorts } from '../kernel/ovs.js';
 import { parseMark } from '../model/marks.js';
 import { readJournals } from '../model/journal.js';
+import { isContainerId, readDockerRecords } from '../model/docker.js';
 import { stillRunning } from '../kernel/proc.js';
 
 
@@ -47,6 +48,12 @@ export interface OwnedTopology {
   iptables: string[];
   /** Processes outside its netns (a DHCP client in a guest). */
   processes: OwnedProcess[];
+  /**
+   * A Docker guest (owner `attach FULL_ID`): its name and state now. `gone` (Docker no longer knows
+   * it) makes what is left stale, which `nslab clean` removes; `stopped` ones lost their interfaces
+   * with their netns (OVS ports stay, stale) and get persisted attaches back when they start.
+   */
+  container?: { id: string; name: string; state: 'running' | 'stopped' | 'gone'; persisted: string[] };
 }
 
 /** The owner a mark names (see model/marks.ts): a topology's name, or `KIND NAME` for the others. */
@@ -162,7 +169,10 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
   const myMnt = await readlink('/proc/self/ns/mnt').catch(() => '');
   for (const p of procs) {
     if (!/\budhcpc\b/.test(p.command) || !p.command.includes('/share/udhcpc.sh') || p.mnt !== myMnt) continue;
-    const guest = /-x hostname:(\S+)/.exec(p.command)?.[1];
+    // Its owner is in its pid file's name (GUEST-IFNAME.pid): a container's full ID, a netns name.
+    const ifn = /-i (\S+)/.exec(p.command)?.[1];
+    const pf = /-p \S*\/dhcp\/(\S+)\.pid\b/.exec(p.command)?.[1];
+    const guest = pf && ifn && pf.endsWith(`-${ifn}`) ? pf.slice(0, -ifn.length - 1) : /-x hostname:(\S+)/.exec(p.command)?.[1];
     topo(guest ? `attach ${guest}` : 'attach').processes.push({ pid: p.pid, command: p.command });
   }
   const ovsRun = process.env.OVS_RUNDIR || '/var/run/openvswitch';
@@ -179,6 +189,7 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
       if (o) topo(o).iptables.push(`-t ${table} -A ${rule.chain} ${rule.text}`);
     }
   }
+  await addContainers(r, byName, topo);
   // A node's veth is made by the attach engine (mark `attach guest=NODE`): it belongs to the node.
   for (const [name, t] of byName) {
     const node = byName.get(`node ${name.slice('attach '.length)}`);
@@ -189,6 +200,37 @@ export async function inspect(r: Runner, concurrency = 8): Promise<InspectReport
     byName.delete(name);
   }
   return { topologies: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)), incomplete: await incompleteCommands() };
+}
+
+/**
+ * Docker guests: owners named by a full container ID, and containers nslab has records of (an
+ * attach of this boot, or persisted) even when nothing of them is in the kernel now; each with its
+ * name and state from one `docker inspect` (no call when there is none).
+ */
+async function addContainers(r: Runner, byName: Map<string, OwnedTopology>, topo: (name: string) => OwnedTopology): Promise<void> {
+  const names = new Map<string, string>();
+  const persisted = new Map<string, string[]>();
+  for (const p of [false, true]) {
+    for (const rec of readDockerRecords(p)) {
+      names.set(rec.id, rec.name);
+      if (p) persisted.set(rec.id, rec.attaches.map((a) => `${a.ifname} to ${a.host}`));
+    }
+  }
+  const ids = new Set([...byName.keys()].flatMap((n) => (n.startsWith('attach ') && isContainerId(n.slice(7)) ? [n.slice(7)] : [])));
+  for (const id of names.keys()) ids.add(id);
+  if (ids.size === 0) return;
+  const res = await r.run({ argv: ['docker', 'inspect', '--type', 'container', '--format', '{{.Id}} {{.Name}} {{.State.Running}}', ...ids] }, { check: false }).catch(() => null);
+  const seen = new Map<string, { name: string; running: boolean }>();
+  for (const line of res?.stdout.split('\n') ?? []) {
+    const [id, name, running] = line.trim().split(' ');
+    if (id && name) seen.set(id, { name: name.replace(/^\//, ''), running: running === 'true' });
+  }
+  for (const id of ids) {
+    const s = seen.get(id);
+    // Without an answer from Docker (no daemon), a container is not called gone.
+    if (!s && (!res || !new RegExp(`No such (container|object): ${id}`, 'i').test(res.stderr))) continue;
+    topo(`attach ${id}`).container = { id, name: s?.name ?? names.get(id) ?? id.slice(0, 12), state: s ? (s.running ? 'running' : 'stopped') : 'gone', persisted: persisted.get(id) ?? [] };
+  }
 }
 
 /** Every process with its command line, its netns inode and mount namespace (/proc; kernel threads left out). */
@@ -217,6 +259,11 @@ export async function formatInspect(rep: InspectReport): Promise<string> {
   const desc = (l: OwnedLink) => `${l.ifname} (${[l.kind, ...(l.master ? [`port of ${l.master}`] : []), ...(l.up ? [] : ['down'])].join(', ')})`;
   const proc = (p: OwnedProcess) => `pid ${p.pid}: ${p.command.length > 60 ? `${p.command.slice(0, 57)}...` : p.command}`;
   for (const topo of rep.topologies) {
+    if (topo.container) {
+      const c = topo.container;
+      const what = c.state === 'gone' ? 'removed: what is left is stale (nslab clean removes it)' : c.state === 'stopped' ? `stopped${c.persisted.length ? ': persisted attaches come back when it starts (nslab docker watch)' : ''}` : 'running';
+      t.push([topo.name, `container ${c.name} (${c.id.slice(0, 12)})`, [what, ...c.persisted.map((x) => `persisted: ${x}`)].join('\n')]);
+    }
     for (const n of topo.netns) t.push([topo.name, `netns ${n.name}`, [...n.links.map(desc), ...n.processes.map(proc)].join('\n') || '(only lo)']);
     if (topo.links.length) t.push([topo.name, 'links in this netns', topo.links.map(desc).join('\n')]);
     if (topo.ovsPorts.length) t.push([topo.name, 'OVS ports', topo.ovsPorts.join('\n')]);

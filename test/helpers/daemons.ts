@@ -1,7 +1,7 @@
 // Daemons the tests start themselves inside the sandbox (state in a temp dir) and always stop:
 // Open vSwitch with the userspace datapath, dnsmasq as a DHCP server.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runner } from './kernel.js';
@@ -85,8 +85,14 @@ exec dockerd --config-file "$d/daemon.json" --data-root "$d/data" --exec-root "$
  * containers under the cgroup parent /nslab-test-PID (removed by stop), and imports a busybox image
  * `nslab-busybox:1` made from busybox-static with relative applet links (no registry here).
  */
-export async function startDockerd(): Promise<Dockerd> {
+export async function startDockerd(o: { plugins?: Record<string, string> } = {}): Promise<Dockerd> {
   const dir = mkdtempSync(join(tmpdir(), 'nslab-docker-'));
+  // Plugin spec files (NAME.spec: the socket's URL) in /etc/docker/plugins as dockerd will see it:
+  // the upper layer of its /etc overlay, written before it starts.
+  for (const [name, url] of Object.entries(o.plugins ?? {})) {
+    mkdirSync(join(dir, 'ovl', 'etc-up', 'docker', 'plugins'), { recursive: true });
+    writeFileSync(join(dir, 'ovl', 'etc-up', 'docker', 'plugins', `${name}.spec`), `${url}\n`);
+  }
   const cg = `nslab-test-${process.pid}`;
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', DOCKERD_SH, 'dockerd-sandbox', dir, cg], { stdio: ['ignore', 'ignore', 'ignore'] });
   const env = { DOCKER_HOST: `unix://${dir}/docker.sock`, DOCKER_CONFIG: `${dir}/cli` };

@@ -1,6 +1,6 @@
 // attach / detach: pipework's job (a guest onto a bridge, an OVS bridge or a macvlan), with
 // rollback, exact detach, ownership marks and names that always fit in 15 bytes.
-import { existsSync, mkdirSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import IPCIDR from 'ip-cidr';
@@ -22,6 +22,7 @@ import { listNetnsIds } from '../../kernel/netns.js';
 import { addPort } from '../../kernel/bridge.js';
 import { checkIfname, type AddressRequest, type AttachRequest } from '../../model/attach.js';
 import { mark, parseMark } from '../../model/marks.js';
+import { readDockerRecord, writeDockerRecord, findRecordedContainer, type DockerRecord } from '../../model/docker.js';
 import { ifnameProblem, shortHash } from '../../model/names.js';
 import { applySteps, mapLimit, runUndo } from '../apply.js';
 import { resolveGuest, type Guest } from './guest.js';
@@ -52,6 +53,12 @@ export interface AttachContext {
   existingMark?: Record<string, string>;
   /** With `existing`: its addresses now (`ADDR/LEN`), which an attach run again does not add twice. */
   existingAddrs?: string[];
+  /**
+   * With `existing`: the interface is another guest's, in a netns this guest shares with it (Docker's
+   * `--net=container:X`): the attach only adds addresses, recorded in the mark under `by.ID12` so that
+   * detaching this guest removes those addresses, not the interface.
+   */
+  sharedAdd?: boolean;
   /** Host access (macvlan): the host's addresses and routes on the parent, to move to the host macvlan. */
   hostAccess?: { name: string; addrs: string[]; routes: string[][] };
   /**
@@ -73,6 +80,10 @@ export interface AttachReport {
   /** The commands run (or, with dryRun, that would run), as a shell script. */
   script?: string;
   ms: number;
+  /** Things the user should know (a container sharing another's netns). */
+  notes?: string[];
+  /** A Docker guest: its full ID and name. */
+  container?: { id: string; name: string };
 }
 
 /** Options of {@link attach}. */
@@ -101,6 +112,12 @@ export interface AttachOptions {
    * a process per node.
    */
   announce?: boolean;
+
+  /**
+   * Docker guests: record the attach to be applied again each time the container starts (by
+   * `nslab docker watch` or `pipework --restore`), as later pipework versions' `--save` did.
+   */
+  persist?: boolean;
 }
 
 
@@ -183,6 +200,7 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
     throw err;
   }
   const script = w instanceof RecordingRunner ? toShellScript(w.calls) : undefined;
+  if (!opts.dryRun) for (const c of ctxs) if (c.guest.docker && !c.sharedAdd) recordDockerAttach(c, opts.persist === true);
   const ms = performance.now() - t0;
   return ctxs.map((c, i) => ({
     guest: c.req.guest,
@@ -193,7 +211,34 @@ async function attachPlanned(r: Runner, reqs: AttachRequest[], opts: AttachOptio
     steps: plans[i]!.length,
     ...(script !== undefined ? { script } : {}),
     ms,
+    ...(c.guest.notes?.length ? { notes: c.guest.notes } : {}),
+    ...(c.guest.docker ? { container: { id: c.guest.docker.id, name: c.guest.docker.name } } : {}),
   }));
+}
+
+/**
+ * Records a Docker guest's attach under its full ID (model/docker.ts): for `inspect` (name, stale),
+ * `detach` by any form after the container is gone, and with `persist` for `nslab docker watch`.
+ */
+function recordDockerAttach(c: AttachContext, persist: boolean): void {
+  const d = c.guest.docker!;
+  const entry = { ifname: c.req.ifname, host: c.host.name, request: { ...c.req, guest: d.id }, persist, at: new Date().toISOString() };
+  for (const p of persist ? [false, true] : [false]) {
+    const rec: DockerRecord = readDockerRecord(d.id, p) ?? { id: d.id, name: d.name, attaches: [] };
+    rec.name = d.name;
+    rec.attaches = [...rec.attaches.filter((x) => x.ifname !== c.req.ifname), entry];
+    writeDockerRecord(rec, p);
+  }
+}
+
+/** Forgets a container's attach of IFNAME (or all of them): this boot's record, and with `persisted` the saved one. */
+export function forgetDockerAttach(id: string, ifname: string | null, persisted: boolean): void {
+  for (const p of persisted ? [false, true] : [false]) {
+    const rec = readDockerRecord(id, p);
+    if (!rec) continue;
+    rec.attaches = ifname === null ? [] : rec.attaches.filter((x) => x.ifname !== ifname);
+    writeDockerRecord(rec, p);
+  }
 }
 
 /** An address without its length, in one spelling (`fd00:0::1` and `fd00::1` are one). */
@@ -316,7 +361,8 @@ export async function resolveAttach(r: Runner, req: AttachRequest, shared?: { ro
 }
 
 async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: LinkInfo[]; taken: Set<string> } | undefined, o: { readGuest?: boolean }): Promise<AttachContext> {
-  const readGuest = o.readGuest !== false;
+  // A DHCP lease brings a default route: the one it replaces is read, so that detach puts it back.
+  const readGuest = o.readGuest !== false || req.addresses.some((a) => a.kind === 'dhcp');
   // The host's links and the guest (found, then read by one process in its netns) are read at once.
   const guestRead = resolveGuest(r, req.guest).then(async (guest) => ({ guest, read: readGuest ? await queryJson(r, guest.netns, [['addr', 'show'], ['route', 'show', 'default']], ['-d']) : [[], []] }));
   const [rootRes, guestRes] = await Promise.allSettled([shared?.rootLinks ?? readLinks(r, null), guestRead]);
@@ -344,10 +390,12 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
   let existing = false;
   let existingMark: Record<string, string> | undefined;
   let existingAddrs: string[] | undefined;
+  let sharedAdd = false;
   if (have) {
     const m = parseMark(have.ifalias);
     if (m?.kind === 'attach' && m.fields.host === host.name) {
       existing = true;
+      sharedAdd = guest.docker?.netnsOf !== undefined && !markedHostEnd(rootLinks, guest.ref, req.ifname);
       existingMark = m.fields;
       existingAddrs = (have.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
     }
@@ -363,7 +411,7 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
 
   const prevDefault: AttachContext['prevDefault'] = {};
   for (const fam of readGuest ? ([4, 6] as const) : []) {
-    if (!req.addresses.some((a) => a.kind === 'static' && a.gateway && isIP(a.gateway) === fam)) continue;
+    if (!req.addresses.some((a) => (a.kind === 'static' && a.gateway && isIP(a.gateway) === fam) || (a.kind === 'dhcp' && fam === 4))) continue;
     const routes = fam === 4 ? gr : JSON.parse((await r.run({ argv: ['ip', '-j', '-6', 'route', 'show', 'default'], netns: guest.netns })).stdout || '[]');
     const d = (routes as Array<{ gateway?: string; dev?: string }>)[0];
     if (d?.gateway && d.dev) prevDefault[fam] = `${d.gateway}@${d.dev}`;
@@ -385,7 +433,7 @@ async function readAttach(r: Runner, req: AttachRequest, shared: { rootLinks: Li
       hostAccess = { name, addrs, routes };
     }
   }
-  return { req, guest, host, local, existing, prevDefault, guestRead: readGuest, ...(existingMark ? { existingMark, existingAddrs: existingAddrs ?? [] } : {}), ...(hostAccess ? { hostAccess } : {}) };
+  return { req, guest, host, local, existing, prevDefault, guestRead: readGuest, ...(sharedAdd ? { sharedAdd } : {}), ...(existingMark ? { existingMark, existingAddrs: existingAddrs ?? [] } : {}), ...(hostAccess ? { hostAccess } : {}) };
 }
 
 /**
@@ -431,7 +479,13 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
       steps.push({ describe: `compute checksums in software on ${req.ifname} (OVS userspace datapath)`, do: cmdOp(['ethtool', '-K', req.ifname, 'tx', 'off'], g), undo: [], parent: linkKey(g, req.ifname) });
     }
   }
-  if (c.existing && c.existingMark) {
+  if (c.existing && c.existingMark && c.sharedAdd) {
+    // Another guest's interface (a shared netns): the addresses this guest adds are recorded in its mark.
+    const before = mark('attach', c.existingMark);
+    const mine = req.addresses.flatMap((a) => (a.kind === 'static' && !hasAddress(c.existingAddrs, a.cidr) ? [a.cidr] : []));
+    const after = mark('attach', { ...c.existingMark, [sharedKey(guest.ref)]: mine.join(',') });
+    steps.push({ describe: `mark ${req.ifname} in ${g} as ${after}`, do: ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', after]), undo: [ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', before])], parent: linkKey(g, req.ifname) });
+  } else if (c.existing && c.existingMark) {
     // A re-attach that replaces a default route of another family (pipework#124: IPv6 after IPv4)
     // records it beside the first one's, so that detach puts both back.
     const before = mark('attach', c.existingMark);
@@ -450,13 +504,19 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
   for (const a of req.addresses) {
     if (a.kind !== 'dhcp') continue;
     // The pid file's folder, made by a step so a printed script (a lab's) makes it too.
-    steps.push({ describe: 'make the folder for DHCP client pid files', do: cmdOp(['mkdir', '-p', dirname(dhcpPidFile(guest.ref, req.ifname))]), undo: [] });
+    const pid = dhcpPidFile(guest.ref, req.ifname);
+    steps.push({ describe: 'make the folder for DHCP client pid files', do: cmdOp(['mkdir', '-p', dirname(pid)]), undo: [] });
+    // A client an earlier attach left (its container restarted) must not run beside the new one.
+    if (a.foreground && (a.client === 'dhcp' || a.client === 'udhcpc')) steps.push({ describe: `stop a DHCP client still named in ${pid}`, do: cmdOp(['sh', join(packageRoot(), 'share', 'dhcp-pid.sh'), 'stop', pid]), undo: [], phase: 2 });
     steps.push(dhcpStep(guest, req.ifname, a));
+    if (guest.kind === 'docker' && a.foreground && (a.client === 'dhcp' || a.client === 'udhcpc')) {
+      steps.push({ describe: `record the host's PID of ${req.ifname}'s DHCP client`, do: cmdOp(['sh', join(packageRoot(), 'share', 'dhcp-pid.sh'), 'host', pid, String(guest.pid)]), undo: [], phase: 4 });
+    }
   }
   // Phases: the current netns first (links, ports), then the guest (addresses, routes), then DHCP;
   // within a phase the engine runs different netns at once, so a guest step must never share one
   // with the host-side step that creates its interface.
-  return steps.map((s) => ({ ...s, phase: phaseOf(s, g) }));
+  return steps.map((s) => ({ ...s, phase: s.phase ?? phaseOf(s, g) }));
 }
 
 /** True for an IPv4 gateway in none of `subnets` (`ADDR/LEN`): the kernel reaches it only `onlink`. IPv6 gateways are link-local or on-link by RA: left as given. */
@@ -531,6 +591,16 @@ function restoreDefault(netns: string, fam: 4 | 6, spec: string): Op {
   return ipOp(netns, ['route', 'replace', 'default', 'via', gw, 'dev', dev]);
 }
 
+/** True when the pid file names a running DHCP client that uses this very file. */
+function dhcpClientAlive(pidFile: string): boolean {
+  try {
+    const pid = readFileSync(pidFile, 'utf8').trim();
+    return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(pidFile);
+  } catch {
+    return false;
+  }
+}
+
 /** The file where the DHCP client of (guest, ifname) keeps its PID. */
 export function dhcpPidFile(guestRef: string, ifname: string): string {
   return join(stateDir(), 'dhcp', `${guestRef.replace(/[^A-Za-z0-9_.-]/g, '_')}-${ifname}.pid`);
@@ -540,15 +610,36 @@ export function dhcpPidFile(guestRef: string, ifname: string): string {
  * Removes a DHCP client's log (with `onlyLog`, when no client runs: no pid file) and the pid folder
  * once it is empty, so that nothing of a finished attach stays in the state folder.
  */
-function removeDhcpFiles(guestRef: string, ifname: string, o: { onlyLog: boolean }): void {
+function removeDhcpFiles(guestRef: string, ifname: string, o: { onlyLog: boolean; stale?: boolean }): void {
   const pid = dhcpPidFile(guestRef, ifname);
   if (o.onlyLog && existsSync(pid)) return;
+  if (o.stale) rmSync(pid, { force: true });
   rmSync(`${pid}.log`, { force: true });
   try {
     rmdirSync(dirname(pid));
   } catch {
     // not empty (another guest's client) or already gone
   }
+}
+
+/**
+ * A Docker guest's DHCP client runs in the container's PID namespace too: when the container's init
+ * exits, the kernel kills every process of that namespace (pid_namespaces(7)), so the client ends
+ * with its container even when nobody watches (it otherwise kept the netns, its veth and its address
+ * alive after `docker rm -f`).
+ */
+function pidnsOf(guest: Guest): string[] {
+  return guest.kind === 'docker' ? ['nsenter', `--pid=/proc/${guest.pid}/ns/pid`, '--'] : []; // nsenter forks into a PID namespace by itself
+}
+
+/** The hostname a DHCP client sends: a container's name (a full ID is longer than a DNS label's 63 bytes). */
+function hostnameOf(guest: Guest): string {
+  return guest.docker?.name ?? guest.ref;
+}
+
+/** The mark key under which a guest sharing another's netns records the addresses it added. */
+function sharedKey(ref: string): string {
+  return `by.${ref.slice(0, 12)}`;
 }
 
 /**
@@ -562,7 +653,7 @@ function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kin
   if (a.client === 'dhcp' || a.client === 'udhcpc') {
     return {
       describe: `get an address for ${ifname} by DHCP (busybox udhcpc${keep ? ', kept running to renew' : ''})`,
-      do: { tool: 'cmd', cmd: { argv: ['busybox', 'udhcpc', '-i', ifname, '-s', join(packageRoot(), 'share', 'udhcpc.sh'), '-p', pid, '-x', `hostname:${guest.ref}`, '-t', '6', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
+      do: { tool: 'cmd', cmd: { argv: [...pidnsOf(guest), 'busybox', 'udhcpc', '-i', ifname, '-s', join(packageRoot(), 'share', 'udhcpc.sh'), '-p', pid, '-x', `hostname:${hostnameOf(guest)}`, '-t', '6', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
       // The log goes too: a client killed with its command, or one that quit (-q), leaves it otherwise.
       undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid, `${pid}.log`])] : [cmdOp(['rm', '-f', `${pid}.log`])],
       parent: linkKey(guest.netns, ifname),
@@ -571,14 +662,14 @@ function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kin
   if (a.client === 'dhclient') {
     return {
       describe: `get an address for ${ifname} by DHCP (dhclient)`,
-      do: cmdOp(['dhclient', '-1', '-pf', pid, ...(keep ? [] : []), ...a.options, ifname], guest.netns),
+      do: cmdOp([...pidnsOf(guest), 'dhclient', '-1', '-pf', pid, ...(keep ? [] : []), ...a.options, ifname], guest.netns),
       undo: [cmdOp(['dhclient', '-r', '-pf', pid, ifname], guest.netns)],
       parent: linkKey(guest.netns, ifname),
     };
   }
   return {
     describe: `get an address for ${ifname} by DHCP (dhcpcd)`,
-    do: cmdOp(['dhcpcd', '-q', '-h', guest.ref, ...a.options, ifname], guest.netns),
+    do: cmdOp([...pidnsOf(guest), 'dhcpcd', '-q', '-h', hostnameOf(guest), ...a.options, ifname], guest.netns),
     undo: [cmdOp(['dhcpcd', '-k', ifname], guest.netns)],
     parent: linkKey(guest.netns, ifname),
   };
@@ -623,7 +714,9 @@ function markedHostEnd(links: LinkInfo[], guestRef: string, ifname: string): Lin
  * 10 hex of a hash of (guest, ifname). pipework's `v${IF}pl${PID}` overflowed IFNAMSIZ (pipework#58).
  */
 export function hostEndName(guest: Guest, ifname: string, taken: ReadonlySet<string>): string {
-  const readable = `${guest.kind === 'netns' ? guest.ref : `p${guest.pid}`}-${ifname}`;
+  // A container's is named from its ID, stable across restarts (its PID is not): an OVS port left by
+  // a container that died is then taken over, not doubled, when it starts again.
+  const readable = `${guest.kind === 'netns' ? guest.ref : guest.kind === 'docker' ? `d${guest.ref.slice(0, 8)}` : `p${guest.pid}`}-${ifname}`;
   if (ifnameProblem(readable) === null && !taken.has(readable)) return readable;
   for (let salt = 0; ; salt++) {
     const n = `nv${shortHash([guest.ref, ifname, String(salt)], 10)}`;
@@ -681,6 +774,17 @@ async function ensureBridge(r: Runner, host: Extract<HostSide, { kind: 'bridge' 
   return true;
 }
 
+/**
+ * Deletes a bridge nslab created once nothing uses it (no port, no address, no bound socket), as a
+ * detach of its last guest does: for a container that went without a detach (`docker rm -f`).
+ * @returns true when it was deleted
+ */
+export async function removeBridgeIfUnused(r: Runner, name: string): Promise<boolean> {
+  const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
+  const isOvs = ovsUp && (await ovsBridgeExists(r, name));
+  return removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name });
+}
+
 /** Deletes a bridge nslab created once it has no ports left. */
 async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; name: string }): Promise<boolean> {
   if (host.kind === 'ovs') {
@@ -693,8 +797,25 @@ async function removeBridgeIfEmpty(r: Runner, host: { kind: 'bridge' | 'ovs'; na
   const links = await readLinks(r, null);
   const br = links.find((l) => l.ifname === host.name);
   if (parseMark(br?.ifalias)?.kind !== 'bridge' || links.some((l) => l.master === host.name)) return false;
+  if (await bridgeInUse(r, host.name)) return false;
   await runUndo(r, [ipOp(null, ['link', 'del', 'dev', host.name])]);
   return true;
+}
+
+/**
+ * Someone else uses a bridge nslab made: it has an address (given since), or a socket is bound to it
+ * (a dnsmasq serving DHCP on it, a tcpdump): `ss` shows those as `ADDR%BRIDGE:PORT`, packet sockets
+ * with the interface's name. Such a bridge stays when its last guest leaves (Docker keeps a network's
+ * bridge while anything uses it).
+ */
+async function bridgeInUse(r: Runner, name: string): Promise<boolean> {
+  const [addrs, socks] = await Promise.all([
+    r.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', name] }, { check: false }),
+    r.run({ argv: ['ss', '-H', '-a', '-n', '-u', '-t', '-w', '-0'] }, { check: false }).catch(() => ({ stdout: '', exitCode: 1, stderr: '' })),
+  ]);
+  const info = (JSON.parse(addrs.stdout || '[]') as Array<{ addr_info?: Array<{ scope?: string }> }>).flatMap((l) => l.addr_info ?? []);
+  if (info.some((a) => a.scope !== 'link')) return true;
+  return socks.stdout.split('\n').some((l) => l.includes(`%${name}:`) || new RegExp(`\\s${name.replace(/[.]/g, '\\.')}\\s`).test(` ${l} `));
 }
 
 /** DHCP clients found installed, so that 50 DHCP guests ask once. */
@@ -727,14 +848,20 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
   // A name no interface can have is bad input (exit 2), not "nothing attached" (exit 1).
   checkIfname('IFNAME', ifname);
   const removed: string[] = [];
+  const typed = guestRef;
   const rootLinks = await readLinks(r, null);
-  const hostEnd = markedHostEnd(rootLinks, guestRef, ifname);
   let guest: Guest | null = null;
   try {
     guest = await resolveGuest(r, guestRef);
   } catch (err) {
     if (!(err instanceof NslabError) || err.code !== 'NOT_FOUND') throw err;
   }
+  // A container is known by its full ID: the word typed may be a name or prefix of one Docker no
+  // longer knows (removed), found in nslab's records.
+  guestRef = guest?.ref ?? findRecordedContainer(guestRef)?.id ?? guestRef;
+  const hostEnd = markedHostEnd(rootLinks, guestRef, ifname);
+  const pidFile = dhcpPidFile(guestRef, ifname);
+  const stopDhcp = [cmdOp(['sh', join(packageRoot(), 'share', 'dhcp-pid.sh'), 'stop', pidFile]), cmdOp(['rm', '-f', `${pidFile}.log`])];
   const ops: Op[] = [];
   let hostName: string | undefined = hostEnd?.master;
   let fields: Record<string, string> = {};
@@ -742,11 +869,16 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
     const gl = (await readLinks(r, guest.netns)).find((l) => l.ifname === ifname);
     if (gl) {
       const m = parseMark(gl.ifalias);
-      if (m?.kind !== 'attach') throw invalid(`${guestRef}: ${ifname} was not attached by nslab (no nslab:attach mark); not touching it`);
+      if (m?.kind !== 'attach') throw invalid(`${typed}: ${ifname} was not attached by nslab (no nslab:attach mark); not touching it`);
+      const mine = m.fields[sharedKey(guestRef)];
+      if (guest.kind === 'docker' && !hostEnd && mine !== undefined) return detachSharedAdd(r, guest, typed, ifname, m.fields, mine);
+      const owner = gl.link_index !== undefined && !hostEnd ? parseMark(rootLinks.find((l) => l.ifindex === gl.link_index)?.ifalias)?.fields.guest : undefined;
+      if (guest.kind === 'docker' && owner && owner !== guestRef) {
+        throw invalid(`${typed}: ${ifname} in the netns it shares (${guest.docker?.netnsOf ? `with container ${guest.docker.netnsOf.name}` : 'with another guest'}) was attached for ${owner.slice(0, 12)}, not for ${typed}; detach it as that guest`);
+      }
       fields = m.fields;
       hostName = m.fields.host;
-      const pidFile = dhcpPidFile(guestRef, ifname);
-      if (existsSync(pidFile)) ops.push(cmdOp(['pkill', '-F', pidFile]), cmdOp(['rm', '-f', pidFile, `${pidFile}.log`]));
+      if (existsSync(pidFile)) ops.push(...stopDhcp);
       else removeDhcpFiles(guestRef, ifname, { onlyLog: true });
       ops.push(ipOp(guest.netns, ['link', 'del', 'dev', ifname]));
       removed.push(`${guestRef}:${ifname}`);
@@ -759,6 +891,14 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
   if (hostEnd) {
     ops.push(ipOp(null, ['link', 'del', 'dev', hostEnd.ifname]));
     removed.push(hostEnd.ifname);
+  }
+  if (!guest && existsSync(pidFile)) {
+    // The guest is gone but its DHCP client may not be (it kept the netns alive: pipework#181); a
+    // container's ended with it (its PID namespace), leaving only the file.
+    if (dhcpClientAlive(pidFile)) {
+      ops.push(...stopDhcp);
+      removed.push(`DHCP client of ${typed}:${ifname}`);
+    } else removeDhcpFiles(guestRef, ifname, { onlyLog: false, stale: true });
   }
   // OVS port: by name of the host end, or by the external-ids that name the guest (guest gone).
   const ovsUp = existsSync(join(process.env.OVS_RUNDIR || '/var/run/openvswitch', 'db.sock'));
@@ -792,14 +932,30 @@ export async function detach(r: Runner, guestRef: string, ifname: string): Promi
   if (ops.length === 0 || removed.length === 0) {
     // The guest's netns gone took both veth ends with it: a bridge nslab made may be left empty.
     const empty = rootLinks.filter((l) => parseMark(l.ifalias)?.kind === 'bridge' && !rootLinks.some((p) => p.master === l.ifname)).map((l) => l.ifname);
-    throw new NslabError('NOT_FOUND', `nothing attached by nslab as ${guestRef}:${ifname} (no marked interface, host end or OVS port)`, empty.length ? { hint: `bridges nslab made that have no port left: ${empty.join(', ')} (ip link del dev NAME removes one)` } : {});
+    forgetDockerAttach(guestRef, ifname, true);
+    throw new NslabError('NOT_FOUND', `nothing attached by nslab as ${typed}:${ifname} (no marked interface, host end or OVS port)`, empty.length ? { hint: `bridges nslab made that have no port left: ${empty.join(', ')} (ip link del dev NAME removes one)` } : {});
   }
   const errors = await runUndo(r, ops);
-  if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${guestRef} ${ifname}: ${errors[0]}`, { details: { errors } });
+  if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${typed} ${ifname}: ${errors[0]}`, { details: { errors } });
   removeDhcpFiles(guestRef, ifname, { onlyLog: false });
+  forgetDockerAttach(guestRef, ifname, true);
   if (hostName) {
     const isOvs = ovsUp && (await ovsBridgeExists(r, hostName));
     if (await removeBridgeIfEmpty(r, { kind: isOvs ? 'ovs' : 'bridge', name: hostName })) removed.push(`bridge ${hostName}`);
   }
-  return { guest: guestRef, ifname, removed };
+  return { guest: typed, ifname, removed };
+}
+
+/**
+ * Detaches what a guest sharing another's netns added to that one's interface: its addresses only
+ * (recorded under `by.ID12` in the interface's mark), never the interface.
+ */
+async function detachSharedAdd(r: Runner, guest: Guest, typed: string, ifname: string, fields: Record<string, string>, mine: string): Promise<DetachReport> {
+  const ops: Op[] = mine ? mine.split(',').map((a) => ipOp(guest.netns, ['addr', 'del', a, 'dev', ifname])) : [];
+  const rest = { ...fields };
+  delete rest[sharedKey(guest.ref)];
+  ops.push(ipOp(guest.netns, ['link', 'set', 'dev', ifname, 'alias', mark('attach', rest)]));
+  const errors = await runUndo(r, ops);
+  if (errors.length) throw new NslabError('COMMAND_FAILED', `detach ${typed} ${ifname}: ${errors[0]}`, { details: { errors } });
+  return { guest: typed, ifname, removed: mine ? mine.split(',').map((a) => `address ${a} on ${ifname}`) : [`${typed}'s share of ${ifname}`] };
 }

@@ -7,15 +7,22 @@ import { pidNetnsInode } from '../../kernel/netns.js';
 
 /** A resolved guest. */
 export interface Guest {
-  /** As the user named it (netns name, PID, container name or ID). */
+  /**
+   * Its identity in marks, records and pid files: a netns name, a PID, or for a Docker container its
+   * full ID whatever the user typed (a name, an ID prefix), so one container is one owner.
+   */
   ref: string;
+  /** As the user typed it. */
+  typed?: string;
   kind: 'netns' | 'pid' | 'docker';
   /** For the runner: a netns name, or `/proc/PID/ns/net`. */
   netns: string;
   /** For `ip link ... netns X`: a netns name or a PID. */
   ipNetns: string;
   pid?: number;
-  docker?: { id: string; name: string };
+  docker?: { id: string; name: string; /** `--net=container:X`: the container whose netns this is. */ netnsOf?: { id: string; name: string } };
+  /** Said to the user beside the result (a container sharing another's netns). */
+  notes?: string[];
 }
 
 /**
@@ -23,8 +30,11 @@ export interface Guest {
  * 1. a named netns (`/run/netns/NAME`, which includes nslab nodes);
  * 2. a PID (all digits): its `/proc/PID/ns/net`, which must differ from nslab's own netns;
  * 3. a Docker container, through the real `docker inspect` (works with cgroup v1 and v2), retried
- *    while its PID is still 0 (starting), as pipework does.
- * @throws NslabError NOT_FOUND with one line saying what was tried
+ *    while its PID is still 0 (starting), as pipework does; identified by its full ID. A container of
+ *    `--net=host` is refused (it would rewrite the host's own network); one of `--net=container:X`
+ *    is X's netns, said in `notes` (Docker's network modes, docs.docker.com/network/#drivers).
+ * @throws NslabError NOT_FOUND with one line saying what was tried; INVALID_INPUT for a guest whose
+ *   netns is nslab's own (a PID of this netns, a `--net=host` container)
  */
 export async function resolveGuest(r: Runner, ref: string): Promise<Guest> {
   if (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(ref) && existsSync(`${NETNS_DIR}/${ref}`)) return { ref, kind: 'netns', netns: ref, ipNetns: ref };
@@ -50,13 +60,39 @@ export async function resolveGuest(r: Runner, ref: string): Promise<Guest> {
   });
 }
 
+/** `docker inspect` of one container: PID (0 when not running), full ID, name, network mode. */
+async function inspectContainer(r: Runner, ref: string): Promise<{ pid: number; id: string; name: string; mode: string } | null> {
+  const res = await r.run({ argv: ['docker', 'inspect', '--type', 'container', '--format', '{{.State.Pid}} {{.Id}} {{.Name}} {{.HostConfig.NetworkMode}}', ref] }, { check: false }).catch(() => null);
+  if (!res || res.exitCode !== 0) return null; // no docker, no daemon, or no such container
+  const [pid, id, name, mode] = res.stdout.trim().split(' ') as [string, string, string, string];
+  return { pid: Number(pid), id, name: name.replace(/^\//, ''), mode: mode ?? '' };
+}
+
 async function dockerGuest(r: Runner, ref: string): Promise<Guest | null> {
   for (let tries = 0; tries < 3; tries++) {
-    const res = await r.run({ argv: ['docker', 'inspect', '--format', '{{.State.Pid}} {{.Id}} {{.Name}}', ref] }, { check: false }).catch(() => null);
-    if (!res || res.exitCode !== 0) return null; // no docker, no daemon, or no such container
-    const [pid, id, name] = res.stdout.trim().split(' ') as [string, string, string];
-    if (pid !== '0') return { ref, kind: 'docker', netns: `/proc/${pid}/ns/net`, ipNetns: pid, pid: Number(pid), docker: { id, name: name.replace(/^\//, '') } };
-    await new Promise((res2) => setTimeout(res2, 1000));
+    const c = await inspectContainer(r, ref);
+    if (!c) return null;
+    if (c.mode === 'host') {
+      throw new NslabError('INVALID_INPUT', `guest ${ref}: Docker container ${c.name} runs in network mode "host" (--net=host): it has no netns of its own, and attaching would rewrite the host's network; expected a container with its own netns (--net=none, bridge or a user network)`);
+    }
+    if (c.pid === 0) {
+      await new Promise((res2) => setTimeout(res2, 1000));
+      continue;
+    }
+    const g: Guest = { ref: c.id, typed: ref, kind: 'docker', netns: `/proc/${c.pid}/ns/net`, ipNetns: String(c.pid), pid: c.pid, docker: { id: c.id, name: c.name } };
+    const shared = /^container:(.+)$/.exec(c.mode);
+    if (shared) {
+      // Docker starts it in X's netns: the interfaces live there, so say so (pipework#4-style surprises).
+      const x = await inspectContainer(r, shared[1]!);
+      if (x) {
+        g.docker!.netnsOf = { id: x.id, name: x.name };
+        g.notes = [`${ref} shares the network namespace of container ${x.name} (--net=container:${shared[1]}): attaching there, as ${c.name}'s`];
+      }
+    }
+    if ((await pidNetnsInode(c.pid).catch(() => 0)) === (await pidNetnsInode('self'))) {
+      throw new NslabError('INVALID_INPUT', `guest ${ref}: Docker container ${c.name} is in nslab's own netns (network mode ${JSON.stringify(c.mode)}), not a separate guest`);
+    }
+    return g;
   }
   throw new NslabError('NOT_FOUND', `guest ${ref}: Docker container is not running (its PID is 0)`, { hint: `docker start ${ref}` });
 }

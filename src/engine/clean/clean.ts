@@ -272,6 +272,20 @@ async function cleanAttach(r: Runner, t: OwnedTopology, dryRun: boolean, add: Ad
     add(t.name, `process ${p.pid} (${p.command})`);
     if (!dryRun) killQuiet(p.pid);
   }
+  // A container's OVS ports and records outlive its netns: removed by its records; a removed
+  // container's persisted attaches are forgotten (a stopped one keeps them for its next start).
+  if (t.container) {
+    const c = t.container;
+    if (dryRun) {
+      for (const p of t.ovsPorts) add(t.name, `ovs port ${p}`);
+      if (c.state === 'gone' && c.persisted.length) add(t.name, `forget ${c.persisted.length} persisted attach(es) of removed container ${c.name}`);
+      return;
+    }
+    const { cleanupContainer } = await import('../docker/lifecycle.js');
+    const res = await cleanupContainer(r, c.id, { forget: c.state === 'gone' });
+    for (const x of res.done) add(t.name, x);
+    errors.push(...res.errors);
+  }
 }
 
 function safeReaddir(dir: string): string[] {
