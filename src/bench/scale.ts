@@ -3,7 +3,7 @@
 //   up      the CLI (bin/nslab, start-up included) against one Python process that makes the same
 //           objects by setns + rtnetlink (scripts/bench-floor.py, python3-pyroute2): no process per netns
 //   verify  against one `nsenter ip -j -d -batch` per netns (links and addresses) in a shell loop, a
-//           lane per core, and one for the current namespace
+//           lane per core (busybox's nsenter when installed), and one for the current namespace
 //   down    against one `ip -batch` of `netns del`, then waiting for the kernel to sweep the veths the
 //           current namespace held (star) and deleting the bridge
 //   start   `bin/nslab --version` and `bin/nslab plan` of a 3-node file against node starting an empty
@@ -82,7 +82,8 @@ async function floorVerify(m: Model, queries: string): Promise<number> {
   const names = m.nodes.map((n) => n.netns!);
   const n = Math.min(availableParallelism(), names.length);
   const lanes = Array.from({ length: n }, (_, l) => names.filter((_, k) => k % n === l));
-  const loop = 'f=$1; shift; for ns; do nsenter --net=/run/netns/$ns ip -j -d -batch "$f" >/dev/null || exit 1; done';
+  // busybox's nsenter when installed (half the start-up of util-linux's here), as nslab's own reader uses.
+  const loop = 'f=$1; shift; if command -v busybox >/dev/null; then e="busybox nsenter"; else e=nsenter; fi; ip=$(command -v ip); for ns; do $e --net=/run/netns/$ns $ip -j -d -batch "$f" >/dev/null || exit 1; done';
   const t = performance.now();
   await Promise.all([...lanes.map((ns) => execa('sh', ['-c', loop, 'sh', queries, ...ns])), execa('ip', ['-j', '-d', '-batch', queries])]);
   return performance.now() - t;
@@ -117,7 +118,12 @@ interface Case {
   samples: Record<string, Record<Way, Sample[]>>;
 }
 
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+/** The median (of an even count: the mean of the middle two). */
+const med = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = Math.floor(s.length / 2);
+  return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
+};
 const min = (xs: number[]) => Math.min(...xs);
 
 async function main(): Promise<void> {
