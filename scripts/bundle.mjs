@@ -13,6 +13,8 @@ const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'wa
 await build({
   ...common,
   entryPoints: ['src/cli/main.ts', 'src/cli/cni-main.ts'],
+  minify: true,
+  keepNames: true,
   format: 'esm',
   splitting: true,
   outdir: 'dist/bundle',
@@ -52,7 +54,7 @@ const lazyLockfile = {
 // through them. Without a blob, bin/nslab runs the command from dist/bundle/main.mjs.
 mkdirSync('dist/snapshot', { recursive: true });
 let snapshots = 0;
-for (const name of ['pipework', 'attach', 'cni']) {
+for (const name of ['pipework', 'attach', 'cni', 'topology']) {
   await build({
     ...common,
     plugins: [lazySegmenter, lazyLockfile],

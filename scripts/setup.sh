@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # graphviz draws `graph --format svg` and the page of `nslab ui`; tcpdump is `nslab capture`; chromium
 # (headless, driven by the npm dev dependency playwright-core) tests that page; the CNI plugin's tests
 # run Debian's reference plugins beside nslab-cni (containernetworking-plugins) and containers under
-# podman (CNI backend; runc, conmon come with it), and fetch a published port with curl.
-PKGS=(iproute2 bridge-utils iptables iputils-ping iputils-arping procps util-linux ethtool busybox-static openvswitch-switch dnsmasq-base docker.io net-tools iperf3 fping graphviz tcpdump chromium containernetworking-plugins podman curl)
+# podman (CNI backend; runc, conmon come with it), and fetch a published port with curl; `npm run bench`
+# measures nslab against a one-process setns + rtnetlink floor (python3-pyroute2, scripts/bench-floor.py)
+# and peak RSS with GNU time.
+PKGS=(iproute2 bridge-utils iptables iputils-ping iputils-arping procps util-linux ethtool busybox-static openvswitch-switch dnsmasq-base docker.io net-tools iperf3 fping graphviz tcpdump chromium containernetworking-plugins podman curl python3-pyroute2 time)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -13,6 +13,10 @@
 #   netns-batch.sh addrs NETNS [NETNS ...]
 #       For each NETNS (a path) in turn: `ip -j addr show` there on stdout (`[]` when it cannot be
 #       entered), then a line `nslab-job-end`. One process for many reads (attach's address check).
+#   netns-batch.sh query FILE GLOBAL NETNS [NETNS ...]
+#       For each NETNS (a path) in turn: `ip -j GLOBAL -batch FILE` there (FILE: read-only queries,
+#       one a line; GLOBAL: global options such as -d, or ''), its output on stdout, then a stdout line
+#       `nslab-job-end` and a stderr line `nslab-job-end EXIT`. One process for reading many netns (verify).
 # IP, when set, is the path of iproute2's ip.
 set -f
 case $1 in
@@ -52,7 +56,21 @@ addrs)
     $enter --net="$ns" "$IP" -j addr show 2>/dev/null || echo '[]'
     echo nslab-job-end
   done ;;
+query)
+  file=$2 global=$3
+  shift 3
+  if ! IP=$(command -v ip); then
+    echo "netns-batch.sh: ip (iproute2) is not installed" >&2
+    exit 127
+  fi
+  if command -v busybox >/dev/null 2>&1; then enter='busybox nsenter'; else enter=nsenter; fi
+  for ns in "$@"; do
+    $enter --net="$ns" "$IP" -j $global -batch "$file"
+    rc=$?
+    echo nslab-job-end
+    echo "nslab-job-end $rc" >&2
+  done ;;
 *)
-  echo "usage: $0 in 'KEY=VALUE ...' | each NETNS FILE 'KEY=VALUE ...' ... | addrs NETNS ..." >&2
+  echo "usage: $0 in 'KEY=VALUE ...' | each NETNS FILE 'KEY=VALUE ...' ... | addrs NETNS ... | query FILE GLOBAL NETNS ..." >&2
   exit 2 ;;
 esac

@@ -13,6 +13,8 @@ interface PingallArgs {
   tool?: string;
   neighbours?: string;
   junit?: string;
+  sample?: string;
+  'sample-pairs'?: string;
 }
 
 /** `nslab pingall FILE [--json] [--concurrency N] [--tool fping|ping]` */
@@ -30,7 +32,10 @@ export const pingallCommand: CommandModule<object, PingallArgs> = {
         type: 'string',
         describe: 'auto (default): the kernel resolves ARP/ND unless the probes outgrow its neighbour table in one round, then MACs read from the kernel are seeded as entries (removed after); resolve: always ARP/ND, in rounds; seed: always seed',
       })
+      .option('sample', { type: 'string', describe: 'probe a sample, not all pairs: every node probes K fixed addresses (spread over the topology)' })
+      .option('sample-pairs', { type: 'string', describe: 'with --sample: also all pairs among the first M nodes (e.g. one leaf of a tree)' })
       .example('$0 pingall examples/star.yaml', 'the matrix; then one line per probe that went against the topology')
+      .example('$0 pingall tree.yaml --sample 50 --sample-pairs 1000', '4000 nodes: each reaches 50 fixed addresses, the first leaf all pairs')
       .example('$0 pingall examples/chain.yaml --json', 'every probe with what was expected and why')
       .example('$0 pingall lab 04', 'lab 04 as it is up here: expected from its routes, bridges and forwarding as read') as Argv<PingallArgs>,
   handler: async (a) => {

@@ -16,9 +16,11 @@ export type CompleteFn = (current: string, argv: { _: Array<string | number> }, 
  * Parses `argv` against `commands` and runs the one named (yargs' `parseAsync`).
  * @param argv the arguments after `nslab`
  * @param commands the command modules to offer (all of nslab's, or a subset that includes argv[0])
- * @param complete what `--get-yargs-completions` (the scripts of `nslab completion`) answers with
+ * @param opts.complete what `--get-yargs-completions` (the scripts of `nslab completion`) answers with
+ * @param opts.version what `--version` prints (default: yargs' own lookup)
  */
-export async function runCommands(argv: string[], commands: ReadonlyArray<CommandModule<any, any>>, complete?: CompleteFn): Promise<void> {
+export async function runCommands(argv: string[], commands: ReadonlyArray<CommandModule<any, any>>, opts: { complete?: CompleteFn; version?: string } = {}): Promise<void> {
+  const { complete, version } = opts;
   // Every command that may change the kernel writes ahead what it does (engine/clean/journal.ts);
   // the file appears with its first entry only, so a command that changes nothing leaves none.
   const completing = argv.includes('--get-yargs-completions');
@@ -37,6 +39,7 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
     .usage('$0 <command> [options]\n\nWire network namespaces, veth pairs and bridges by hand, reproducibly.');
   for (const c of commands) y = y.command(c);
   skipHelpCache(y);
+  y = version === undefined ? y.version() : y.version(version);
   await y
     .demandCommand(1, 'name a command')
     .strict()
@@ -53,14 +56,13 @@ export async function runCommands(argv: string[], commands: ReadonlyArray<Comman
       if (missing) {
         const help = (usage as unknown as { help(): string }).help();
         process.stderr.write(`${help}\n\nnslab: ${missingLine(text, help)}\n`);
-      } else process.stderr.write(`nslab: ${text.replace(/:?\s*\n\s*/g, ': ')} (${helpFor(argv)})\n`);
+      } else process.stderr.write(`nslab: ${text.replace(/:?\s*\n\s*/g, ': ')} (${helpFor(argv, commands)})\n`);
       process.exit(EXIT.usage);
     })
     .option('wide', { type: 'boolean', global: true, describe: 'tables: every cell whole, not fitted to the terminal\'s width (COLUMNS, else the terminal, else 80)' })
     .middleware((a) => setWide(a.wide === true))
     .help()
     .alias('help', 'h')
-    .version()
     .alias('version', 'V')
     .completion('__completion-script', false, (complete ?? defaultComplete) as never)
     .wrap(Math.min(110, process.stdout.columns || 100))
@@ -87,10 +89,12 @@ export function missingLine(msg: string, help: string): string {
 }
 
 /** `nslab CMD [SUB] --help`: where a user finds the command's usage (its words before the first option). */
-function helpFor(argv: string[]): string {
-  // The command, and its subcommand for the commands that have them (never a bad value typed after).
+function helpFor(argv: string[], commands: ReadonlyArray<CommandModule<any, any>>): string {
+  // The command, and its subcommand for the commands that have them (never a bad value typed after,
+  // nor a misspelt command: `nslab bogus` is pointed at `nslab --help`).
   const [cmd, sub] = argv;
-  const words = cmd && !cmd.startsWith('-') ? [cmd] : [];
+  const known = new Set(commands.flatMap((c) => [c.command ?? []].flat()).map((c) => String(c).split(' ')[0]));
+  const words = cmd && !cmd.startsWith('-') && known.has(cmd) ? [cmd] : [];
   if (sub && (cmd === 'network' || cmd === 'node' || cmd === 'docker') && /^[a-z]+$/.test(sub)) words.push(sub);
   return `nslab ${words.length ? words.join(' ') + ' ' : ''}--help`;
 }
@@ -110,7 +114,7 @@ function skipHelpCache(y: unknown): void {
 const PROGRESS = new Set(['up', 'down', 'clean', 'pingall']);
 
 /** Commands that never change the kernel (or, for clean, must not journal their own undo work). */
-const READ_ONLY = new Set(['clean', 'inspect', 'verify', 'plan', 'pingall', 'graph', 'doctor', 'sandbox', 'completion', '--help', '-h', '--version', '-V']);
+const READ_ONLY = new Set(['clean', 'inspect', 'verify', 'plan', 'pingall', 'graph', 'doctor', 'sandbox', 'gen', 'completion', '--help', '-h', '--version', '-V']);
 
 /**
  * Whom a command line works for, as `nslab clean NAME` and `inspect` name owners: `topology NAME`

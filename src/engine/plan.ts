@@ -21,8 +21,9 @@ import type { EndModel, Model } from '../model/types.js';
  */
 export const PHASES = { netns: 0, root: 1, nodes: 2, hostRoutes: 3 } as const;
 
-function at(phase: number, steps: Step[]): Step[] {
-  return steps.map((s) => ({ ...s, phase }));
+/** Appends `steps` to `out` tagged with `phase` (a loop: spreading 30 000 arguments nears V8's limit). */
+function at(out: Step[], phase: number, steps: Step[]): void {
+  for (const s of steps) out.push({ ...s, phase });
 }
 
 /**
@@ -35,7 +36,7 @@ export function planUp(m: Model): Step[] {
   const steps: Step[] = [];
   const inNode = (s: Step, netns: string | null): Step => (netns && !s.parent ? { ...s, parent: netnsKey(netns) } : s);
 
-  steps.push(...at(PHASES.netns, m.nodes.map((n) => addNetns(n.netns!))));
+  at(steps, PHASES.netns, m.nodes.map((n) => addNetns(n.netns!)));
 
   const root: Step[] = [];
   for (const b of m.bridges) {
@@ -52,6 +53,7 @@ export function planUp(m: Model): Step[] {
     for (const p of x.peers) root.push(addFloodPeer(x.name, p));
     root.push(setUp(null, x.name));
   }
+  const driverOf = new Map(m.bridges.map((b) => [b.name, b.driver]));
   const hostEnds: EndModel[] = [];
   for (const v of m.veths) {
     // The end in the current namespace (if any) goes first, so undo deletes it there synchronously.
@@ -61,7 +63,7 @@ export function planUp(m: Model): Step[] {
     for (const e of [a, b]) {
       if (e.netns !== null) continue;
       root.push(setAlias(null, e.name, m.mark));
-      if (e.bridge) root.push(addPort(e.bridge, e.name, m.bridges.find((x) => x.name === e.bridge)!.driver));
+      if (e.bridge) root.push(addPort(e.bridge, e.name, driverOf.get(e.bridge)!));
       hostEnds.push(e);
     }
   }
@@ -69,27 +71,34 @@ export function planUp(m: Model): Step[] {
     for (const a of e.addresses) root.push(addAddr(null, e.name, a));
     root.push(setUp(null, e.name));
   }
-  steps.push(...at(PHASES.root, root));
+  at(steps, PHASES.root, root);
 
+  // Each node's veth ends, in link order: one pass over the links, not one per node.
+  const endsIn = new Map<string, EndModel[]>();
+  for (const v of m.veths) {
+    for (const e of [v.a, v.b]) {
+      if (e.netns === null) continue;
+      const list = endsIn.get(e.netns);
+      if (list) list.push(e);
+      else endsIn.set(e.netns, [e]);
+    }
+  }
   for (const n of m.nodes) {
     const ns = n.netns!;
     const s: Step[] = [markNetns(ns, m.mark), inNode(setUp(ns, 'lo'), ns)];
-    for (const v of m.veths) {
-      for (const e of [v.a, v.b]) {
-        if (e.netns !== ns) continue;
-        for (const a of e.addresses) s.push(inNode(addAddr(ns, e.name, a), ns));
-        s.push(inNode(setUp(ns, e.name), ns));
-      }
+    for (const e of endsIn.get(ns) ?? []) {
+      for (const a of e.addresses) s.push(inNode(addAddr(ns, e.name, a), ns));
+      s.push(inNode(setUp(ns, e.name), ns));
     }
     for (const [k, val] of n.sysctls) s.push(setSysctl(ns, k, val));
     for (const r of n.routes) s.push(inNode(addRoute(ns, r), ns));
-    steps.push(...at(PHASES.nodes, s));
+    at(steps, PHASES.nodes, s);
   }
 
   const host: Step[] = [...m.host.sysctls.map(([k, val]) => setSysctl(null, k, val)), ...m.host.routes.map((r) => addRoute(null, r))];
   // A link's impairment (`impair:`) on both ends, once both exist: tc shapes what leaves each end.
   for (const v of m.veths) if (v.impair) for (const e of [v.a, v.b]) host.push(...addImpair(e.netns, e.name, v.impair));
-  steps.push(...at(PHASES.hostRoutes, host));
+  at(steps, PHASES.hostRoutes, host);
   return steps;
 }
 

@@ -1,5 +1,6 @@
-// The little state nslab keeps on disk: only what the kernel cannot tell afterwards (a sysctl's value
-// before nslab changed it). Ownership is never read from here: it is discovered from marks.
+// The little state nslab keeps on disk: what the kernel cannot tell afterwards (a sysctl's value
+// before nslab changed it), and which netns `up` made, by identity. Ownership comes from marks; the
+// identities only spare `down` entering each netns to read its mark (see engine/topology.ts down).
 import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -10,6 +11,11 @@ export { stateDir };
 /** Topology state: the previous values of sysctls nslab set in the current namespace. */
 export interface TopologyState {
   hostSysctls: Record<string, string>;
+  /**
+   * The netns `up` made and marked, name -> identity (kernel/netns.ts netnsIdentity: nsfs inode and
+   * its change time in ns). Absent in files of older versions.
+   */
+  netns?: Record<string, string>;
 }
 
 function file(name: string): string {
@@ -29,7 +35,7 @@ export async function readState(name: string): Promise<TopologyState | null> {
 export async function writeState(name: string, st: TopologyState): Promise<void> {
   await mkdir(join(stateDir(), 'topologies'), { recursive: true });
   const tmp = `${file(name)}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(st, null, 2));
+  await writeFile(tmp, JSON.stringify(st));
   await rename(tmp, file(name));
 }
 

@@ -174,6 +174,53 @@ export class ExecRunner implements Runner {
 }
 
 /**
+ * Read-only `ip -j GLOBAL -batch` queries in many named netns, one `sh netns-batch.sh query` process
+ * per core walking its share of them (a netns costs one nsenter + ip there, 1-2 ms, instead of a
+ * process spawned from node, 3.6 ms of main thread each). Through `r.run`, so a recording runner sees it.
+ * @param r the runner
+ * @param netns netns names (or paths) to read, each at most once
+ * @param queries the batch lines (argv without `ip`), the same in every netns
+ * @param global global options for every line (e.g. `['-d']`)
+ * @returns per netns, one parsed JSON array per query; a netns that could not be read (gone, or ip
+ *   failed there) maps to an Error with ip's message instead
+ */
+export async function queryJsonEach(r: Runner, netns: string[], queries: string[][], global: string[] = []): Promise<Map<string, unknown[][] | Error>> {
+  const out = new Map<string, unknown[][] | Error>();
+  if (netns.length === 0) return out;
+  const dir = batchDir();
+  try {
+    const file = join(dir, 'queries');
+    writeFileSync(file, queries.map(batchLine).join('\n') + '\n');
+    const n = Math.min(availableParallelism(), netns.length);
+    const lanes = Array.from({ length: n }, (_, l) => netns.filter((_, k) => k % n === l));
+    await Promise.all(
+      lanes.map(async (names) => {
+        const res = await r.run({ argv: ['sh', netnsBatchScript(), 'query', file, global.join(' '), ...names.map(netnsPath)] }, { check: false });
+        const outs = res.stdout.split(/^nslab-job-end$/m);
+        const errs = splitJobs(res.stderr, names.map(() => queries), res.exitCode);
+        names.forEach((name, k) => {
+          const e = errs[k]!;
+          if (e.failed.length) {
+            out.set(name, new Error(e.failed[0]!.message));
+            return;
+          }
+          const lines = (outs[k] ?? '').split('\n').filter((l) => l.trim());
+          out.set(name, queries.map((_, i) => (lines[i] ? (JSON.parse(lines[i]!) as unknown[]) : [])));
+        });
+      }),
+    );
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      rmdirSync(stateDir());
+    } catch {
+      /* holds other state, or is a mount point (the sandbox's) */
+    }
+  }
+}
+
+/**
  * A fresh folder for batch files, under nslab's state directory: /run is tmpfs (as fast as /dev/shm:
  * writing and removing 1000 small files took 11 + 10 ms there against 45 + 27 ms in /tmp), a sandbox
  * mounts its own there, and `nslab clean` removes what a killed run left (`batch-*`).

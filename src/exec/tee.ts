@@ -14,6 +14,7 @@ export function isQuery(argv: string[]): boolean {
   if (p === 'sysctl') return rest[0] === '-n';
   if (p === 'docker') return rest[0] === 'inspect' || rest[0] === 'version';
   if (p === 'sh' && rest[0] === '-c' && /^command -v/.test(rest[1] ?? '')) return true;
+  if (p === 'sh' && /netns-batch\.sh$/.test(rest[0] ?? '') && rest[1] === 'query') return true;
   return p === 'iptables-save' || p === 'pgrep';
 }
 

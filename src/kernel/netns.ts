@@ -1,6 +1,6 @@
 // Network namespaces: add, delete (synchronously), list, exec, identify, and naming a PID's netns.
 import { readlink, stat } from 'node:fs/promises';
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { NslabError } from '../errors.js';
 import type { Command } from '../exec/command.js';
 import type { Runner } from '../exec/runner.js';
@@ -94,27 +94,66 @@ export async function namedNetnsInode(name: string): Promise<number | null> {
  * @returns names of peers still present after the timeout (empty when all went)
  */
 export async function deleteNetns(r: Runner, names: string[], timeoutMs = 30_000): Promise<string[]> {
-  if (names.length === 0) return [];
-  const listed = await listNetnsIds(r);
+  return (await deleteNetnsSwept(r, names, { timeoutMs })).lingering;
+}
+
+/** What {@link deleteNetnsSwept} did. */
+export interface NetnsDeleted {
+  /** Peers in the current netns still present after the timeout. */
+  lingering: string[];
+  /** Peers in the current netns that went with their netns (their own undo has nothing left to do). */
+  swept: string[];
+}
+
+/**
+ * {@link deleteNetns}, also naming the current namespace's veth ends that went with the netns.
+ * @param names netns names under /run/netns
+ * @param opts `listed`: `ip -j netns list` as read just before (saves reading it again); `links`: the
+ *   current namespace's links as read just before; `timeoutMs`: how long to wait for the peers to go
+ */
+export async function deleteNetnsSwept(
+  r: Runner,
+  names: string[],
+  opts: { listed?: Map<string, number | undefined>; links?: Array<{ ifname: string; link_netnsid?: number }>; timeoutMs?: number } = {},
+): Promise<NetnsDeleted> {
+  if (names.length === 0) return { lingering: [], swept: [] };
+  const listed = opts.listed ?? (await listNetnsIds(r));
   const ids = new Set(names.flatMap((n) => (listed.get(n) === undefined ? [] : [listed.get(n)!])));
-  const peersOf = async () =>
-    (JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'] })).stdout || '[]') as Array<{ ifname: string; link_netnsid?: number }>)
-      .filter((l) => l.link_netnsid !== undefined && ids.has(l.link_netnsid))
-      .map((l) => l.ifname);
-  const peers = new Set(await peersOf());
+  const links = opts.links ?? (JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'] })).stdout || '[]') as Array<{ ifname: string; link_netnsid?: number }>);
+  const peers = new Set(links.filter((l) => l.link_netnsid !== undefined && ids.has(l.link_netnsid)).map((l) => l.ifname));
   await r.batch('ip', null, names.map((n) => ['netns', 'del', n]), { force: true });
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let left = peers.size ? await stillThere(r, peers) : [];
   while (left.length > 0 && Date.now() < deadline) {
     await new Promise((res) => setTimeout(res, 20));
     left = await stillThere(r, peers);
   }
-  return left;
+  const stay = new Set(left);
+  return { lingering: left, swept: [...peers].filter((p) => !stay.has(p)) };
 }
 
 async function stillThere(r: Runner, names: Set<string>): Promise<string[]> {
   const links = JSON.parse((await r.run({ argv: ['ip', '-j', 'link', 'show'] })).stdout || '[]') as Array<{ ifname: string }>;
   return links.map((l) => l.ifname).filter((n) => names.has(n));
+}
+
+/**
+ * Who a named netns is, from its name file alone (no process): the nsfs inode bind-mounted at
+ * /run/netns/NAME and that inode's change time in nanoseconds, as `INODE:CTIME`. The inode number
+ * alone is not enough: the kernel reuses a freed netns's number for the next one (proc_alloc_inum),
+ * so a netns deleted behind nslab's back and made again by someone else could carry it; its nsfs
+ * inode is made anew, with the time of its making. A reading for the journal's proof (clean/recover.ts)
+ * and for `down` (engine/topology.ts), never a replacement of the netns's mark.
+ * @param name a netns name under /run/netns
+ * @returns the identity, or null when there is no such netns
+ */
+export function netnsIdentity(name: string): string | null {
+  try {
+    const st = statSync(`${NETNS_DIR}/${name}`, { bigint: true });
+    return `${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return null;
+  }
 }
 
 /** Marks a netns as nslab's: the alias of its `lo` (the netns itself carries the mark; no state file). */

@@ -1,6 +1,6 @@
 // The lab format (labs/NN-topic/lab.yaml): zod schemas, one per step kind and check kind, each with its
 // description and example, from which docs/labs.md, `nslab lab schema` and `nslab lab check` are made.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -364,7 +364,6 @@ export async function loadLab(id: string): Promise<Lab> {
  * which names the problem.
  */
 export async function labHeads(): Promise<Array<{ id: string; title: { en: string; zh: string }; note: Lab['note'] }>> {
-  const { readFile } = await import('node:fs/promises');
   const Head = LabRaw.pick({ title: true, teaches: true, note: true });
   return Promise.all(
     (await listLabs()).map(async (l) => {

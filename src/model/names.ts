@@ -37,7 +37,7 @@ export function shortHash(parts: string[], len = 8): string {
  * a valid name, else `nl` + a 10-hex hash of (topology, node, ifname). `taken` holds the names
  * already used in the same netns; a collision also falls back to the hash.
  */
-export function bridgePortName(topology: string, node: string, ifname: string, taken: ReadonlySet<string>): string {
+export function bridgePortName(topology: string, node: string, ifname: string, taken: { has(name: string): boolean }): string {
   const readable = `${node}-${ifname}`;
   if (ifnameProblem(readable) === null && !taken.has(readable)) return readable;
   return `nl${shortHash([topology, node, ifname], 10)}`;

@@ -44,6 +44,8 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
     return { name: bname, driver: b.driver, mtu: b.mtu ?? null, stp: b.stp, addresses: b.addresses };
   });
 
+  const bridgeByName = new Map(bridges.map((b) => [b.name, b]));
+
   const parseEp = (s: string, path: Array<string | number>): Ep => {
     const [head, tail] = s.split(':') as [string, string | undefined];
     if (head in raw.bridges) return { kind: 'bridge', bridge: head, port: tail ?? null };
@@ -79,8 +81,9 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
 
   const endOf = (ep: Ep, other: Ep, linkMtu: number | undefined): EndModel => {
     if (ep.kind === 'bridge') {
-      const b = bridges.find((x) => x.name === ep.bridge)!;
-      const rootNames = new Set(taken.get('')?.keys() ?? []);
+      const b = bridgeByName.get(ep.bridge)!;
+      // The names taken in the current namespace, as they are now (a view, not a copy per port).
+      const rootNames = taken.get('') ?? new Map<string, string>();
       const port =
         ep.port ??
         (other.kind === 'node' ? bridgePortName(name, other.node, other.ifname, rootNames) : bridgePortName(name, `${other.bridge}`, ep.bridge, rootNames));
@@ -89,7 +92,7 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
       return { owner: ep.bridge, netns: null, name: port, mtu: linkMtu ?? otherMtu ?? b.mtu, mac: null, addresses: [], bridge: ep.bridge, vlan: null };
     }
     const cfg = nodeRaw(ep.node)?.interfaces[ep.ifname];
-    const otherBridgeMtu = other.kind === 'bridge' ? bridges.find((x) => x.name === other.bridge)!.mtu : null;
+    const otherBridgeMtu = other.kind === 'bridge' ? bridgeByName.get(other.bridge)!.mtu : null;
     const otherMtu = other.kind === 'node' ? nodeRaw(other.node)?.interfaces[other.ifname]?.mtu : undefined;
     return {
       owner: ep.node,
@@ -119,8 +122,17 @@ export function resolveTopology(raw: TopologyRaw, fallbackName: string): Model {
   }
 
   checkSegments(bridges, veths);
-  for (const n of [HOST, ...Object.keys(raw.nodes)]) checkGateways(n, nodeRaw(n)!, bridges, veths);
-  const linkLocalDev = (n: string, x: NodeRaw['routes'][number], i: number): string | undefined => linkLocalGatewayDev(n, x, i, veths);
+  // Each owner's ends, in link order: checkGateways looks at one owner's, not every link per node.
+  const endsOf = new Map<string, EndModel[]>();
+  for (const v of veths) {
+    for (const e of [v.a, v.b]) {
+      const list = endsOf.get(e.owner);
+      if (list) list.push(e);
+      else endsOf.set(e.owner, [e]);
+    }
+  }
+  for (const n of [HOST, ...Object.keys(raw.nodes)]) checkGateways(n, nodeRaw(n)!, bridges, endsOf.get(n) ?? []);
+  const linkLocalDev = (n: string, x: NodeRaw['routes'][number], i: number): string | undefined => linkLocalGatewayDev(n, x, i, endsOf.get(n) ?? []);
 
   const nodeModel = (n: string, r: NodeRaw): NodeModel => ({
     name: n,
@@ -207,9 +219,9 @@ function checkSegments(bridges: BridgeModel[], veths: VethModel[]): void {
  * @returns the interface to add, or undefined when the route needs none
  * @throws SpecError at the route's `via` when the node has several interfaces (or none) to choose from
  */
-function linkLocalGatewayDev(n: string, x: NodeRaw['routes'][number], i: number, veths: VethModel[]): string | undefined {
+function linkLocalGatewayDev(n: string, x: NodeRaw['routes'][number], i: number, ends: EndModel[]): string | undefined {
   if (x.via === undefined || x.dev !== undefined || isIP(x.via) !== 6 || !/^fe[89ab]/i.test(x.via)) return undefined;
-  const mine = veths.flatMap((v) => [v.a, v.b]).filter((e) => e.owner === n && e.bridge === null).map((e) => e.name);
+  const mine = ends.filter((e) => e.owner === n && e.bridge === null).map((e) => e.name);
   if (mine.length === 1) return mine[0];
   throw new SpecError(nodePath(n, 'routes', i, 'via'), `link-local gateway ${x.via} of the route to ${x.to} is on every link of ${n} (${[...mine].sort().join(', ') || 'none'}): expected dev: naming the interface it is reached by`);
 }
@@ -223,9 +235,9 @@ function linkLocalGatewayDev(n: string, x: NodeRaw['routes'][number], i: number,
  * does not declare (the machine's own eth0 and its LAN are not in the file).
  * @throws SpecError at the route's `via`, naming the gateway and the subnets there are
  */
-function checkGateways(n: string, r: NodeRaw, bridges: BridgeModel[], veths: VethModel[]): void {
+function checkGateways(n: string, r: NodeRaw, bridges: BridgeModel[], ends: EndModel[]): void {
   const byDev = new Map<string, string[]>([['lo', ['127.0.0.1/8', '::1/128']]]);
-  for (const v of veths) for (const e of [v.a, v.b]) if (e.owner === n && e.bridge === null) byDev.set(e.name, [...(byDev.get(e.name) ?? []), ...e.addresses]);
+  for (const e of ends) if (e.owner === n && e.bridge === null) byDev.set(e.name, [...(byDev.get(e.name) ?? []), ...e.addresses]);
   if (n === HOST) for (const b of bridges) byDev.set(b.name, [...(byDev.get(b.name) ?? []), ...b.addresses]);
   // A route with `dev` and no gateway makes its destination on-link (scope link) on that interface.
   for (const x of r.routes) if (x.type === 'unicast' && x.dev !== undefined && x.via === undefined) byDev.set(x.dev, [...(byDev.get(x.dev) ?? []), x.to]);

@@ -99,7 +99,7 @@ export function diffExpectations(exps: Expectation[], view: KernelView): Mismatc
   for (const e of exps) {
     if (e.kind === 'netns' && !view.netns.has(e.netns)) causes.missingNetns.add(e.netns);
     if (e.kind !== 'link') continue;
-    const link = reading(view, e.netns)?.links.find((l) => l.ifname === e.ifname);
+    const link = linkIn(reading(view, e.netns), e.ifname);
     if (!link) causes.missing.add(where(e.netns, e.ifname));
     else if (!link.flags.includes('UP')) causes.down.add(where(e.netns, e.ifname));
   }
@@ -111,6 +111,22 @@ export function diffExpectations(exps: Expectation[], view: KernelView): Mismatc
 
 function reading(view: KernelView, netns: string | null): NetnsReading | undefined {
   return view.readings.get(nsKey(netns));
+}
+
+/** A reading's links and addresses by name, made once per reading (a find per expectation was 4000 x 4000 at scale). */
+const indexes = new WeakMap<NetnsReading, { links: Map<string, LinkInfo>; addrs: Map<string, AddrInfo> }>();
+function indexOf(rd: NetnsReading): { links: Map<string, LinkInfo>; addrs: Map<string, AddrInfo> } {
+  let ix = indexes.get(rd);
+  if (!ix) {
+    ix = { links: new Map(rd.links.map((l) => [l.ifname, l])), addrs: new Map(rd.addrs.map((a) => [a.ifname, a])) };
+    indexes.set(rd, ix);
+  }
+  return ix;
+}
+
+/** The link named `ifname` in a reading, if any. */
+function linkIn(rd: NetnsReading | undefined, ifname: string): LinkInfo | undefined {
+  return rd ? indexOf(rd).links.get(ifname) : undefined;
 }
 
 function check(e: Expectation, view: KernelView, causes: Causes): Mismatch[] {
@@ -153,7 +169,7 @@ function kindOf(l: LinkInfo): string {
 function checkLink(e: LinkExpectation, view: KernelView, causes: Causes): Mismatch[] {
   const out: Mismatch[] = [];
   const own = reading(view, e.netns);
-  const link = own?.links.find((l) => l.ifname === e.ifname);
+  const link = linkIn(own, e.ifname);
   const subject = e.linkKind === 'bridge' && e.ifname === e.owner ? null : e.ifname; // a bridge is its own owner: "br0: mtu ..."
   if (!link) {
     const peerNs = e.peer?.netns ?? null;
@@ -183,7 +199,7 @@ function checkLink(e: LinkExpectation, view: KernelView, causes: Causes): Mismat
     if (got !== want) out.push(mismatch('vxlan', e.owner, subject, `vxlan ${got}, expected ${want}`, want, got));
   }
   if (e.addresses) {
-    const addrs = checkAddresses(e, subject, own?.addrs ?? [], causes);
+    const addrs = checkAddresses(e, subject, own ? indexOf(own).addrs.get(e.ifname) : undefined, causes);
     for (const x of addrs) if (x.expected && x.kind !== 'address-extra') causes.missingAddrs.add(`${where(e.netns, e.ifname)} ${x.expected}`);
     out.push(...addrs);
   }
@@ -194,11 +210,11 @@ function checkLink(e: LinkExpectation, view: KernelView, causes: Causes): Mismat
   return out;
 }
 
-function checkAddresses(e: LinkExpectation, subject: string | null, addrs: AddrInfo[], causes: Causes): Mismatch[] {
+function checkAddresses(e: LinkExpectation, subject: string | null, mine: AddrInfo | undefined, causes: Causes): Mismatch[] {
   const out: Mismatch[] = [];
   const want = (e.addresses ?? []).map(canonicalCidr);
   // IPv6 link-local addresses come from the kernel, not from the topology.
-  const have = (addrs.find((a) => a.ifname === e.ifname)?.addr_info ?? [])
+  const have = (mine?.addr_info ?? [])
     .filter((a) => !(a.family === 'inet6' && a.scope === 'link'))
     .map((a) => canonicalCidr(`${a.local}/${a.prefixlen}`));
   const missing = want.filter((a) => !have.includes(a));
@@ -221,11 +237,13 @@ function checkAddresses(e: LinkExpectation, subject: string | null, addrs: AddrI
 /** Null when the veth's peer is the expected end; else what its peer is ("elsewhere" when it cannot be named). */
 function checkPeer(e: LinkExpectation, link: LinkInfo, view: KernelView): string | null {
   const peer = e.peer!;
-  const other = reading(view, peer.netns)?.links.find((l) => l.ifname === peer.ifname);
+  const other = linkIn(reading(view, peer.netns), peer.ifname);
   if (!other) return null; // reported as missing on its own line
   // ifindexes are per netns: the pair must point at each other, and, seen from the current
   // namespace, at the right netns (link_netnsid is the nsid this netns gives the peer's).
-  let ok = link.link_index === other.ifindex && other.link_index === link.ifindex;
+  // Both ends in one netns (a veth between two bridges, as `nslab gen tree` joins its leaves): ip
+  // names the peer (`link`) instead of giving its ifindex.
+  let ok = e.netns === peer.netns && link.link_index === undefined ? link.link === other.ifname && other.link === link.ifname : link.link_index === other.ifindex && other.link_index === link.ifindex;
   if (ok && e.netns === null && peer.netns !== null && view.netns.get(peer.netns) !== undefined) ok = link.link_netnsid === view.netns.get(peer.netns);
   if (ok && peer.netns === null && e.netns !== null && view.netns.get(e.netns) !== undefined) ok = other.link_netnsid === view.netns.get(e.netns);
   if (ok) return null;

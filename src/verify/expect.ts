@@ -103,8 +103,16 @@ export function expectations(m: Model): Expectation[] {
     out.push({ kind: 'only-ports', owner: b.name, bridge: b.name, ports: [...ports.map(([e]) => e.name), ...vx.map((x) => x.name)] });
   }
 
+  // Each owner's own ends (not bridge ports), gathered in one pass: a filter per node was quadratic.
+  const byOwner = new Map<string, typeof ends>();
+  for (const x of ends) {
+    if (x[0].bridge !== null) continue;
+    const list = byOwner.get(x[0].owner);
+    if (list) list.push(x);
+    else byOwner.set(x[0].owner, [x]);
+  }
   for (const n of [m.host, ...m.nodes]) {
-    const mine = ends.filter(([e]) => e.owner === n.name && e.bridge === null);
+    const mine = byOwner.get(n.name) ?? [];
     if (n.netns !== null) {
       out.push({ kind: 'netns', owner: n.name, netns: n.netns });
       // up brings lo up in every node (a node cannot reach its own addresses without it).

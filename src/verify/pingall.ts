@@ -12,6 +12,24 @@ import { readLinks } from '../kernel/link.js';
 import { inNet, parseCidr, parseIp } from './ip.js';
 import { buildNet, endKey, expectReach, interfacesOf, pingSources, pingTargets, type PingSource, type PingTarget } from './reach.js';
 
+/** Whether source `from` probes `t` (all pairs, or a sample: {@link samplePairs}). */
+export type Wanted = (from: string, t: PingTarget) => boolean;
+
+/**
+ * The pairs of a sample (see {@link PingallOptions.sample}): `targets` addresses spread evenly over
+ * `all` (indexes floor(k·len/targets)), probed by everyone, and all pairs among the first `pairs` nodes.
+ * @param all every probed address, in file order
+ * @param nodes node names in file order
+ * @returns the predicate, and the fixed addresses
+ */
+export function samplePairs(all: PingTarget[], nodes: string[], sample: { targets: number; pairs: number }): { wanted: Wanted; fixed: PingTarget[] } {
+  const k = Math.min(sample.targets, all.length);
+  const fixed = Array.from({ length: k }, (_, i) => all[Math.floor((i * all.length) / k)]!);
+  const fixedSet = new Set(fixed.map((t) => t.address));
+  const block = new Set(nodes.slice(0, sample.pairs));
+  return { wanted: (from, t) => fixedSet.has(t.address) || (block.has(from) && block.has(t.node)), fixed };
+}
+
 /** Probe programs: fping sends to all of a job's addresses from one process; ping is one process per probe. */
 export const PROBE_TOOLS = ['fping', 'ping'] as const;
 export type ProbeTool = (typeof PROBE_TOOLS)[number];
@@ -41,6 +59,13 @@ export interface PingallOptions {
    * kernel confirms (see {@link downOnPurpose}).
    */
   down?: string[];
+  /**
+   * Probe a sample instead of every pair (for topologies of thousands of nodes, where all pairs are
+   * millions of probes): every source probes `targets` fixed addresses (spread evenly over the list of
+   * addresses, the same for all), and the first `pairs` nodes (file order) also probe all of each
+   * other's addresses (a whole leaf of a tree, say).
+   */
+  sample?: { targets: number; pairs: number };
 }
 
 /** See {@link PingallOptions.neighbours}. */
@@ -111,8 +136,9 @@ export interface Round {
  * @param sources the nodes probing
  * @param targets the addresses probed (a node never probes its own)
  * @param blockSize members per block (at least 1)
+ * @param wanted which (source, target) pairs to probe (default all; see {@link samplePairs})
  */
-export function planRounds(members: Member[], sources: PingSource[], targets: PingTarget[], blockSize: number): Round[] {
+export function planRounds(members: Member[], sources: PingSource[], targets: PingTarget[], blockSize: number, wanted: Wanted = () => true): Round[] {
   const size = Math.max(1, Math.floor(blockSize));
   const blocks: Member[][] = [];
   for (let i = 0; i < members.length; i += size) blocks.push(members.slice(i, i + size));
@@ -121,7 +147,7 @@ export function planRounds(members: Member[], sources: PingSource[], targets: Pi
     const held = new Set(to.map((x) => x.name));
     return from.flatMap((x) => {
       const source = isSource.get(x.name);
-      const addresses = targets.filter((t) => held.has(t.node) && t.node !== x.name).map((t) => t.address);
+      const addresses = targets.filter((t) => held.has(t.node) && t.node !== x.name && wanted(x.name, t)).map((t) => t.address);
       return source && addresses.length ? [{ source, addresses }] : [];
     });
   };
@@ -241,18 +267,30 @@ export interface Seed {
  * @param targets the probed addresses
  * @param kept per member name, `DEV ADDRESS` of the entries already there that pingall must keep as they
  *   are (permanent or noarp: set by someone on purpose); they get no seed. Dynamic entries are replaced.
+ * @param needs per member name, the only addresses it needs entries for (a sample: those it probes and
+ *   those of who probes it, for the replies); default every probed address
  */
-export function planSeeds(members: Member[], kernel: Map<string, KernelIf[]>, targets: PingTarget[], kept: Map<string, Set<string>> = new Map()): Map<string, Seed[]> {
-  const macOf = (node: string, ifname: string) => kernel.get(node)?.find((i) => i.ifname === ifname)?.mac;
-  const parsed = targets.flatMap((t) => {
-    const ip = parseIp(t.address);
-    const mac = macOf(t.node, t.ifname);
-    return ip && mac ? [{ t, ip, mac }] : [];
-  });
+export function planSeeds(
+  members: Member[],
+  kernel: Map<string, KernelIf[]>,
+  targets: PingTarget[],
+  kept: Map<string, Set<string>> = new Map(),
+  needs?: Map<string, PingTarget[]>,
+): Map<string, Seed[]> {
+  const macs = new Map<string, string>();
+  for (const [node, ifs] of kernel) for (const i of ifs) macs.set(`${node} ${i.ifname}`, i.mac);
+  const parse = (list: PingTarget[]) =>
+    list.flatMap((t) => {
+      const ip = parseIp(t.address);
+      const mac = macs.get(`${t.node} ${t.ifname}`);
+      return ip && mac ? [{ t, ip, mac }] : [];
+    });
+  const all = needs ? [] : parse(targets);
   const out = new Map<string, Seed[]>();
   for (const m of members) {
     const seeds: Seed[] = [];
     const seen = new Set<string>(kept.get(m.name) ?? []);
+    const parsed = needs ? parse(needs.get(m.name) ?? []) : all;
     for (const i of kernel.get(m.name) ?? []) {
       if (!m.devices.includes(i.ifname)) continue;
       for (const a of i.addrs) {
@@ -329,14 +367,47 @@ export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): P
   const used = new Set([...sources.map((s) => s.name), ...targets.map((t) => t.node)]);
   const members = names.filter((n) => used.has(n)).map((n) => ({ name: n, netns: n === m.host.name ? null : n, devices: interfacesOf(net, n) }));
   const mode = opts.from ? 'resolve' : (opts.neighbours ?? 'auto');
-  let rounds = planRounds(members, sources, targets, opts.from ? members.length : (opts.blockSize ?? (await blockSizeFor(r, members.length))));
-  const seed = mode === 'seed' || (mode === 'auto' && rounds.length > 1);
+  const sampled = opts.sample ? samplePairs(targets, m.nodes.map((n) => n.name), opts.sample) : null;
+  const wanted: Wanted = sampled?.wanted ?? (() => true);
+  const blockSize = opts.from ? members.length : (opts.blockSize ?? (await blockSizeFor(r, members.length)));
+  // Seeding is decided before any rounds are planned: planning the rounds of N members in blocks of B
+  // only to count them cost N·(N/B)·N target checks (hours at 4000 nodes). More than one block means
+  // more than one round whenever blocks probe each other, which a topology worth pinging does.
+  const seed = mode === 'seed' || (mode === 'auto' && members.length > Math.max(1, Math.floor(blockSize)));
+  let rounds = seed ? [] : planRounds(members, sources, targets, blockSize, wanted);
   const reached = new Map<string, boolean>();
   let seeded = 0;
   if (seed) {
-    rounds = planRounds(members, sources, targets, members.length);
+    rounds = planRounds(members, sources, targets, members.length, wanted);
     const views = await mapLimit(members, concurrency, (x) => readMember(r, x));
-    const seeds = planSeeds(members, new Map(members.map((x, k) => [x.name, views[k]!.ifs])), targets, new Map(members.map((x, k) => [x.name, views[k]!.kept])));
+    // A sample seeds what its probes need: at the source, the address probed; at its holder, the
+    // source's addresses (for the reply).
+    let needs: Map<string, PingTarget[]> | undefined;
+    if (sampled) {
+      needs = new Map();
+      const add = (node: string, t: PingTarget) => {
+        const list = needs!.get(node);
+        if (list) list.push(t);
+        else needs!.set(node, [t]);
+      };
+      const byNode = new Map<string, PingTarget[]>();
+      const byAddr = new Map<string, PingTarget[]>();
+      for (const t of targets) {
+        byNode.set(t.node, [...(byNode.get(t.node) ?? []), t]);
+        byAddr.set(t.address, [...(byAddr.get(t.address) ?? []), t]);
+      }
+      for (const round of rounds) {
+        for (const j of round.jobs) {
+          for (const a of j.addresses) {
+            for (const t of byAddr.get(a) ?? []) {
+              add(j.source.name, t);
+              for (const back of byNode.get(j.source.name) ?? []) add(t.node, back);
+            }
+          }
+        }
+      }
+    }
+    const seeds = planSeeds(members, new Map(members.map((x, k) => [x.name, views[k]!.ifs])), targets, new Map(members.map((x, k) => [x.name, views[k]!.kept])), needs);
     const withSeeds = members.filter((x) => seeds.has(x.name));
     try {
       await mapLimit(withSeeds, concurrency, (x) => addSeeds(r, x.netns, seeds.get(x.name)!));
@@ -354,7 +425,7 @@ export async function pingall(r: Runner, m: Model, opts: PingallOptions = {}): P
 
   const results: ProbeResult[] = sources.flatMap((s) =>
     targets
-      .filter((t) => t.node !== s.name)
+      .filter((t) => t.node !== s.name && wanted(s.name, t))
       .map((t) => {
         const exp = expectReach(net, s.name, t.address);
         return { from: s.name, to: t.address, owner: t.owner, ifname: t.ifname, expected: exp.reachable, reached: reached.get(key(s.name, t.address)) ?? false, reason: exp.reason };
@@ -380,8 +451,10 @@ export function checkPingallOptions(opts: PingallOptions): void {
  * pingall's options from the CLI's text flags, checked (see {@link checkPingallOptions}).
  * @throws NslabError `INVALID_INPUT` naming the flag and the bad value
  */
-export function parsePingallFlags(f: { concurrency?: string; tool?: string; neighbours?: string }): PingallOptions {
+export function parsePingallFlags(f: { concurrency?: string; tool?: string; neighbours?: string; sample?: string; 'sample-pairs'?: string }): PingallOptions {
+  if (f['sample-pairs'] !== undefined && f.sample === undefined) throw invalid(`--sample-pairs ${f['sample-pairs']}: only with --sample K: expected --sample too`);
   const o: PingallOptions = {
+    ...(f.sample !== undefined ? { sample: { targets: parseCount('--sample', f.sample, 1, 100_000), pairs: f['sample-pairs'] !== undefined ? parseCount('--sample-pairs', f['sample-pairs'], 0, 100_000) : 0 } } : {}),
     ...(f.concurrency !== undefined ? { concurrency: parseCount('--concurrency', f.concurrency, 1, 256) } : {}),
     ...(f.tool !== undefined ? { tool: f.tool as ProbeTool } : {}),
     ...(f.neighbours !== undefined ? { neighbours: f.neighbours as NeighbourMode } : {}),
@@ -450,8 +523,15 @@ export async function formatPingall(rep: PingallReport, opts: { live?: boolean }
     ]);
     table = await renderTable(['from \\ to', ...owners], rows, { borders: true });
   } else {
+    // Grouped once: filtering every result per source was sources x results (4000 x 200 000).
+    const bySource = new Map<string, ProbeResult[]>();
+    for (const x of rep.results) {
+      const list = bySource.get(x.from);
+      if (list) list.push(x);
+      else bySource.set(x.from, [x]);
+    }
     const rows = rep.sources.map((s) => {
-      const row = rep.results.filter((x) => x.from === s);
+      const row = bySource.get(s) ?? [];
       return [s, row.length, row.filter((x) => x.reached).length, row.filter((x) => x.expected).length, row.filter((x) => x.expected !== null && x.expected !== x.reached).length].map(String);
     });
     table = await renderTable(['from', 'probes', 'reached', 'expected reachable', 'differences'], rows, { borders: true });

@@ -2,6 +2,10 @@
 import { down, loadTopology, up } from '../../src/engine/topology.js';
 import type { LinkInfo } from '../../src/kernel/link.js';
 import { readLinks } from '../../src/kernel/link.js';
+import { genTopology } from '../../src/model/gen.js';
+import { verify } from '../../src/verify/verify.js';
+import { pingall } from '../../src/verify/pingall.js';
+import type { Runner } from '../../src/exec/runner.js';
 import { readAddrs } from '../../src/kernel/addr.js';
 import { listNetns } from '../../src/kernel/netns.js';
 import { readRoutes } from '../../src/kernel/route.js';
@@ -172,4 +176,57 @@ links:
       await runner.run({ argv: ['ip', 'netns', 'del', 'ns-test'] });
     }
   });
+
+  test('down of a chain proves its netns by what up recorded, without entering them; one deleted and made again by someone else (same name, maybe the same inode) is left alone', async () => {
+    const before = await snapshot();
+    const m = await loadTopology(example('chain'));
+    await up(runner, m);
+    // Someone else deletes b and makes a netns b of their own: the kernel is free to give it b's inode number.
+    await runner.run({ argv: ['ip', 'netns', 'del', 'b'] });
+    await runner.run({ argv: ['ip', 'netns', 'add', 'b'] });
+    // The netns down enters (a command run in one): only b, whose identity is not the one up recorded.
+    const entered: string[] = [];
+    const counting: Runner = {
+      run: (cmd, o) => {
+        if (cmd.netns) entered.push(cmd.netns);
+        return runner.run(cmd, o);
+      },
+      batch: (tool, netns, lines, o) => {
+        if (netns) entered.push(netns);
+        return runner.batch(tool, netns, lines, o);
+      },
+      batchEach: (jobs) => runner.batchEach(jobs),
+    };
+    try {
+      const rep = await down(counting, m);
+      expect(entered).toEqual(['b']);
+      expect(rep.skipped).toEqual(['netns:b (not made by nslab)']);
+      expect(await listNetns(runner)).toEqual(expect.arrayContaining(['b']));
+      expect(await listNetns(runner)).not.toEqual(expect.arrayContaining(['a']));
+    } finally {
+      await runner.run({ argv: ['ip', 'netns', 'del', 'b'] });
+    }
+    expect(await snapshot()).toEqual(before);
+  });
 });
+
+describe('nslab gen: the scale shapes, small', () => {
+  test('a tree (core bridge, leaves joined to it by veths) and a chain come up, verify clean, every pair answers as expected, and go', async () => {
+    const before = await snapshot();
+    for (const yaml of [genTopology({ kind: 'tree', nodes: 7, fanout: 3, name: 'gt' }), genTopology({ kind: 'chain', nodes: 4, name: 'gc' })]) {
+      const m = await model('gen', yaml);
+      await up(runner, m);
+      try {
+        // The leaf-core veths have both ends here: ip names their peer instead of giving its ifindex.
+        expect((await verify(runner, m)).mismatches.map((x) => x.message)).toEqual([]);
+        const rep = await pingall(runner, m);
+        expect(rep.differences).toEqual([]);
+        expect(rep.results.filter((x) => x.reached).length).toBeGreaterThan(0);
+      } finally {
+        await down(runner, m);
+      }
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});
+

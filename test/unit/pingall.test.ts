@@ -1,7 +1,7 @@
 // pingall without a network: rounds that respect the neighbour table, fping/ping results against the model.
 import { loadTopology } from '../../src/engine/topology.js';
 import { RecordingRunner } from '../../src/exec/recorder.js';
-import { blockSizeFor, formatPingall, parseCount, pingall, planRounds, planSeeds, type KernelIf, type Member } from '../../src/verify/pingall.js';
+import { blockSizeFor, formatPingall, parseCount, parsePingallFlags, pingall, planRounds, planSeeds, samplePairs, type KernelIf, type Member } from '../../src/verify/pingall.js';
 import { pingSources, pingTargets, type PingSource, type PingTarget } from '../../src/verify/reach.js';
 import { example } from '../helpers/topo.js';
 
@@ -104,6 +104,23 @@ describe('planSeeds', () => {
     const seeds = text(planSeeds(mem, k2, tg));
     expect(seeds.some((x) => x.includes('extra0'))).toBe(false);
     expect(seeds.some((x) => x.includes('10.0.2.1 '))).toBe(false);
+  });
+});
+
+describe('pingall --sample', () => {
+  test('every node probes K fixed addresses spread over the list, and the first M nodes all of each other: 5 probes instead of 11', async () => {
+    const m = await loadTopology(example('star'));
+    const { fixed } = samplePairs(pingTargets(m), ['h1', 'h2', 'h3'], { targets: 2, pairs: 2 });
+    expect(fixed.map((t) => t.address)).toEqual(['10.0.0.1', '10.0.0.3']);
+    const rep = await pingall(fakeNet([]), m, { sample: { targets: 2, pairs: 2 } });
+    expect(rep.results.map((x) => `${x.from}>${x.to}`).sort()).toEqual(['h1>10.0.0.2', 'h1>10.0.0.3', 'h2>10.0.0.1', 'h2>10.0.0.3', 'h3>10.0.0.1']);
+    expect(rep.ok).toBe(true);
+  });
+
+  test('flags: --sample K [--sample-pairs M], checked', () => {
+    expect(parsePingallFlags({ sample: '50', 'sample-pairs': '1000' })).toEqual({ sample: { targets: 50, pairs: 1000 } });
+    expect(() => parsePingallFlags({ 'sample-pairs': '10' })).toThrow('--sample-pairs 10: only with --sample K: expected --sample too');
+    expect(() => parsePingallFlags({ sample: '0' })).toThrow('--sample "0": expected a whole number from 1 to 100000');
   });
 });
 

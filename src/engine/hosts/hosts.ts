@@ -14,7 +14,7 @@ const LOCALHOST = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loo
  * `--link` aliases (`IP ALIAS OTHER`), and, on user-defined networks only, every other node sharing
  * one (Docker's embedded DNS answers those names; the default bridge has no name resolution, notes 003).
  */
-export function renderHosts(st: NetState, n: NodeRecord): string {
+export function renderHosts(st: NetState, n: NodeRecord, peers: NodeRecord[] = byName(st)): string {
   const lines = [...LOCALHOST];
   const primary = n.endpoints[0];
   if (primary) lines.push(`${primary.ip}\t${[...new Set([n.hostname, n.name])].join(' ')}`);
@@ -25,7 +25,7 @@ export function renderHosts(st: NetState, n: NodeRecord): string {
   const seen = new Set([n.name, ...n.links.map((l) => l.target)]);
   for (const ep of n.endpoints) {
     if (st.networks[ep.network]?.isDefault) continue;
-    for (const peer of Object.values(st.nodes).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const peer of peers) {
       if (seen.has(peer.name)) continue;
       const pe = peer.endpoints.find((e) => e.network === ep.network);
       if (!pe) continue;
@@ -34,6 +34,11 @@ export function renderHosts(st: NetState, n: NodeRecord): string {
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** Every node, by name: the order of the peers in a hosts file. */
+function byName(st: NetState): NodeRecord[] {
+  return Object.values(st.nodes).sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** The address of node `other` on a network it shares with `n` (first of `n`'s networks), or null. */
@@ -54,13 +59,15 @@ export function sharedIp(st: NetState, n: NodeRecord, other: string): string | n
  */
 export async function syncHosts(st: NetState): Promise<void> {
   const resolv = renderResolv(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+  // Sorted once for all the files (sorting per file made each `node run` N² log N in the nodes).
+  const peers = byName(st);
   for (const n of Object.values(st.nodes)) {
     if (n.mode.kind === 'host' || n.mode.kind === 'container') continue;
     const dir = join(ETC_NETNS, n.name);
     // Written here, not by a command; recorded as the commands that write them (NSLAB_RECORD), so a
     // lab's printed script makes the same files and its nodes resolve each other's names.
     if ((await mkdir(dir, { recursive: true })) !== undefined) recordCall({ type: 'run', cmd: { argv: ['mkdir', '-p', dir] } });
-    for (const [file, text] of [['hosts', renderHosts(st, n)], ['hostname', `${n.hostname}\n`], ['resolv.conf', resolv]] as const) {
+    for (const [file, text] of [['hosts', renderHosts(st, n, peers)], ['hostname', `${n.hostname}\n`], ['resolv.conf', resolv]] as const) {
       const path = join(dir, file);
       if ((await readFile(path, 'utf8').catch(() => null)) !== text) {
         await writeFile(path, text);
