@@ -54,7 +54,7 @@ const lazyLockfile = {
 // through them. Without a blob, bin/nslab runs the command from dist/bundle/main.mjs.
 mkdirSync('dist/snapshot', { recursive: true });
 let snapshots = 0;
-for (const name of ['pipework', 'attach', 'cni', 'topology']) {
+for (const name of ['pipework', 'attach', 'cni', 'topology', 'netmodes']) {
   await build({
     ...common,
     plugins: [lazySegmenter, lazyLockfile],
