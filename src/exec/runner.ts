@@ -1,5 +1,6 @@
 // The one runner: every external command nslab runs goes through here, as an argv array.
 import { spawn } from 'node:child_process';
+import { startupSnapshot } from 'node:v8';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -340,6 +341,11 @@ export function logError(text: string): string {
  *   exit code when the program could not be started (ENOENT)
  */
 function spawnCollect(file: string, args: string[], input: string, logFile?: string, timeoutMs?: number, env?: Record<string, string>): Promise<{ stdout: string; stderr: string; exitCode?: number; failed: boolean; shortMessage?: string; timedOut?: boolean }> {
+  // A startup snapshot's build (scripts/bundle.mjs, as root on the build machine) warms code up by
+  // calling it: a warm-up that reached a command handler once made a real node, bridge and iptables
+  // rules on the builder's host. No program runs while a snapshot is built but `true` (the spawn
+  // warm-up of cli/snapshot.ts, which changes nothing).
+  if (startupSnapshot?.isBuildingSnapshot() && !(file === 'true' && args.length === 0)) throw new Error(`${file} ${args.join(' ')}: no command runs while a startup snapshot is built (a warm-up reached a command handler)`);
   return new Promise((resolve) => {
     const log = logFile === undefined ? undefined : openSync(logFile, 'a');
     // env given explicitly: node's own default is the real process.env, which differs from the
