@@ -1,4 +1,4 @@
-// `npm run bench -- [--nodes 100,1000] [--shapes star,chain] [--rounds 3]`: nslab against the physical
+// `npm run bench -- [--nodes 100,1000] [--shapes star,chain] [--rounds 3] [--node-runs 200] [--pingall N]`: nslab against the physical
 // floor of each command, measured side by side in one run, in a sandbox, in interleaved rounds.
 // (`npm run bench -- cni`: the CNI plugin against the reference bridge plugin, bench/cni.ts.)
 //   up      the CLI (bin/nslab, start-up included) against one Python process that makes the same
@@ -9,11 +9,17 @@
 //           current namespace held (star) and deleting the bridge
 //   start   `bin/nslab --version` and `bin/nslab plan` of a 3-node file against node starting an empty
 //           module as the launcher starts it
+//   node run  --node-runs calls of `nslab node run NAME --net NET` in a row, each against the same node
+//           made by hand (ip netns add; one ip -batch for the veth with its end in the netns, port, up;
+//           one ip -n NAME -batch for lo, address, up, default route; its hosts file): per call, and the
+//           drift (the last 20 calls' median over the first 20's)
+//   pingall --pingall N: every pair of an N-node star (N x N probes) against the same method by hand
+//           (one fping per node, -t 1000 -r 1 -B 1 -i 1 as nslab runs it, 16 at once, the kernel's ARP)
 // A topology of more than 1023 nodes is a tree (`nslab gen tree`: a bridge holds 1023 ports).
 // Prints min and median per way, their ratio (medians), per-node cost, peak RSS of the nslab processes
 // and the machine's load; exits 1 when something is left behind in the sandbox.
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +37,10 @@ interface Args {
   nodes: number[];
   shapes: GenKind[];
   rounds: number;
+  /** `node run` calls in a row (0: not measured) */
+  nodeRuns: number;
+  /** nodes of the star that pingall probes all pairs of (0: not measured) */
+  pingall: number;
 }
 
 function args(): Args {
@@ -47,13 +57,18 @@ function args(): Args {
   const shapes = get('--shapes', 'star,chain').split(',').map((x) => (x === 'star' || x === 'chain' || x === 'tree' ? (x as GenKind) : fail(`--shapes ${JSON.stringify(x)}: expected star, chain or tree, comma-separated`)));
   const r = get('--rounds', '3');
   const rounds = /^\d+$/.test(r) && Number(r) >= 1 && Number(r) <= 20 ? Number(r) : fail(`--rounds ${JSON.stringify(r)}: expected a whole number from 1 to 20`);
-  return { nodes, shapes, rounds };
+  const whole = (flag: string, def: string, max: number) => {
+    const v = get(flag, def);
+    return /^\d+$/.test(v) && Number(v) <= max ? Number(v) : fail(`${flag} ${JSON.stringify(v)}: expected a whole number from 0 to ${max}`);
+  };
+  return { nodes, shapes, rounds, nodeRuns: whole('--node-runs', '200', 2000), pingall: whole('--pingall', '0', 2000) };
 }
 
 /** One timed run: wall ms and, for nslab's processes, peak RSS in KB (GNU time's %M). */
 interface Sample {
   ms: number;
   rssKb?: number;
+  stdout: string;
 }
 
 /** Runs a command under GNU time (for its peak RSS); throws with its output when it fails. */
@@ -63,7 +78,7 @@ async function timed(argv: string[], env: Record<string, string> = {}): Promise<
   const ms = performance.now() - t;
   if (res.exitCode !== 0) throw new Error(`${argv.join(' ')}: exit ${res.exitCode}: ${(res.stderr || res.stdout).slice(-800)}`);
   const m = /nslab-bench-rss (\d+)/.exec(res.stderr);
-  return { ms, ...(m ? { rssKb: Number(m[1]) } : {}) };
+  return { ms, stdout: res.stdout, ...(m ? { rssKb: Number(m[1]) } : {}) };
 }
 
 async function plain(argv: string[], input?: string): Promise<number> {
@@ -102,6 +117,74 @@ async function floorDown(m: Model): Promise<number> {
   }
   if (m.bridges.length) await execa('ip', ['-batch', '-'], { input: m.bridges.map((b) => `link del dev ${b.name}`).join('\n') + '\n' });
   return performance.now() - t;
+}
+
+/**
+ * `node run` by hand, the floor of one call: the processes nslab's engine needs at least (a netns, a
+ * veth straight into it on the bridge, the inside configured by one batch) and the hosts file.
+ */
+async function floorNodeRun(name: string, k: number, bridge: string, gateway: string): Promise<number> {
+  const t = performance.now();
+  await execa('ip', ['netns', 'add', name]);
+  await execa('ip', ['-batch', '-'], { input: `link add f${k} type veth peer name eth0 netns ${name}\nlink set f${k} master ${bridge} up\n` });
+  const ip = `10.201.${Math.floor(k / 250)}.${(k % 250) + 2}`;
+  await execa('ip', ['-n', name, '-batch', '-'], { input: `link set lo up\naddr add ${ip}/16 dev eth0\nlink set eth0 up\nroute add default via ${gateway}\n` });
+  mkdirSync(`/etc/netns/${name}`, { recursive: true });
+  writeFileSync(`/etc/netns/${name}/hosts`, `127.0.0.1\tlocalhost\n${ip}\t${name}\n`);
+  return performance.now() - t;
+}
+
+/** `node run` against its floor, call by call (interleaved: a floor node, then an nslab node). */
+async function nodeRunBench(calls: number): Promise<{ nslab: number[]; floor: number[]; rssKb: number }> {
+  const nslab: number[] = [];
+  const floor: number[] = [];
+  let rssKb = 0;
+  await execa(NSLAB, ['network', 'create', 'bnr', '--subnet', '10.200.0.0/16']);
+  await execa('ip', ['-batch', '-'], { input: 'link add bfr type bridge\naddr add 10.201.0.1/16 dev bfr\nlink set bfr up\n' });
+  try {
+    for (let k = 0; k < calls; k++) {
+      floor.push(await floorNodeRun(`f${k}`, k, 'bfr', '10.201.0.1'));
+      const x = await timed([NSLAB, 'node', 'run', `r${k}`, '--net', 'bnr']);
+      nslab.push(x.ms);
+      rssKb = Math.max(rssKb, x.rssKb ?? 0);
+    }
+  } finally {
+    await execa(NSLAB, ['node', 'rm', ...Array.from({ length: nslab.length }, (_, k) => `r${k}`)], { reject: false });
+    await execa(NSLAB, ['network', 'rm', 'bnr'], { reject: false });
+    await execa('ip', ['-batch', '-'], { input: Array.from({ length: floor.length }, (_, k) => `netns del f${k}\n`).join('') + 'link del bfr\n', reject: false });
+    for (let k = 0; k < floor.length; k++) rmSync(`/etc/netns/f${k}`, { recursive: true, force: true });
+    await settle();
+  }
+  return { nslab, floor, rssKb };
+}
+
+/** pingall of an N-node star against the same probes by hand: one fping per node, 16 at once. */
+async function pingallBench(n: number, dir: string): Promise<{ nslab: number; floor: number; probes: number; lostNslab: number; lostFloor: number; rssKb: number }> {
+  const file = join(dir, `ping-${n}.yaml`);
+  writeFileSync(file, genTopology({ kind: 'star', nodes: n, name: `bping${n}` }));
+  const model = await loadTopology(file);
+  const addrs = model.nodes.map((x) => model.veths.flatMap((v) => [v.a, v.b]).find((e) => e.netns === x.netns)!.addresses[0]!.split('/')[0]!);
+  await execa(NSLAB, ['up', file]);
+  try {
+    const targets = join(dir, 'targets');
+    writeFileSync(targets, addrs.join('\n') + '\n');
+    // By hand: 16 lanes, each a shell walking its share of the netns, one fping per netns to every address.
+    const lanes = Array.from({ length: 16 }, (_, l) => model.nodes.filter((_, k) => k % 16 === l).map((x) => x.netns!));
+    const loop = 'f=$1; shift; if command -v busybox >/dev/null; then e="busybox nsenter"; else e=nsenter; fi; fp=$(command -v fping); for ns; do $e --net=/run/netns/$ns $fp -t 1000 -r 1 -B 1 -i 1 -f "$f" 2>/dev/null; done; true';
+    const t = performance.now();
+    const outs = await Promise.all(lanes.filter((l) => l.length).map((ns) => execa('sh', ['-c', loop, 'sh', targets, ...ns])));
+    const floor = performance.now() - t;
+    const alive = outs.reduce((a, o) => a + o.stdout.split('\n').filter((l) => / is alive/.test(l)).length, 0);
+    // Flushed as nslab's pingall leaves them (learned entries age out; nslab's run starts from the same).
+    await Promise.all(model.nodes.map((x) => execa('ip', ['-n', x.netns!, 'neigh', 'flush', 'all'])));
+    const x = await timed([NSLAB, 'pingall', file, '--json']);
+    const rep = JSON.parse(x.stdout || '{}') as { results?: Array<{ reached: boolean; expected: boolean | null }> };
+    const lostNslab = (rep.results ?? []).filter((r) => r.expected && !r.reached).length;
+    return { nslab: x.ms, floor, probes: n * n, lostNslab, lostFloor: n * n - alive, rssKb: x.rssKb ?? 0 };
+  } finally {
+    await execa(NSLAB, ['down', file], { reject: false });
+    await settle();
+  }
 }
 
 /** Waits for the kernel to finish tearing netns down (asynchronous), so that runs do not overlap. */
@@ -168,8 +251,8 @@ async function main(): Promise<void> {
       for (const way of order) {
         if (way === 'floor') {
           c.samples.up!.floor.push(await timed([PYTHON, FLOOR, c.spec]));
-          c.samples.verify!.floor.push({ ms: await floorVerify(c.model, queries) });
-          c.samples.down!.floor.push({ ms: await floorDown(c.model) });
+          c.samples.verify!.floor.push({ ms: await floorVerify(c.model, queries), stdout: '' });
+          c.samples.down!.floor.push({ ms: await floorDown(c.model), stdout: '' });
         } else {
           c.samples.up!.nslab.push(await timed([NSLAB, 'up', c.file]));
           c.samples.verify!.nslab.push(await timed([NSLAB, 'verify', c.file]));
@@ -180,6 +263,9 @@ async function main(): Promise<void> {
     }
     process.stderr.write(`bench: round ${k + 1}/${o.rounds} done (load ${loadavg()[0]!.toFixed(2)})\n`);
   }
+  const nodeRun = o.nodeRuns ? await nodeRunBench(o.nodeRuns) : null;
+  if (nodeRun) process.stderr.write(`bench: ${o.nodeRuns} node run calls done (load ${loadavg()[0]!.toFixed(2)})\n`);
+  const ping = o.pingall ? await pingallBench(o.pingall, dir) : null;
   loads.push(loadavg()[0]!.toFixed(2));
   // Nothing may be left: the bench checks that its own sandbox is clean again.
   const links = (await execa('ip', ['-o', 'link'])).stdout.trim().split('\n').length - 1;
@@ -203,9 +289,53 @@ async function main(): Promise<void> {
     const a = x.map((y) => y.ms);
     t.push([what, `${min(a).toFixed(0)} / ${med(a).toFixed(0)} ms`, `${min(node).toFixed(0)} / ${med(node).toFixed(0)} ms (node)`, (med(a) / med(node)).toFixed(2), '', (Math.max(...x.map((y) => y.rssKb ?? 0)) / 1024).toFixed(0)]);
   }
+  if (nodeRun) {
+    const first = nodeRun.nslab.slice(0, 20);
+    const last = nodeRun.nslab.slice(-20);
+    const r = (xs: number[]) => `${min(xs).toFixed(0)} / ${med(xs).toFixed(0)} ms`;
+    t.push([`node run, ${nodeRun.nslab.length} in a row`, r(nodeRun.nslab), `${r(nodeRun.floor)} (by hand)`, (med(nodeRun.nslab) / med(nodeRun.floor)).toFixed(2), '', (nodeRun.rssKb / 1024).toFixed(0)]);
+    t.push(['node run drift (last 20 / first 20)', `${med(first).toFixed(0)} -> ${med(last).toFixed(0)} ms`, `${med(nodeRun.floor.slice(0, 20)).toFixed(0)} -> ${med(nodeRun.floor.slice(-20)).toFixed(0)} ms`, (med(last) / med(first)).toFixed(2), '', '']);
+  }
+  if (ping) t.push([`pingall, star ${o.pingall} (${ping.probes} probes; lost: nslab ${ping.lostNslab}, by hand ${ping.lostFloor})`, (ping.nslab / 1000).toFixed(3), `${(ping.floor / 1000).toFixed(3)} (fping by hand)`, (ping.nslab / ping.floor).toFixed(2), (ping.nslab / o.pingall).toFixed(2), (ping.rssKb / 1024).toFixed(0)]);
+  // Targets (issue 21), each as met or not, from the medians above.
+  const verdicts: string[] = [];
+  const ratioOf = (work: string, label: string) => {
+    const c = cases.find((x) => x.label === label);
+    const x = c?.samples[work];
+    return x && x.nslab.length ? med(x.nslab.map((y) => y.ms)) / med(x.floor.map((y) => y.ms)) : null;
+  };
+  for (const c of cases) {
+    for (const [work, limit] of [['up', 1.15], ['verify', 1.3], ['down', 1.3]] as const) {
+      const q = ratioOf(work, c.label);
+      if (q !== null) verdicts.push(`${work} ${c.label}: ${q.toFixed(2)}x its floor (target <= ${limit}x): ${q <= limit ? 'met' : 'NOT met'}`);
+    }
+  }
+  for (const shape of new Set(cases.map((c) => c.label.split(' ')[0]))) {
+    const mine = cases.filter((c) => c.label.startsWith(`${shape} `)).sort((a, b) => a.nodes - b.nodes);
+    if (mine.length < 2) continue;
+    const [lo, hi] = [mine[0]!, mine[mine.length - 1]!];
+    for (const work of ['up', 'verify', 'down']) {
+      const per = (c: Case) => med(c.samples[work]!.nslab.map((y) => y.ms)) / c.nodes;
+      const q = per(hi) / per(lo);
+      verdicts.push(`${work} ${shape}: cost per node at ${hi.nodes} is ${q.toFixed(2)}x that at ${lo.nodes} (target <= 1.2x): ${q <= 1.2 ? 'met' : 'NOT met'}`);
+    }
+  }
+  const startRatio = (what: string) => med(start[what]!.map((y) => y.ms)) / med(node);
+  verdicts.push(`nslab --version: ${startRatio('nslab --version').toFixed(2)}x node's start (target <= 2x): ${startRatio('nslab --version') <= 2 ? 'met' : 'NOT met'}`);
+  verdicts.push(`nslab plan (3 nodes): ${startRatio('nslab plan (3 nodes)').toFixed(2)}x node's start (target <= 3x): ${startRatio('nslab plan (3 nodes)') <= 3 ? 'met' : 'NOT met'}`);
+  if (nodeRun) {
+    const m = med(nodeRun.nslab);
+    const drift = med(nodeRun.nslab.slice(-20)) / med(nodeRun.nslab.slice(0, 20));
+    verdicts.push(`node run: ${m.toFixed(0)} ms a call (target <= 40 ms): ${m <= 40 ? 'met' : 'NOT met'}; drift over ${nodeRun.nslab.length} calls ${drift.toFixed(2)}x (target: none, <= 1.2x): ${drift <= 1.2 ? 'met' : 'NOT met'}`);
+  }
+  if (ping) {
+    const q = ping.nslab / ping.floor;
+    verdicts.push(`pingall star ${o.pingall}: ${q.toFixed(2)}x by hand (target <= 1.15x at 1000), ${ping.lostNslab} lost: ${q <= 1.15 && ping.lostNslab === 0 ? 'met' : 'NOT met'}`);
+  }
   process.stdout.write(`nslab against the floor, ${o.rounds} interleaved round(s), ${availableParallelism()} cores, load average (1 min) at each round's start and the end: ${loads.join(', ')}\n`);
   process.stdout.write('floors: up = one python3-pyroute2 process (setns + rtnetlink, scripts/bench-floor.py); verify = one nsenter ip -j -d -batch per netns; down = one ip -batch of netns del (+ sweep wait, bridge del)\n');
   process.stdout.write(t.toString() + '\n');
+  process.stdout.write('targets:\n' + verdicts.map((v) => `  ${v}\n`).join(''));
   if (links || netns) {
     process.stdout.write(`LEFTOVERS: ${links} links, ${netns} netns\n`);
     process.exitCode = 1;
