@@ -1,4 +1,5 @@
 // Test helpers that read the kernel: a normalised snapshot of every netns, pings, a sandbox guard.
+import { spawnSync } from 'node:child_process';
 import { ExecRunner } from '../../src/exec/runner.js';
 import { inSandbox } from '../../src/exec/sandbox.js';
 import { readAddrs } from '../../src/kernel/addr.js';
@@ -91,4 +92,15 @@ export async function netSnapshot() {
     etcNetns: (await readdir('/etc/netns').catch(() => [])).sort(),
     state: (await readdir(`${stateDir}/net`).catch(() => [])).filter((f) => f !== 'nodes' && f !== 'lock').sort(),
   };
+}
+
+/**
+ * IPv4 forwarding of a netns made now and left as made: the kernel copies it from the host's initial
+ * netns (net.core.devconf_inherit_init_net = 0), so it is 1 on a machine that forwards (a Docker host)
+ * and 0 on a fresh Debian. Tests that read a node's forwarding compare with this, not with a constant.
+ */
+export function inheritedForwarding(): string {
+  const res = spawnSync('unshare', ['--net', 'cat', '/proc/sys/net/ipv4/ip_forward'], { encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`unshare --net cat /proc/sys/net/ipv4/ip_forward: ${res.stderr}`);
+  return res.stdout.trim();
 }
