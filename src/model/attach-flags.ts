@@ -1,5 +1,5 @@
 // The native `nslab attach` flags -> an attach request (validated; one-line errors).
-import { isIP } from 'node:net';
+import { isIP } from './ip-family.js';
 import { invalid } from '../errors.js';
 import { checkIfname, parseDhcp, parseMac, parseRoute, parseStaticAddress, parseVlan, type AddressRequest, type AttachRequest } from './attach.js';
 

@@ -1,6 +1,6 @@
 // An attach request: what the native `nslab attach` flags and pipework's grammar both parse into.
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isIP } from './ip-family.js';
 import IPCIDR from 'ip-cidr';
 import { invalid } from '../errors.js';
 import { ifnameProblem } from './names.js';

@@ -1,6 +1,6 @@
 // CNI, pure: the network configuration nslab-cni takes, the CNI_* environment, spec errors, and results
 // in each spec version it speaks (CNI spec 1.1.0, SPEC.md; down to 0.4.0).
-import { isIP } from 'node:net';
+import { isIP } from './ip-family.js';
 import IPCIDR from 'ip-cidr';
 import * as z from 'zod/mini';
 import type { $ZodIssue } from 'zod/v4/core';

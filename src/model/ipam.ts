@@ -1,6 +1,6 @@
 // IPAM, pure: subnets from Docker's pools, addresses and host ports handed out once. The CIDR math is
 // the netmask package's; the state these functions read lives on disk, under nslab's lock.
-import { isIP } from 'node:net';
+import { isIP } from './ip-family.js';
 import netmask from 'netmask';
 import { invalid } from '../errors.js';
 import type { Proto } from './netmodes.js';

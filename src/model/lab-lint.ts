@@ -1,6 +1,6 @@
 // `nslab lab check`: a lab file read without root and without building anything; every problem at
 // once, each with its FILE:LINE, its key, and a "did you mean" for a misspelt key, kind or node.
-import { isIP } from 'node:net';
+import { isIP } from './ip-family.js';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, parse as parseYaml } from 'yaml';

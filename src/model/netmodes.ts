@@ -1,6 +1,6 @@
 // Network modes as Docker names them: the values of `--net`, `-p`, `--expose`, `--link` and the
 // daemon's options, validated into plain data with one-line errors.
-import { isIP } from 'node:net';
+import { isIP } from './ip-family.js';
 import { invalid } from '../errors.js';
 import { parseCidr4 } from './ipam.js';
 

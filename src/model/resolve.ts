@@ -1,5 +1,6 @@
 // resolve: a validated topology file -> the model (defaults filled, names derived, references checked).
-import { BlockList, isIP } from 'node:net';
+import { BlockList } from 'node:net';
+import { isIP } from './ip-family.js';
 import type { RouteSpec, RouteType } from '../kernel/route.js';
 import { SpecError } from './load.js';
 import { bridgeNameProblem, bridgePortName, ifnameProblem, ownerMark } from './names.js';

@@ -1,5 +1,5 @@
 // zod schemas of a topology file: the edge where every input is checked before anything is planned.
-import { isIP } from 'node:net';
+import { isIP } from './ip-family.js';
 import IPCIDR from 'ip-cidr';
 import { z } from 'zod';
 import { bridgeNameProblem, ifnameProblem } from './names.js';

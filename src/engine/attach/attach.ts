@@ -2,7 +2,7 @@
 // rollback, exact detach, ownership marks and names that always fit in 15 bytes.
 import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isIP } from 'node:net';
+import { isIP } from '../../model/ip-family.js';
 import IPCIDR from 'ip-cidr';
 import type { Runner } from '../../exec/runner.js';
 import { netnsBatchScript, netnsPath } from '../../exec/runner.js';

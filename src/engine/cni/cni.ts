@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isIP } from 'node:net';
+import { isIP } from '../../model/ip-family.js';
 import type { Runner } from '../../exec/runner.js';
 import { queryJson } from '../../exec/batch.js';
 import { NslabError } from '../../errors.js';

@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isIP } from 'node:net';
+import { isIP } from '../../model/ip-family.js';
 import netmask from 'netmask';
 import type { Runner } from '../../exec/runner.js';
 import { stateDir } from '../../paths.js';
