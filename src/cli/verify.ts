@@ -51,7 +51,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       const { verifyCases } = await import('../verify/junit.js');
       await writeJunit(a.junit, `nslab verify ${rep.topology}`, verifyCases(m, rep));
       if (a.json) printJson(rep);
-      else if (rep.ok) process.stdout.write(`verify ${rep.topology}: ok (${rep.checked} facts checked)\n`);
+      else if (rep.ok) process.stdout.write(`verify ${rep.topology}: ok (${rep.checked} facts checked${rep.downOnPurpose.length ? `; down on purpose (nslab link down): ${rep.downOnPurpose.join(', ')}` : ''})\n`);
       else process.stdout.write(rep.mismatches.map((x) => x.message).join('\n') + '\n');
       if (!rep.ok) process.exitCode = EXIT.failed;
     } catch (err) {

@@ -19,6 +19,12 @@ export interface LinkIntent {
   ifindex: number;
   /** Taken down on purpose (`nslab link down`). */
   down?: boolean;
+  /**
+   * What the kernel drops with a link that goes down and does not give back when it comes up, read
+   * just before `link down`: the routes through it (not the prefix routes of its addresses) and its
+   * IPv6 addresses (without keep_addr_on_down), as the `ip` argv that puts each back (`link up` runs them).
+   */
+  restore?: string[][];
   impair?: Impair;
   mtu?: number;
 }
@@ -56,7 +62,10 @@ export function recordIntent(x: LinkIntent): void {
   const same = (y: LinkIntent) => y.nsIno === x.nsIno && y.ifindex === x.ifindex;
   const prev = readIntents().find(same);
   const merged: LinkIntent = { ...prev, ...x };
-  if (!merged.down) delete merged.down;
+  if (!merged.down) {
+    delete merged.down;
+    delete merged.restore;
+  }
   if (!merged.impair || !Object.keys(merged.impair).length) delete merged.impair;
   if (merged.mtu === undefined) delete merged.mtu;
   // Records of netns that are gone are dropped on the way (their interfaces went with them).

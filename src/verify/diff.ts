@@ -25,6 +25,11 @@ export interface KernelView {
   netns: Map<string, number | undefined>;
   /** Readings per netns (`''` = the namespace nslab runs in); absent for a netns that does not exist. */
   readings: Map<string, NetnsReading>;
+  /**
+   * Interfaces `nslab link down` took down and the kernel still reports down, as `NETNS:IFNAME`
+   * (`-` for the current namespace): intended, so not a mismatch (see {@link intendedDown}).
+   */
+  downOnPurpose?: Set<string>;
 }
 
 /** Kinds of mismatch, one per kind of fact verify checks. */
@@ -81,6 +86,8 @@ interface Causes {
   down: Set<string>;
   /** `netns:ifname ADDRESS/PREFIX` of model addresses the kernel lacks. */
   missingAddrs: Set<string>;
+  /** Of `down`, those taken down on purpose (KernelView.downOnPurpose): what follows from them is intended too. */
+  intended: Set<string>;
 }
 
 /**
@@ -95,13 +102,16 @@ export function diffTopology(m: Model, view: KernelView): Mismatch[] {
 
 /** Checks a list of expectations against kernel readings; see {@link diffTopology}. */
 export function diffExpectations(exps: Expectation[], view: KernelView): Mismatch[] {
-  const causes: Causes = { missingNetns: new Set(), missing: new Set(), down: new Set(), missingAddrs: new Set() };
+  const causes: Causes = { missingNetns: new Set(), missing: new Set(), down: new Set(), missingAddrs: new Set(), intended: new Set() };
   for (const e of exps) {
     if (e.kind === 'netns' && !view.netns.has(e.netns)) causes.missingNetns.add(e.netns);
     if (e.kind !== 'link') continue;
     const link = linkIn(reading(view, e.netns), e.ifname);
     if (!link) causes.missing.add(where(e.netns, e.ifname));
-    else if (!link.flags.includes('UP')) causes.down.add(where(e.netns, e.ifname));
+    else if (!link.flags.includes('UP')) {
+      causes.down.add(where(e.netns, e.ifname));
+      if (view.downOnPurpose?.has(`${e.netns ?? '-'}:${e.ifname}`)) causes.intended.add(where(e.netns, e.ifname));
+    }
   }
   return exps.flatMap((e) => {
     if (e.kind !== 'netns' && 'netns' in e && e.netns !== null && causes.missingNetns.has(e.netns)) return [];
@@ -178,7 +188,7 @@ function checkLink(e: LinkExpectation, view: KernelView, causes: Causes): Mismat
   }
   const kind = kindOf(link);
   if (e.linkKind && kind !== e.linkKind) out.push(mismatch('link-kind', e.owner, subject, `kind ${kind}, expected ${e.linkKind}`, e.linkKind, kind));
-  if (!link.flags.includes('UP')) out.push(mismatch('link-down', e.owner, subject, 'link down', 'up', 'down'));
+  if (!link.flags.includes('UP') && !view.downOnPurpose?.has(`${e.netns ?? '-'}:${e.ifname}`)) out.push(mismatch('link-down', e.owner, subject, 'link down', 'up', 'down'));
   if (e.mtu !== null && link.mtu !== e.mtu) out.push(mismatch('mtu', e.owner, subject, `mtu ${link.mtu}, expected ${e.mtu}`, String(e.mtu), String(link.mtu)));
   if (e.mac !== null && (link.address ?? '').toLowerCase() !== e.mac.toLowerCase()) {
     out.push(mismatch('mac', e.owner, subject, `mac ${link.address ?? 'none'}, expected ${e.mac.toLowerCase()}`, e.mac.toLowerCase(), link.address ?? null));
@@ -227,6 +237,8 @@ function checkAddresses(e: LinkExpectation, subject: string | null, mine: AddrIn
       const [got] = extra.splice(k, 1);
       out.push(mismatch('address-wrong', e.owner, subject, `address ${got}, expected ${w}`, w, got!));
     } else {
+      // An IPv6 address the kernel dropped with a link taken down on purpose: intended as well.
+      if (familyOf(w) === 6 && causes.intended.has(where(e.netns, e.ifname))) continue;
       out.push(mismatch('address-missing', e.owner, subject, `address ${w} missing`, w, null, familyOf(w) === 6 ? down : undefined));
     }
   }
@@ -286,6 +298,8 @@ function checkRoute(e: Extract<Expectation, { kind: 'route' }>, view: KernelView
     const got = describeRoute(kernelRouteSpec(same[0]!, r.metric !== undefined));
     return [mismatch('route-wrong', e.owner, null, `route ${got}, expected ${want}`, want, got)];
   }
+  // The kernel removes the routes through a link that goes down: through one taken down on purpose, intended.
+  if (e.dev && causes.intended.has(where(e.netns, e.dev))) return [];
   let because: string | undefined;
   if (e.dev && causes.missing.has(where(e.netns, e.dev))) because = `${e.dev} is missing`;
   else if (e.dev && causes.down.has(where(e.netns, e.dev))) because = `${e.dev} is down`;

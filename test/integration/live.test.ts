@@ -106,16 +106,22 @@ describe('link', () => {
       const newlyLost = lost(rep).filter((p) => !lost(all).includes(p));
       expect(newlyLost).toEqual(['h1>10.0.0.2', 'h2>10.0.0.1', 'h2>10.0.0.3', 'h2>10.0.0.254', 'h3>10.0.0.2']);
       expect(rep.results.filter((x) => newlyLost.includes(`${x.from}>${x.to}`)).every((x) => x.expected === false && /h2:eth0 is down/.test(x.reason))).toBe(true);
+      // verify: an intended link down is said, not a mismatch.
+      expect(await verify(runner, m)).toMatchObject({ ok: true, mismatches: [], downOnPurpose: ['h2: eth0'] });
       const show = await nslab('link', 'show', 'h2:eth0');
       expect(show.stdout).toMatch(/^h2:eth0: DOWN .*\n.*\n  set by nslab link: taken down$/);
 
       expect((await nslab('link', 'up', 'h2:eth0')).exitCode).toBe(0);
+      // link up puts back what the kernel dropped with the link (h2's default route, its IPv6 address).
+      expect(await verify(runner, m)).toMatchObject({ ok: true, mismatches: [], downOnPurpose: [] });
       const back = await pingall(runner, m);
       expect(back.ok).toBe(true);
       expect(lost(back)).toEqual(lost(all));
       // Down by hand (not through nslab link): still a difference, as before.
       await runner.run({ argv: ['ip', 'link', 'set', 'dev', 'eth0', 'down'], netns: 'h3' });
       expect((await pingall(runner, m)).differences.map((x) => `${x.from}>${x.to}`)).toEqual(['h1>10.0.0.3', 'h2>10.0.0.3', 'h3>10.0.0.1', 'h3>10.0.0.2', 'h3>10.0.0.254']);
+      // verify: a link down by hand is a mismatch, with what the kernel dropped because of it.
+      expect((await verify(runner, m)).mismatches.map((x) => x.message)).toEqual(['h3: eth0: link down', 'h3: eth0: address fd00::3/64 missing (eth0 is down)']);
     } finally {
       await down(runner, m);
     }

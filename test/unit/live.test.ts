@@ -148,7 +148,7 @@ describe('JUnit XML', () => {
   test('verify: every fact a case, a mismatch on the fact it belongs to', async () => {
     const m = await loadTopology(example('star'));
     const mismatch = { kind: 'address-missing' as const, owner: 'h1', ifname: 'eth0', expected: '10.0.0.1/24', actual: null, message: 'h1: eth0: address 10.0.0.1/24 missing' };
-    const cases = verifyCases(m, { topology: 'star', ok: false, checked: expectations(m).length, mismatches: [mismatch], ms: 1 });
+    const cases = verifyCases(m, { topology: 'star', ok: false, checked: expectations(m).length, mismatches: [mismatch], downOnPurpose: [], ms: 1 });
     expect(cases).toHaveLength(expectations(m).length);
     expect(cases.filter((c) => c.failure)).toEqual([expect.objectContaining({ name: 'h1: eth0 (veth)', failure: 'h1: eth0: address 10.0.0.1/24 missing' })]);
   });

@@ -3,6 +3,8 @@ import type { Runner } from '../../exec/runner.js';
 import { displayArgv } from '../../exec/command.js';
 import { NslabError, invalid } from '../../errors.js';
 import { readLinks } from '../../kernel/link.js';
+import { readAddrs } from '../../kernel/addr.js';
+import { readRoutes, type RouteInfo } from '../../kernel/route.js';
 import { checkImpair, describeImpair, impairArgv, needsNetem, netemAvailable, netemMissing, readQdiscs, tbfRate, type Impair, type QdiscInfo } from '../../kernel/tc.js';
 import { intentFor, netnsInode, recordIntent, type LinkIntent } from '../../model/link-intent.js';
 import type { LiveTarget } from './target.js';
@@ -68,9 +70,43 @@ function intentBase(t: LiveTarget): Omit<LinkIntent, 'down' | 'impair' | 'mtu'> 
  */
 export async function setLinkState(r: Runner, t: LiveTarget, up: boolean): Promise<LinkPlan> {
   const p = planState(t, up);
+  if (up) {
+    // What the kernel dropped when nslab took it down comes back after it (ip route/addr replace: a
+    // route someone put back meanwhile is no error).
+    const restore = intentFor(t.netns, t.ifname, t.link.ifindex)?.restore ?? [];
+    p.commands.push(...restore.map((argv) => ({ argv, netns: t.netns })));
+    await runPlan(r, p);
+    recordIntent({ ...intentBase(t), down: false });
+    return p;
+  }
+  const restore = await droppedOnDown(r, t);
   await runPlan(r, p);
-  recordIntent({ ...intentBase(t), down: !up });
+  recordIntent({ ...intentBase(t), down: true, ...(restore.length ? { restore } : {}) });
   return p;
+}
+
+/**
+ * The routes through an interface and its IPv6 addresses, as the `ip` argv that adds each back: what
+ * the kernel deletes when the interface goes down (fib_sync_down_dev; addrconf_ifdown without
+ * keep_addr_on_down) and does not restore when it comes up. Prefix routes of its addresses (proto
+ * kernel) and link-local IPv6 come back by themselves and are left out.
+ */
+async function droppedOnDown(r: Runner, t: LiveTarget): Promise<string[][]> {
+  const [v4, v6, addrs] = await Promise.all([readRoutes(r, t.netns, 4), readRoutes(r, t.netns, 6), readAddrs(r, t.netns)]);
+  const route = (x: RouteInfo, six: boolean): string[] => [
+    'ip', ...(six ? ['-6'] : []), 'route', 'replace', ...(x.type && x.type !== 'unicast' ? [x.type] : []), x.dst,
+    ...(x.gateway ? ['via', x.gateway] : []), 'dev', t.ifname,
+    ...(x.metric !== undefined && !(six && x.metric === 1024) ? ['metric', String(x.metric)] : []),
+    ...(x.prefsrc ? ['src', x.prefsrc] : []), ...(x.flags.includes('onlink') ? ['onlink'] : []),
+    ...(x.protocol && !['boot', 'kernel'].includes(x.protocol) ? ['proto', x.protocol] : []),
+  ];
+  const mine = (x: RouteInfo) => x.dev === t.ifname && x.protocol !== 'kernel' && !x.dst.startsWith('fe80:');
+  const six = (addrs.find((a) => a.ifname === t.ifname)?.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope !== 'link');
+  return [
+    ...six.map((a) => ['ip', '-6', 'addr', 'replace', `${a.local}/${a.prefixlen}`, 'dev', t.ifname, 'nodad']),
+    ...v4.filter(mine).map((x) => route(x, false)),
+    ...v6.filter(mine).map((x) => route(x, true)),
+  ];
 }
 
 /**
