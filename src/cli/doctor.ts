@@ -13,7 +13,7 @@ export const doctorCommand: CommandModule<object, { json: boolean }> = {
       const { ExecRunner } = await import('../exec/runner.js');
       const checks = await doctor(new ExecRunner());
       if (a.json) return printJson(checks);
-      const { paint } = await import('./terminal.js');
+      const { paint } = await import('../exec/terminal.js');
       const rows = checks.map((c) => [c.name, c.ok ? paint('ok', 'green') : c.required ? paint('MISSING', 'red') : paint('no', 'yellow'), c.detail, c.ok ? '' : (c.fix ?? '')]);
       await printTable(['CHECK', 'OK', 'DETAIL', 'WHEN MISSING'], rows);
       // A required tool missing: exit 3, as every command that needs one (README "Exit codes").

@@ -128,7 +128,7 @@ export const labCommand: CommandModule<object, Args> = {
       }
       if (a.action === 'verify') {
         const checks = await eng.labVerify(r, lab);
-        const { paint } = await import('./terminal.js');
+        const { paint } = await import('../exec/terminal.js');
         const { checkCases } = await import('../verify/junit.js');
         await writeJunit(a.junit, `nslab lab verify ${lab.id}`, checkCases(`lab ${lab.id} verify`, checks));
         if (a.json) printJson(checks);

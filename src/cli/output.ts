@@ -1,7 +1,7 @@
 // How the CLI prints results and errors: one line per error (plus a hint), JSON with --json.
 import { EXIT_CODE, NslabError } from '../errors.js';
 import { isInterrupted } from '../exec/interrupt.js';
-import { clearProgress } from './terminal.js';
+import { clearProgress } from '../exec/terminal.js';
 
 /**
  * Exit codes (README "Exit codes"; errors.ts EXIT_CODE maps each error code onto them): 0 ok, 1 a
@@ -46,10 +46,10 @@ export function requireRoot(): void {
 
 /**
  * Prints rows under a header as aligned columns without borders (as `docker ps` and `docker network
- * ls` do), fitted to the terminal (cli/terminal.ts: `COLUMNS`, the TTY's width, 80 in a pipe,
+ * ls` do), fitted to the terminal (exec/terminal.ts: `COLUMNS`, the TTY's width, 80 in a pipe,
  * unlimited with `--wide`), long cells cut with `…`.
  */
 export async function printTable(head: string[], rows: string[][]): Promise<void> {
-  const { renderTable } = await import('./terminal.js');
+  const { renderTable } = await import('../exec/terminal.js');
   process.stdout.write(await renderTable(head, rows));
 }

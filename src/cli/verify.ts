@@ -35,7 +35,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         const { ExecRunner } = await import('../exec/runner.js');
         const { labVerify } = await import('../engine/labs/lab.js');
         const checks = await labVerify(new ExecRunner(), lab);
-        const { paint } = await import('./terminal.js');
+        const { paint } = await import('../exec/terminal.js');
         const { checkCases } = await import('../verify/junit.js');
         await writeJunit(a.junit, `nslab lab verify ${lab.id}`, checkCases(`lab ${lab.id} verify`, checks));
         if (a.json) printJson({ ok: checks.every((c) => c.ok), checks });

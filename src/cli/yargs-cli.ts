@@ -6,7 +6,7 @@ import { EXIT } from './output.js';
 import { openJournal } from '../engine/clean/journal.js';
 import { catchInterrupts } from '../exec/interrupt.js';
 import { useSandboxOvs } from '../engine/services.js';
-import { progressLine, setWide } from './terminal.js';
+import { progressLine, setWide } from '../exec/terminal.js';
 import { setProgressSink } from '../exec/progress.js';
 
 /** yargs' completion function with a fallback (complete.ts): given only by the ESM entry, not the snapshot. */

@@ -264,7 +264,7 @@ async function processes(): Promise<Array<OwnedProcess & { netnsIno: number; mnt
 export async function formatInspect(rep: InspectReport): Promise<string> {
   const half = rep.incomplete.map((x) => `incomplete: from a killed \`${x.command}\` (pid ${x.pid}, ${x.at}): ${x.stepsStarted} step(s) may have run; nslab clean finishes it\n`).join('');
   if (rep.topologies.length === 0) return `${half}nslab owns nothing here (no link or netns carries an nslab: mark)\n`;
-  const { renderTable } = await import('../cli/terminal.js');
+  const { renderTable } = await import('../exec/terminal.js');
   const t = { rows: [] as string[][], push(r: string[]) { this.rows.push(r); } };
   const desc = (l: OwnedLink) => `${l.ifname} (${[l.kind, ...(l.master ? [`port of ${l.master}`] : []), ...(l.up ? [] : ['down'])].join(', ')})`;
   const proc = (p: OwnedProcess) => `pid ${p.pid}: ${p.command.length > 60 ? `${p.command.slice(0, 57)}...` : p.command}`;

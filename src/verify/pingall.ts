@@ -505,7 +505,7 @@ const MATRIX_MAX_COLUMNS = 16;
  * @param opts `live`: the model was read from the kernel (pingall lab), which the summary says
  */
 export async function formatPingall(rep: PingallReport, opts: { live?: boolean } = {}): Promise<string> {
-  const { renderTable } = await import('../cli/terminal.js');
+  const { renderTable } = await import('../exec/terminal.js');
   const owners = [...new Set(rep.targets.map((t) => t.owner))];
   let table;
   if (owners.length <= MATRIX_MAX_COLUMNS) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EXIT_CODE, type ErrorCode } from '../../src/errors.js';
 import { missingLine } from '../../src/cli/yargs-cli.js';
 import { complete, completionScript, dynamicCompletions } from '../../src/cli/complete.js';
-import { displayWidth, fitWidths, renderTable, setWide, useColor } from '../../src/cli/terminal.js';
+import { displayWidth, fitWidths, renderTable, setWide, useColor } from '../../src/exec/terminal.js';
 import { dhcpRange } from '../../src/model/services.js';
 import { labSummary } from '../../src/cli/lab.js';
 import { logError } from '../../src/exec/runner.js';

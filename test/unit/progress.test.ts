@@ -1,5 +1,5 @@
 // The progress line: shown on a terminal only, never with --json, cleared when the work is done.
-import { clearProgress, progressLine } from '../../src/cli/terminal.js';
+import { clearProgress, progressLine } from '../../src/exec/terminal.js';
 import { applySteps } from '../../src/engine/apply.js';
 import { progress, setProgressSink } from '../../src/exec/progress.js';
 import { RecordingRunner } from '../../src/exec/recorder.js';
