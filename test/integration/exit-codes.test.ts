@@ -106,6 +106,8 @@ const ROWS: Row[] = [
   ['link: an unknown option', ['link', 'down', 'h1:eth0', '--bogus'], 2, /Unknown argument: bogus/],
   ['ui: an unknown option', ['ui', STAR, '--bogus'], 2, /Unknown argument: bogus/],
   ['completion: ok', ['completion', 'bash'], 0],
+  ['gen: ok', ['gen', 'star', '--nodes', '3'], 0],
+  ['gen: a bad count', ['gen', 'star', '--nodes', '0'], 2, /^nslab: --nodes "0": expected a whole number from 1 to 60000$/],
   ['completion: an unknown shell', ['completion', 'tcsh'], 2, /Choices: "bash", "zsh", "fish"/],
   ['sandbox: ok', ['sandbox', '--', 'true'], 0],
   ['no command', [], 2, /^nslab: name a command \(listed above\)$/, { usage: true }],
@@ -115,7 +117,7 @@ const ROWS: Row[] = [
 let before: Awaited<ReturnType<typeof netSnapshot>>;
 
 /** Rows that change nothing whatever their order (refusals, 2 and 3; reads): run at once, 3 at a time, before the others. */
-const READS = new Set(['plan: ok', 'graph: ok', 'lab ls: ok', 'lab show: ok', 'network ls: ok', 'node ls: ok', 'inspect: ok', 'clean: nothing to clean', 'completion: ok', 'sandbox: ok']);
+const READS = new Set(['plan: ok', 'graph: ok', 'lab ls: ok', 'lab show: ok', 'network ls: ok', 'node ls: ok', 'inspect: ok', 'clean: nothing to clean', 'completion: ok', 'gen: ok', 'gen: a bad count', 'sandbox: ok']);
 const concurrent = (r: Row) => r[2] === 2 || r[2] === 3 || READS.has(r[0]);
 const early = new Map<string, Awaited<ReturnType<typeof nslab>>>();
 let afterEarly: Awaited<ReturnType<typeof netSnapshot>>;
