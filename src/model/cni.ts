@@ -303,6 +303,11 @@ export function resultFor(res: CniResult, version: string): Record<string, unkno
   };
 }
 
+/** Where libcni (podman, containerd, CRI-O) caches results: `NETWORK-CONTAINERID-IFNAME` (libcni's cacheDir). */
+export function cniCacheDir(): string {
+  return process.env.NSLAB_CNI_CACHE_DIR || '/var/lib/cni/results';
+}
+
 /** The name nslab's marks and journals use for a CNI container (`cni:ID`). */
 export function cniGuestRef(containerId: string): string {
   return `cni:${containerId}`;

@@ -87,6 +87,14 @@ say "PUBLISHED $body"
 # What nslab sees while the containers run: their attachments, under their CNI names.
 say "INSPECT $("$ROOT/bin/nslab" inspect --wide 2>&1 | grep -o 'attach cni:[0-9a-f]*' | sort -u | wc -l)"
 say "HOSTENDS $(ip -o link show | grep -c 'nslab:attach guest=cni:')"
+# verify attachments: both as podman's CNI cache (libcni's /var/lib/cni/results) says, then one broken.
+summary='const r = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(r.ok, r.attachments.length, r.attachments.filter((a) => a.sources.some((s) => s.startsWith("CNI cache"))).length)'
+say "VERIFY $("$ROOT/bin/nslab" verify attachments --json | node -e "$summary")"
+ns2=$(podman inspect -f '{{.NetworkSettings.SandboxKey}}' np2)
+id2=$(podman inspect -f '{{.Id}}' np2)
+nsenter --net="$ns2" ip route del default
+out=$("$ROOT/bin/nslab" verify attachments "$id2"); rc=$?
+say "VERIFY_BROKEN $rc $(echo "$out" | sed "s/$id2/ID2/; s|${ns2#/run/netns/}|NS2|")"
 podman rm -f -t 0 np1 np2 >/dev/null 2>&1
 say "AFTER_RM_LINKS $(ip -o link show | grep -c 'nslab:')"
 say "AFTER_RM_NAT $(iptables-save -t nat | grep -c 'nslab:cni=')"

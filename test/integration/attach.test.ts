@@ -12,6 +12,7 @@ import { parsePipework } from '../../src/model/pipework.js';
 import type { AttachRequest } from '../../src/model/attach.js';
 import { pidNetnsInode } from '../../src/kernel/netns.js';
 import { inspect } from '../../src/verify/inspect.js';
+import { verifyAttachments } from '../../src/verify/attachments.js';
 import { TeeRunner } from '../../src/exec/tee.js';
 import { stateDir } from '../../src/engine/state.js';
 import { assertSandbox, ping, runner, snapshot } from '../helpers/kernel.js';
@@ -119,7 +120,7 @@ describe('Linux bridge', () => {
       expect(addrs).toContain('fd00:1::2');
       expect(await readRoutes(runner, 'c3', 4)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: '10.1.0.1' })]));
       expect(await readRoutes(runner, 'c3', 6)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: 'fd00:1::1' })]));
-      expect((await readLinks(runner, 'c3')).find((l) => l.ifname === 'eth1')?.ifalias).toBe('nslab:attach host=br0 gw4=10.96.0.1@own0 gw6=fd00:96::1@own0');
+      expect((await readLinks(runner, 'c3')).find((l) => l.ifname === 'eth1')?.ifalias).toBe('nslab:attach host=br0 gw4=10.96.0.1@own0 gw=10.1.0.1,fd00:1::1 gw6=fd00:96::1@own0');
       await detach(runner, 'c3', 'eth1');
       expect(await snapshot()).toEqual(before);
     } finally {
@@ -172,6 +173,11 @@ describe('Linux bridge', () => {
         expect.objectContaining({ dst: '10.60.0.0/16', gateway: '10.99.0.1', flags: ['onlink'] }),
         expect.objectContaining({ dst: '10.70.0.0/16', gateway: '10.50.0.254', flags: [] }),
       ]));
+      // verify attachments checks them from the guest end's mark; one deleted is one line, exit 1
+      expect((await nslab('verify', 'attachments', 'o1')).stdout).toMatch(/^verify attachments: ok \(1 attachment, 10 facts checked\)$/);
+      await runner.run({ argv: ['ip', 'route', 'del', '10.60.0.0/16'], netns: 'o1' });
+      const bad = await nslab('verify', 'attachments');
+      expect([bad.exitCode, bad.stdout]).toEqual([1, 'attach o1: eth1: route 10.60.0.0/16 via 10.99.0.1 missing in o1']);
       await detach(runner, 'o1', 'eth1');
       expect(await snapshot()).toEqual(before);
     } finally {
@@ -276,7 +282,7 @@ describe('many guests at once (attach -f): one process for all guest sides', () 
       // The first plan added the default route, the kernel said File exists, all of it was undone,
       // and the second plan, from a read, replaced it (and marked the old one for detach).
       expect(lines(first)).toEqual(expect.arrayContaining(['route add default via 10.9.9.1 dev eth1', 'route replace default via 10.9.9.1 dev eth1']));
-      expect((await readLinks(runner, 'fr')).find((l) => l.ifname === 'eth1')?.ifalias).toBe('nslab:attach host=br9 gw4=10.97.0.1@own0');
+      expect((await readLinks(runner, 'fr')).find((l) => l.ifname === 'eth1')?.ifalias).toBe('nslab:attach host=br9 gw4=10.97.0.1@own0 gw=10.9.9.1');
       await detach(runner, 'fr', 'eth1');
       expect(await snapshot()).toEqual(before);
       const recorded = new TeeRunner(runner);
@@ -411,6 +417,11 @@ describe('Open vSwitch (userspace datapath, chosen by itself) with VLAN tags', (
         'attach g2: g2-eth1; g2-eth1 on ovs-br0 tag 10',
         'attach g3: g3-eth1; g3-eth1 on ovs-br0 tag 20',
       ]);
+      // verify attachments reads the tags back: pipework's @10 is recorded in the guest end's mark
+      const va = await verifyAttachments(runner);
+      expect([va.ok, va.attachments.map((a) => `${a.guest} ${a.host} ${a.hostEnd}`)]).toEqual([true, ['g1 ovs-br0 g1-eth1', 'g2 ovs-br0 g2-eth1', 'g3 ovs-br0 g3-eth1']]);
+      await sh('ovs-vsctl', 'set', 'port', 'g2-eth1', 'tag=20');
+      expect((await verifyAttachments(runner)).mismatches.map((m) => m.message)).toEqual(['attach g2: eth1: host end g2-eth1: VLAN tag 20, expected 10']);
       for (const g of ['g1', 'g2', 'g3']) expect((await nslab('detach', g, 'eth1')).exitCode).toBe(0);
       expect((await sh('ovs-vsctl', 'list-br')).stdout.trim()).toBe('');
       expect(await snapshot()).toEqual(before);
@@ -520,6 +531,15 @@ describe('Docker containers (a dockerd of the test\'s own)', () => {
       const p2 = await runner.run({ argv: ['docker', 'exec', 'c2', 'ping', '-c', '3', '-W', '1', '172.17.2.1'] }, { check: false });
       expect(p2.stdout + p2.stderr).toMatch(/[1-3] packets received/);
       expect(await d.docker('exec', 'c1', 'ip', 'route')).toMatch(/default via 172\.17\.2\.1 dev eth1/);
+      // verify attachments finds the containers' netns through Docker (by PID) and checks their records
+      const va = await verifyAttachments(runner);
+      expect([va.mismatches, va.attachments.map((a) => [a.name, a.kind, a.host, a.sources])]).toEqual([[], [
+        ['c1', 'veth', 'br0', ['marks', 'Docker record']],
+        ['c2', 'veth', 'br0', ['marks', 'Docker record']],
+      ]]);
+      const pid2 = (await d.docker('inspect', '-f', '{{.State.Pid}}', 'c2')).trim();
+      await runner.run({ argv: ['ip', 'addr', 'flush', 'dev', 'eth1'], netns: `/proc/${pid2}/ns/net` });
+      expect((await nslab('verify', 'attachments', 'c2')).stdout.split('\n')).toEqual(['attach c2: eth1: address 172.17.2.25/24 missing', `attach c2: eth1: route default via 172.17.2.1 missing in /proc/${pid2}/ns/net`]);
       await sh('ip', 'addr', 'del', '172.17.2.1/24', 'dev', 'br0');
       await detach(runner, 'c1', 'eth1');
       await detach(runner, 'c2', 'eth1');

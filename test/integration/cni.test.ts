@@ -1,12 +1,13 @@
 // nslab-cni for real: the CNI spec's commands through bin/nslab-cni (as a runtime calls it), side by
 // side with Debian's reference `bridge` plugin, chained with portmap, OVS and macvlan kinds, GC,
 // STATUS, inspect/clean, and podman running containers on an nslab-cni network.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { readLinks } from '../../src/kernel/link.js';
 import { inspect } from '../../src/verify/inspect.js';
+import { verifyAttachments } from '../../src/verify/attachments.js';
 import { clean } from '../../src/engine/clean/clean.js';
 import { assertSandbox, iptablesSave, ping, runner, snapshot } from '../helpers/kernel.js';
 import { startOvs } from '../helpers/daemons.js';
@@ -140,6 +141,39 @@ describe('spec commands', () => {
       // inspect sees the attachments under their CNI names
       const owners = (await inspect(runner)).topologies.map((t) => t.name);
       expect(owners).toEqual(expect.arrayContaining(['attach cni:ctr1', 'attach cni:ctr2']));
+      // verify attachments sees them as ADD made them; with libcni's cache (as podman and containerd
+      // keep it: the chain's result, the config in base64) it checks that result's MAC and MTU too
+      const cache = mkdtempSync(join(tmpdir(), 'nslab-cni-cache-'));
+      process.env.NSLAB_CNI_CACHE_DIR = cache;
+      try {
+        writeFileSync(join(cache, 'n1-ctr1-eth0'), JSON.stringify({ kind: 'cniCacheV1', containerId: 'ctr1', config: Buffer.from(JSON.stringify(conf)).toString('base64'), ifName: 'eth0', networkName: 'n1', result: a1.out }));
+        const va = await verifyAttachments(runner);
+        expect(va.mismatches).toEqual([]);
+        expect(va.attachments.map((x) => [x.guest, x.netns, x.kind, x.host, x.hostEnd, x.sources.length])).toEqual([
+          ['cni:ctr1', 'c1', 'veth', 'cni0', res.interfaces[1]!.name, 2],
+          ['cni:ctr2', 'c2', 'veth', 'cni0', (a2.out.interfaces as Array<{ name: string }>)[1]!.name, 1],
+        ]);
+        expect(va.checked).toBeGreaterThanOrEqual(2 * 8 + 2);
+        // broken on purpose: a route, an MTU, a host end off its bridge; the CLI says each in a line, exit 1
+        await runner.run({ argv: ['ip', 'route', 'del', 'default'], netns: 'c2' });
+        await runner.run({ argv: ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', '1300'], netns: 'c1' });
+        await sh('ip', 'link', 'set', 'dev', res.interfaces[1]!.name, 'nomaster');
+        const cli = await execa(join(process.cwd(), 'bin', 'nslab'), ['verify', 'attachments'], { reject: false });
+        expect([cli.exitCode, cli.stdout.split('\n')]).toEqual([1, [
+          'attach cni:ctr1: eth0: host end ' + res.interfaces[1]!.name + ' is not a port of bridge cni0',
+          'attach cni:ctr1: eth0: MTU 1300, expected 1400',
+          'attach cni:ctr2: eth0: route 0.0.0.0/0 via 10.22.0.1 missing in c2',
+        ]]);
+        const one = await execa(join(process.cwd(), 'bin', 'nslab'), ['verify', 'attachments', 'ctr2', '--json'], { reject: false });
+        expect(JSON.parse(one.stdout)).toMatchObject({ ok: false, attachments: [{ guest: 'cni:ctr2' }], mismatches: [{ kind: 'route-missing', guest: 'cni:ctr2', ifname: 'eth0' }] });
+        await sh('ip', 'link', 'set', 'dev', res.interfaces[1]!.name, 'master', 'cni0');
+        await runner.run({ argv: ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', '1400'], netns: 'c1' });
+        await runner.run({ argv: ['ip', 'route', 'add', 'default', 'via', '10.22.0.1'], netns: 'c2' });
+        expect((await verifyAttachments(runner)).ok).toBe(true);
+      } finally {
+        delete process.env.NSLAB_CNI_CACHE_DIR;
+        rmSync(cache, { recursive: true, force: true });
+      }
       // CHECK: fine, then an address gone, a route gone, the link gone: error 100 naming it
       const chk = { ...conf, prevResult: a1.out };
       expect(await nslabCni('CHECK', chk, envOf('ctr1', 'c1'))).toMatchObject({ code: 0, raw: '' });
@@ -388,6 +422,8 @@ describe('under a real container runtime', () => {
       const out = Object.fromEntries(res.stdout.split('\n').map((l) => [l.split(' ')[0], l.slice(l.indexOf(' ') + 1)]));
       expect([out.FAIL, res.stderr.slice(-2000)]).toEqual([undefined, expect.anything()]);
       expect(out).toMatchObject({ NETWORK: 'nslab', BACKEND: 'cni', GW: '10.89.0.1', PING12: 'ok', PING21: 'ok', PUBLISHED: 'hello-from-np1', INSPECT: '2', HOSTENDS: '2' });
+      // verify attachments: podman's libcni cache read for both; a route taken away is named
+      expect(out).toMatchObject({ VERIFY: 'true 2 2', VERIFY_BROKEN: '1 attach cni:ID2: eth0: route 0.0.0.0/0 via 10.89.0.1 missing in NS2' });
       expect(out.IP1).toMatch(/^10\.89\.0\.\d+$/);
       expect(out).toMatchObject({ AFTER_RM_LINKS: '0', AFTER_RM_NAT: '0', AFTER_RM_STATE: '0', AFTER_RM_IPAM: '0', DONE: expect.anything() });
       // The sandbox as before but for what portmap keeps by design (its shared CNI-HOSTPORT-* chains).
@@ -418,6 +454,10 @@ describe('other kinds', () => {
       expect((await sh('ovs-vsctl', 'get', 'interface', port, 'external-ids:nslab-guest')).stdout.trim()).toBe('"cni:v1"');
       // VLAN 10 and VLAN 20 are isolated: o1 does not reach o2
       expect(await ping('o1', '10.55.0.3')).toBe(false);
+      // verify attachments reads the ports' tags back from OVS: a tag changed by hand is named
+      expect((await verifyAttachments(runner)).mismatches).toEqual([]);
+      await sh('ovs-vsctl', 'set', 'port', port, 'tag=30');
+      expect((await verifyAttachments(runner, 'cni:v1')).mismatches.map((m) => m.message)).toEqual([`attach cni:v1: eth0: host end ${port}: VLAN tag 30, expected 10`]);
       for (const [id, ns, vlan] of [['v1', 'o1', 10], ['v2', 'o2', 20]] as const) expect((await nslabCni('DEL', { ...ovsConf, vlan }, envOf(id, ns))).code).toBe(0);
       // The ports are gone, and the OVS bridge nslab-cni made went with its last port.
       expect((await runner.run({ argv: ['ovs-vsctl', 'br-exists', 'ovs-cni0'] }, { check: false })).exitCode).toBe(2);
@@ -437,6 +477,11 @@ describe('other kinds', () => {
       expect((await readLinks(runner, 'm1')).find((l) => l.ifname === 'eth0')?.linkinfo?.info_kind).toBe('macvlan');
       expect(await ping('m1', '10.66.0.12')).toBe(true);
       expect((await nslabCni('CHECK', { ...mv, prevResult: a.out }, envOf('m1', 'm1'))).code).toBe(0);
+      // a macvlan has no host end: verify attachments finds it by its guest end's mark, parent and address
+      const va = await verifyAttachments(runner);
+      expect([va.ok, va.attachments.map((x) => [x.guest, x.kind, x.host])]).toEqual([true, [['cni:m1', 'macvlan', 'mv0'], ['cni:m2', 'macvlan', 'mv0']]]);
+      await runner.run({ argv: ['ip', 'addr', 'flush', 'dev', 'eth0'], netns: 'm2' });
+      expect((await verifyAttachments(runner)).mismatches.map((m) => m.message)).toEqual(['attach cni:m2: eth0: address 10.66.0.12/24 missing']);
       expect((await nslabCni('DEL', mv, envOf('m1', 'm1'))).code).toBe(0);
       expect((await nslabCni('DEL', mv, envOf('m2', 'm2'))).code).toBe(0);
       expect((await readLinks(runner, 'm1')).some((l) => l.ifname === 'eth0')).toBe(false);

@@ -59,18 +59,20 @@ describe('plan is linear in the nodes', () => {
     return (c.user + c.system) / 1000;
   };
 
-  test('a tree of 8000 nodes costs at most 10x one of 1000 (CPU time, measured in one run)', async () => {
+  test('a tree of 8000 nodes costs at most 12x one of 1000 (linear: 8, quadratic: 64) (CPU time, measured in one run)', async () => {
     // CPU time, not wall time: the machine is shared. Compiled once on a small file first, so the
-    // 1000-node run does not pay for the JIT alone; the 1000-node one best of two.
+    // 1000-node run does not pay for the JIT alone; each size best of two.
     const small = topoFile('tree-300', genTopology({ kind: 'tree', nodes: 300 }));
     const f1 = topoFile('tree-1000', genTopology({ kind: 'tree', nodes: 1000 }));
     const f8 = topoFile('tree-8000', genTopology({ kind: 'tree', nodes: 8000 }));
     await cpuOfPlan(small);
     await cpuOfPlan(small);
     const t1 = Math.min(await cpuOfPlan(f1), await cpuOfPlan(f1));
-    const t8 = await cpuOfPlan(f8);
+    const t8 = Math.min(await cpuOfPlan(f8), await cpuOfPlan(f8));
     process.stdout.write(`plan CPU time: tree 1000 ${t1.toFixed(0)} ms, tree 8000 ${t8.toFixed(0)} ms, ratio ${(t8 / t1).toFixed(2)} (linear: 8)\n`);
-    expect(t8 / t1).toBeLessThanOrEqual(10);
+    // Linear is 8; the garbage collector of a heap eight times as big adds to it (seen 8.3-10.2 in CI
+    // runs beside other suites, one of 10.24 failed a bound of 10); quadratic would be 64.
+    expect(t8 / t1).toBeLessThanOrEqual(12);
   });
 
   test('each node is planned from its own interfaces (a 4000-node chain: two steps per interface, in its own netns)', async () => {

@@ -496,6 +496,7 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
     const fields: Record<string, string> = { host: host.name, ...(guest.kind === 'path' ? { guest: guest.ref } : {}), ...defaultsToRestore(c) };
     if (c.hostAccess) fields.ha = c.hostAccess.name;
     if (req.vlan !== undefined && host.kind === 'phys') fields.vlan = c.local;
+    Object.assign(fields, askedFields(req, host.kind, mark('attach', fields).length));
     // Gratuitous ARP on link up, by the kernel (ip-sysctl.txt arp_notify=1), where pipework runs
     // `arping -c 1 -A`, which waits a second before it exits. First, so the guest's lane is one
     // ip -batch whose process writes the sysctl first (apply.ts folds it in).
@@ -517,7 +518,12 @@ export function planAttach(c: AttachContext, o: { announce?: boolean } = {}): St
     // records it beside the first one's, so that detach puts both back.
     const before = mark('attach', c.existingMark);
     const added = Object.entries(defaultsToRestore(c)).filter(([k]) => !(k in c.existingMark!));
-    const after = mark('attach', { ...c.existingMark, ...Object.fromEntries(added) });
+    // Its gateways and routes join the first one's (what verify attachments checks).
+    const asked = askedFields(req, host.kind, 0);
+    const union = (k: string) => [...new Set([...(c.existingMark![k]?.split(',') ?? []), ...(asked[k]?.split(',') ?? [])])].filter(Boolean).join(',');
+    for (const k of ['ip', 'gw', 'rt']) if (union(k)) added.push([k, union(k)]);
+    let after = mark('attach', { ...c.existingMark, ...Object.fromEntries(added) });
+    if (after.length > 255) after = mark('attach', { ...c.existingMark, ...Object.fromEntries(added.filter(([k]) => !['ip', 'gw', 'rt'].includes(k))) });
     if (after !== before) {
       steps.push({ describe: `mark ${req.ifname} in ${g} as ${after}`, do: ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', after]), undo: [ipOp(g, ['link', 'set', 'dev', req.ifname, 'alias', before])], parent: linkKey(g, req.ifname) });
     }
@@ -701,6 +707,27 @@ function hostnameOf(guest: Guest): string {
 }
 
 /** The mark key under which a guest sharing another's netns records the addresses it added. */
+/**
+ * What the guest end's mark records of the request, for `nslab verify attachments`: the gateways
+ * (`gw=`), the routes (`rt=NET@GW,…`), an OVS access port's tag (`tag=`) and, for a macvlan (no host
+ * end to carry `ip=`), its static addresses. Dropped (routes first) where the alias would pass the
+ * kernel's 255 bytes (IFALIASZ): verify then checks less, the attach itself is unchanged.
+ * @param kind the host interface's kind (`phys`: a macvlan parent)
+ * @param used the length of the mark without them
+ */
+export function askedFields(req: AttachRequest, kind: 'bridge' | 'ovs' | 'phys', used: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  const ips = req.addresses.flatMap((a) => (a.kind === 'static' ? [a.cidr] : []));
+  const gws = req.addresses.flatMap((a) => (a.kind === 'static' && a.gateway ? [a.gateway] : []));
+  if (kind === 'phys' && ips.length) out.ip = ips.join(',');
+  if (kind === 'ovs' && req.vlan !== undefined) out.tag = String(req.vlan);
+  if (gws.length) out.gw = gws.join(',');
+  if (req.routes.length) out.rt = req.routes.map((r) => (r.via ? `${r.to}@${r.via}` : r.to)).join(',');
+  const len = (o: Record<string, string>) => used + Object.entries(o).reduce((n, [k, v]) => n + k.length + v.length + 2, 0);
+  for (const k of ['rt', 'gw', 'ip']) if (len(out) > 255) delete out[k];
+  return out;
+}
+
 function sharedKey(ref: string): string {
   return `by.${ref.slice(0, 12)}`;
 }

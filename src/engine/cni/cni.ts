@@ -11,7 +11,7 @@ import { BUILTIN, RESTORE, addRules, dropTableOp, pristine, readIptables, restor
 import { readLinks, type LinkInfo } from '../../kernel/link.js';
 import { vsctl } from '../../kernel/ovs.js';
 import type { AttachRequest, RouteRequest } from '../../model/attach.js';
-import { CNI_ERR, CNI_LATEST, CNI_VERSIONS, CniError, cniGuestRef, parseConf, parseEnv, readResult, resultFor, type CniConf, type CniEnv, type CniInterface, type CniResult, type CniRoute } from '../../model/cni.js';
+import { CNI_ERR, CNI_LATEST, CNI_VERSIONS, CniError, cniCacheDir, cniGuestRef, parseConf, parseEnv, readResult, resultFor, type CniConf, type CniEnv, type CniInterface, type CniResult, type CniRoute } from '../../model/cni.js';
 import { parseMark } from '../../model/marks.js';
 import { shortHash } from '../../model/names.js';
 import { attach, detach, removeBridgeIfEmpty } from '../attach/attach.js';
@@ -458,11 +458,6 @@ export function cniAttachments(links: LinkInfo[], id: string): CniAttachment[] {
     if (m?.kind === 'attach' && m.fields.guest === cniGuestRef(id) && m.fields.if) out.push({ ifname: m.fields.if, network: m.fields.net ?? null, ns: m.fields.ns ?? null });
   }
   return out;
-}
-
-/** Where libcni (podman, containerd, CRI-O) caches results: `NETWORK-CONTAINERID-IFNAME` (libcni's cacheDir). */
-export function cniCacheDir(): string {
-  return process.env.NSLAB_CNI_CACHE_DIR || '/var/lib/cni/results';
 }
 
 /**
