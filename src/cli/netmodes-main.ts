@@ -9,7 +9,6 @@ import { networkCommand } from './network.js';
 import { exitNow, startFromSnapshot } from './snapshot.js';
 import { packageVersion } from './version.js';
 // Imported here, not on demand as the commands do, so that the snapshot holds them evaluated.
-import { resetKillPoint } from '../engine/apply.js';
 import { checkName, parseExpose, parseLink, parseNetMode, parsePortSpec } from '../model/netmodes.js';
 import { checkRunRequest } from '../engine/netmodes/node.js';
 import '../engine/netmodes/network.js';
@@ -30,8 +29,6 @@ if (v8.startupSnapshot?.isBuildingSnapshot()) {
     links: [parseLink('web:db')],
     cmd: null,
   });
-  // Nothing was applied, but the kill point is read afresh by a command started from the snapshot.
-  resetKillPoint();
 }
 
 startFromSnapshot(async (args) => {

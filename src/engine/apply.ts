@@ -8,6 +8,7 @@ import { ipOp, opArgv, type Op, type Step } from '../kernel/step.js';
 import { RecordingRunner } from '../exec/recorder.js';
 import { checkNetnsVisible } from '../kernel/netns.js';
 import { statSync } from 'node:fs';
+import v8 from 'node:v8';
 import { NETNS_DIR } from '../exec/runner.js';
 import { mapLimit } from '../exec/limit.js';
 
@@ -349,6 +350,11 @@ export function resetKillPoint(): void {
   killAt = undefined;
   stepsSeen = 0;
 }
+
+// A snapshot's warm-up may apply steps (a plan's dry run) after its last synchronous line, so a reset
+// there came too early: killAt was read (absent: null) and kept, and `NSLAB_KILL_AT` did nothing in
+// every command started from the topology snapshot. Reset when V8 serializes, once the warm-up is done.
+if (v8.startupSnapshot?.isBuildingSnapshot()) v8.startupSnapshot.addSerializeCallback(resetKillPoint);
 
 /**
  * The fault suite's kill point: with `NSLAB_KILL_AT=K` this process is killed (SIGKILL, no handler

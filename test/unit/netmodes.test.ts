@@ -210,7 +210,7 @@ describe("Docker's rules and steps", () => {
     expect(all.match(/-j MASQUERADE/g)).toHaveLength(1);
   });
 
-  test('the host setup: ip_forward and FORWARD DROP only when nslab turns forwarding on; nothing of iptables with --iptables=false', () => {
+  test('the host setup: ip_forward written always, undone and FORWARD DROP only when nslab turns forwarding on; nothing of iptables with --iptables=false', () => {
     const before = { ipForward: '0', forwardPolicy: 'ACCEPT', tables: new Set<string>(), chains: new Set<string>() };
     const p = planHostSetup({ ipForward: true, iptables: true }, before);
     expect(p.steps.map((s) => opArgv(s.do).join(' ')).slice(0, 2)).toEqual(['sysctl -q -w net.ipv4.ip_forward=1', 'iptables -w -P FORWARD DROP']);
@@ -218,7 +218,9 @@ describe("Docker's rules and steps", () => {
     expect(p).toMatchObject({ ipForwardPrev: '0', policyPrev: 'ACCEPT', tablesCreated: ['filter', 'nat'] });
     const on = planHostSetup({ ipForward: true, iptables: true }, { ...before, ipForward: '1', tables: new Set(['filter', 'nat']) });
     expect(on).toMatchObject({ ipForwardPrev: null, policyPrev: null, tablesCreated: [] });
-    expect(on.steps.every((s) => opArgv(s.do)[0] === 'iptables-restore')).toBe(true);
+    // On already: written again without undo (a recorded lab script turns it on where it is replayed), no DROP policy
+    expect([opArgv(on.steps[0]!.do).join(' '), on.steps[0]!.undo]).toEqual(['sysctl -q -w net.ipv4.ip_forward=1', []]);
+    expect(on.steps.slice(1).every((s) => opArgv(s.do)[0] === 'iptables-restore')).toBe(true);
     const off = planHostSetup({ ipForward: true, iptables: false }, before);
     expect(off.steps.map((s) => opArgv(s.do).join(' '))).toEqual(['sysctl -q -w net.ipv4.ip_forward=1']);
   });

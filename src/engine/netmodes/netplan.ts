@@ -108,7 +108,7 @@ export interface HostBefore {
 
 /**
  * The steps that prepare the host when the first network comes, as dockerd does at start:
- * `net.ipv4.ip_forward=1` (`--ip-forward`); when nslab turned forwarding on and manages iptables,
+ * `net.ipv4.ip_forward=1` (`--ip-forward`; written when on already too, without undo); when nslab turned forwarding on and manages iptables,
  * FORWARD's policy DROP (so forwarding does not open the host's other interfaces); the shared chains
  * and jumps (`--iptables`). Each step's undo restores what `before` read.
  */
@@ -127,6 +127,11 @@ export function planHostSetup(opts: { ipForward: boolean; iptables: boolean }, b
       policyPrev = before.forwardPolicy;
       steps.push(setPolicy('FORWARD', 'DROP', before.forwardPolicy));
     }
+  } else if (opts.ipForward) {
+    // On already (another tool, a lab before): written again, not undone. A recorded lab script then
+    // turns it on wherever it is replayed, not only where forwarding happened to be on already
+    // (a fresh sandbox inherits the host's value, often 0).
+    steps.push({ describe: 'keep IP forwarding on (net.ipv4.ip_forward=1, on already: not undone)', do: cmdOp(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']), undo: [] });
   }
   const tablesCreated: Table[] = [];
   if (opts.iptables) {
