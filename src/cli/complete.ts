@@ -159,7 +159,8 @@ export function dynamicCompletions(words: string[], current: string): string[] |
     case 'verify':
     case 'pingall':
     case 'graph':
-      if (n === 1) return ['lab', ...yamlFiles(current)];
+      if (n === 1) return ['lab', ...(cmd === 'verify' ? ['attachments'] : []), ...yamlFiles(current)];
+      if (n === 2 && sub === 'attachments') return netnsNames();
       return n === 2 && sub === 'lab' ? labIds() : null;
     case 'lab':
       if (n === 2 && sub !== 'ls') return labIds();

@@ -50,12 +50,12 @@ describe('completion', () => {
     expect(dynamicCompletions(['lab'], '')).toBeNull(); // the actions: yargs' choices
   });
 
-  test('topology files (and folders) after up, down, plan, verify; "lab" too where it fits', () => {
+  test('topology files (and folders) after up, down, plan, verify; "lab" (and "attachments" after verify) too where it fits', () => {
     process.chdir(dir);
     try {
       expect(dynamicCompletions(['up'], '')).toEqual(['a.yaml', 'b.yml', 'sub/']);
       expect(dynamicCompletions(['down'], 'sub/')).toEqual(['sub/c.yaml']);
-      expect(dynamicCompletions(['verify'], '')).toEqual(['lab', 'a.yaml', 'b.yml', 'sub/']);
+      expect(dynamicCompletions(['verify'], '')).toEqual(['lab', 'attachments', 'a.yaml', 'b.yml', 'sub/']);
     } finally {
       process.chdir(cwd);
     }
