@@ -22,7 +22,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       .positional('file', { type: 'string', demandOption: true, describe: 'topology file (YAML), "lab" followed by a lab id, or "attachments" [GUEST]' })
       .option('junit', JUNIT_OPTION)
       .example('$0 verify examples/star.yaml', 'prints e.g. "h1: eth0: address 10.0.0.1/24 missing"; exit 0 when all matches')
-      .positional('id', { type: 'string', describe: 'with "lab": the lab id (nslab verify lab 08 = nslab lab verify 08); with "attachments": one guest (netns, container name or ID, cni:ID)' })
+      .positional('id', { type: 'string', describe: 'with "lab": the lab id (nslab verify lab 08 = nslab lab verify 08); with "attachments": one guest (netns, PID, container name or ID, cni:ID)' })
       .example('$0 verify attachments', 'what attach, pipework, nodes and nslab-cni wired, checked against their marks, Docker records and the CNI cache')
       .example('$0 verify attachments c1 --json', "one guest's attachments, as JSON")
       .example('$0 verify lab 08', 'check a lab built by hand (e.g. from `nslab lab script 08`)')
@@ -58,11 +58,11 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         const { checkCases } = await import('../verify/junit.js');
         await writeJunit(a.junit, 'nslab verify attachments', checkCases('verify attachments', rep.attachments.map((x) => {
           const mine = rep.mismatches.filter((y) => y.guest === x.guest && y.ifname === x.ifname);
-          return { ok: x.ok, text: `attach ${x.name}: ${x.ifname}`, ...(mine.length ? { detail: mine.map((y) => y.message).join('; ') } : {}) };
+          return { ok: x.ok, text: `attach ${x.name}: ${x.ifname}`, ...(mine.length ? { detail: mine.map((y) => `${y.text}${y.because ? ` (${y.because})` : ''}`).join('; ') } : {}) };
         })));
         if (a.json) printJson(rep);
         else if (rep.attachments.length === 0) process.stdout.write('verify attachments: none here (nothing made by nslab attach, pipework, network modes or nslab-cni)\n');
-        else if (rep.ok) process.stdout.write(`verify attachments: ok (${rep.attachments.length} attachment${rep.attachments.length === 1 ? '' : 's'}, ${rep.checked} facts checked)\n`);
+        else if (rep.ok) process.stdout.write(`verify attachments: ok (${rep.attachments.length} attachment${rep.attachments.length === 1 ? '' : 's'}, ${rep.checked} facts checked${rep.downOnPurpose.length ? `; down on purpose (nslab link down): ${rep.downOnPurpose.join(', ')}` : ''})\n`);
         else process.stdout.write(rep.mismatches.map((x) => x.message).join('\n') + '\n');
         if (!rep.ok) process.exitCode = EXIT.failed;
         return;

@@ -15,7 +15,7 @@ import { cniCacheDir, readResult } from '../model/cni.js';
 import { isContainerId, readDockerRecords } from '../model/docker.js';
 import { netnsInode, readIntents } from '../model/link-intent.js';
 import { parseMark } from '../model/marks.js';
-import { canonicalCidr, canonicalIp } from './ip.js';
+import { canonicalCidr, canonicalIp, inNet, parseCidr, parseIp } from './ip.js';
 
 /** A route an attachment expects in its guest: `to` a CIDR or `default`, `via` a gateway when one was asked for. */
 export interface ExpectedRoute {
@@ -69,7 +69,7 @@ export interface AttachmentsReading {
 }
 
 /** Kinds of finding; a subset of verify's with `guest-gone` and `parent` for what only attachments have. */
-export type AttachMismatchKind = 'guest-gone' | 'link-missing' | 'link-down' | 'peer' | 'master' | 'vlan' | 'parent' | 'mtu' | 'mac' | 'address-missing' | 'route-missing';
+export type AttachMismatchKind = 'guest-gone' | 'link-missing' | 'link-down' | 'peer' | 'master' | 'vlan' | 'parent' | 'mode' | 'mtu' | 'mac' | 'address-missing' | 'route-missing' | 'route-wrong';
 
 /** One difference. */
 export interface AttachMismatch {
@@ -79,6 +79,10 @@ export interface AttachMismatch {
   ifname: string;
   expected: string | null;
   actual: string | null;
+  /** Another finding this one follows from (`eth1 is down`, `address 10.0.0.5/24 is missing`). */
+  because?: string;
+  /** What is wrong, without whose it is: `address 10.0.0.5/24 missing`. */
+  text: string;
   /** `attach c1: eth1: address 10.0.0.5/24 missing`. */
   message: string;
 }
@@ -108,6 +112,11 @@ export interface AttachmentsReport {
   /** How many facts were checked. */
   checked: number;
   mismatches: AttachMismatch[];
+  /**
+   * Interfaces taken down on purpose (`nslab link down`), as `GUEST:IFNAME` or a host end's name: not
+   * faults, and neither is what the kernel drops with them (IPv6 addresses, routes), which is not checked.
+   */
+  downOnPurpose: string[];
 }
 
 const key = (guest: string, ifname: string) => `${guest}/${ifname}`;
@@ -255,7 +264,7 @@ export async function readAttachments(r: Runner, concurrency = 8): Promise<Attac
     if (sp && !isGone(sp) && !sp.routes.some((x) => x.dst.includes(':'))) sp.routes = [...sp.routes, ...(await readRoutes(r, sp.label, 6).catch(() => []))];
   });
   const downOnPurpose = new Set<string>();
-  for (const x of readIntents()) if (x.down && x.netns !== null && netnsInode(x.netns) === x.nsIno) downOnPurpose.add(`${x.netns}:${x.ifname}`);
+  for (const x of readIntents()) if (x.down && netnsInode(x.netns) === x.nsIno) downOnPurpose.add(`${x.netns ?? ''}:${x.ifname}`);
   return { root, ovs, guests, guestEnds, extra, downOnPurpose, names };
 }
 
@@ -325,14 +334,16 @@ export function compareAttachments(rd: AttachmentsReading, only?: string): Attac
   const ovsPort = new Map((rd.ovs ?? []).map((p) => [p.name, p]));
   const mismatches: AttachMismatch[] = [];
   const attachments: AttachmentState[] = [];
+  const onPurpose: string[] = [];
   let checked = 0;
   for (const f of wanted) {
     const before = mismatches.length;
     const who = `attach ${nameOf(f.guest)}`;
-    const miss = (kind: AttachMismatchKind, text: string, expected: string | null, actual: string | null) => mismatches.push({ kind, guest: f.guest, ifname: f.ifname, expected, actual, message: `${who}: ${f.ifname}: ${text}` });
-    const fact = (ok: boolean, kind: AttachMismatchKind, text: string, expected: string | null, actual: string | null) => {
+    const miss = (kind: AttachMismatchKind, text: string, expected: string | null, actual: string | null, because?: string) =>
+      mismatches.push({ kind, guest: f.guest, ifname: f.ifname, expected, actual, ...(because ? { because } : {}), text, message: `${who}: ${f.ifname}: ${text}${because ? ` (${because})` : ''}` });
+    const fact = (ok: boolean, kind: AttachMismatchKind, text: string, expected: string | null, actual: string | null, because?: string) => {
       checked++;
-      if (!ok) miss(kind, text, expected, actual);
+      if (!ok) miss(kind, text, expected, actual, because);
       return ok;
     };
     const x = rd.extra.get(key(f.guest, f.ifname));
@@ -359,13 +370,22 @@ export function compareAttachments(rd: AttachmentsReading, only?: string): Attac
     ];
     if (gm?.fields.ip) f.ips.push(...gm.fields.ip.split(','));
     const tag = x?.vlan ?? (gm?.fields.tag ? Number(gm.fields.tag) : undefined);
-    const down = rd.downOnPurpose.has(`${sp.label}:${f.ifname}`);
-    if (!down) fact(g!.flags.includes('UP'), 'link-down', 'is down', 'UP', g!.operstate);
+    const down = rd.downOnPurpose.has(`${sp.label}:${f.ifname}`) && !g!.flags.includes('UP');
+    if (down) onPurpose.push(`${nameOf(f.guest)}:${f.ifname}`);
+    const guestUp = down || fact(g!.flags.includes('UP'), 'link-down', 'is down', 'UP', g!.operstate);
+    const mtu = x?.mtu ?? (gm?.fields.mtu ? Number(gm.fields.mtu) : undefined);
+    const mac = x?.mac ?? gm?.fields.mac;
     const kind = g!.linkinfo?.info_kind;
     if (kind === 'macvlan') {
       state.kind = 'macvlan';
       const parent = state.host ? rd.root.find((l) => l.ifname === state.host) : undefined;
-      fact(parent !== undefined && g!.link_netnsid !== undefined && g!.link_index === parent.ifindex, 'parent', `macvlan parent is not ${state.host ?? '(unknown)'}`, state.host, parent ? null : 'no such host interface');
+      if (fact(parent !== undefined, 'parent', `its parent ${state.host ?? '(unknown)'} is missing`, state.host, null)) {
+        fact(g!.link_netnsid !== undefined && g!.link_index === parent!.ifindex, 'parent', `macvlan parent is not ${state.host}`, state.host, null);
+        if (!rd.downOnPurpose.has(`:${parent!.ifname}`)) fact(parent!.flags.includes('UP'), 'link-down', `its parent ${parent!.ifname} is down`, 'UP', parent!.operstate);
+      }
+      // nslab's macvlans are in bridge mode (pipework's), so guests on one parent reach each other.
+      const mode = String((g!.linkinfo?.info_data as { mode?: string } | undefined)?.mode ?? 'bridge');
+      fact(mode === 'bridge', 'mode', `macvlan mode ${mode}, expected bridge`, 'bridge', mode);
     } else if (kind === 'veth') {
       state.kind = 'veth';
       const h = f.hostEnd ?? rd.root.find((l) => l.linkinfo?.info_kind === 'veth' && l.ifindex === g!.link_index && g!.link_netnsid !== undefined);
@@ -376,33 +396,55 @@ export function compareAttachments(rd: AttachmentsReading, only?: string): Attac
         const port = ovsPort.get(h!.ifname);
         // The host interface is a Linux bridge when the kernel says so; an OVS bridge when OVS has a
         // port of it (or of this end); unknown only while OVS does not answer.
-        const linux = rd.root.find((l) => l.ifname === state.host)?.linkinfo?.info_kind === 'bridge';
-        const ovs = !linux && (port !== undefined || (rd.ovs ?? []).some((p) => p.bridge === state.host));
-        if (ovs) {
+        const br = rd.root.find((l) => l.ifname === state.host);
+        const linux = br?.linkinfo?.info_kind === 'bridge';
+        const ovs = !linux && (port !== undefined || gm?.fields.kind === 'ovs' || (rd.ovs ?? []).some((p) => p.bridge === state.host));
+        if (ovs && rd.ovs === null) {
+          fact(false, 'master', `host end ${h!.ifname}: Open vSwitch is not running here, so OVS bridge ${state.host} and its ports are gone (nslab service ovs start)`, state.host, null);
+        } else if (ovs) {
           if (fact(port !== undefined && (!state.host || port.bridge === state.host), 'master', `host end ${h!.ifname} is not a port of OVS bridge ${state.host}${port ? ` (it is on ${port.bridge})` : ''}`, state.host, port?.bridge ?? null) && tag !== undefined) {
             fact(port!.tag === tag, 'vlan', `host end ${h!.ifname}: VLAN tag ${port!.tag ?? 'none'}, expected ${tag}`, String(tag), port!.tag === null ? null : String(port!.tag));
           }
-        } else if (!linux && rd.ovs === null && h!.master === undefined) {
-          fact(false, 'master', `host end ${h!.ifname}: not on a Linux bridge and Open vSwitch does not answer (its port on ${state.host ?? 'a bridge'} cannot be read)`, state.host, null);
+        } else if (state.host && !br) {
+          fact(false, 'master', `bridge ${state.host} is missing${rd.ovs === null ? ' (or it was an OVS bridge and Open vSwitch is not running here)' : ''}`, state.host, null);
         } else if (state.host) {
-          fact(h!.master === state.host, 'master', `host end ${h!.ifname} is not a port of bridge ${state.host}${h!.master ? ` (it is on ${h!.master})` : ''}`, state.host, h!.master ?? null);
+          if (fact(h!.master === state.host, 'master', `host end ${h!.ifname} is not a port of bridge ${state.host}${h!.master ? ` (it is on ${h!.master})` : ''}`, state.host, h!.master ?? null) && !rd.downOnPurpose.has(`:${br!.ifname}`)) {
+            fact(br!.flags.includes('UP'), 'link-down', `bridge ${state.host} is down`, 'UP', br!.operstate);
+          }
         }
       }
     }
-    if (x?.mtu !== undefined) fact(g!.mtu === x.mtu, 'mtu', `MTU ${g!.mtu}, expected ${x.mtu}`, String(x.mtu), String(g!.mtu));
-    if (x?.mac) fact(g!.address?.toLowerCase() === x.mac.toLowerCase(), 'mac', `MAC ${g!.address ?? 'none'}, expected ${x.mac.toLowerCase()}`, x.mac.toLowerCase(), g!.address ?? null);
+    if (mtu !== undefined) fact(g!.mtu === mtu, 'mtu', `MTU ${g!.mtu}, expected ${mtu}`, String(mtu), String(g!.mtu));
+    if (mac) fact(g!.address?.toLowerCase() === mac.toLowerCase(), 'mac', `MAC ${g!.address ?? 'none'}, expected ${mac.toLowerCase()}`, mac.toLowerCase(), g!.address ?? null);
+    const isDown = guestUp ? undefined : `${f.ifname} is down`;
     const have = new Set((sp.addrs.get(f.ifname) ?? []).map(canonicalCidr));
-    for (const a of new Set([...f.ips, ...(x?.addresses ?? [])].map(canonicalCidr))) fact(have.has(a), 'address-missing', `address ${a} missing`, a, null);
+    const missing: string[] = [];
+    for (const a of new Set([...f.ips, ...(x?.addresses ?? [])].map(canonicalCidr))) {
+      // Down on purpose: the kernel dropped its IPv6 addresses (without keep_addr_on_down); not checked.
+      if (down && a.includes(':')) continue;
+      if (!fact(have.has(a), 'address-missing', `address ${a} missing`, a, null, isDown)) missing.push(a);
+    }
     const routes = new Map([...asked, ...(x?.routes ?? [])].map((rt) => [`${dstKey(rt.to)} ${rt.via ? canonicalIp(rt.via) : ''}`, rt]));
     // The same destination with a gateway says more than without one (a CNI result's route without gw).
     for (const [k, rt] of routes) if (!rt.via && [...routes.values()].some((o) => o.via && dstKey(o.to) === dstKey(rt.to))) routes.delete(k);
     for (const rt of routes.values()) {
-      const ok = sp.routes.some((k) => dstKey(k.dst) === dstKey(rt.to) && (!rt.via || (k.gateway !== undefined && canonicalIp(k.gateway) === canonicalIp(rt.via))));
-      fact(ok, 'route-missing', `route ${rt.to}${rt.via ? ` via ${rt.via}` : ''} missing in ${sp.label}`, `${rt.to}${rt.via ? ` via ${rt.via}` : ''}`, null);
+      if (down) continue; // the kernel dropped the routes through it; `nslab link up` puts them back
+      const want = `${rt.to}${rt.via ? ` via ${rt.via}` : ''}`;
+      if (sp.routes.some((k) => dstKey(k.dst) === dstKey(rt.to) && (!rt.via || (k.gateway !== undefined && canonicalIp(k.gateway) === canonicalIp(rt.via))))) {
+        checked++;
+        continue;
+      }
+      // What holds that destination instead, if anything: a route replaced is not a route deleted.
+      const other = sp.routes.find((k) => dstKey(k.dst) === dstKey(rt.to) && (k.gateway ?? k.dst).includes(':') === (rt.via ?? rt.to).includes(':'));
+      const otherText = other ? `${other.dst}${other.gateway ? ` via ${other.gateway}` : ''}${other.dev ? ` dev ${other.dev}` : ''}` : null;
+      const gwNet = rt.via ? missing.find((a) => { try { return inNet(parseCidr(a), parseIp(rt.via!)!); } catch { return false; } }) : undefined;
+      const because = isDown ?? (gwNet ? `address ${gwNet} is missing` : undefined);
+      if (other) fact(false, 'route-wrong', `route ${want} expected in ${sp.label}, it is ${otherText}`, want, otherText, because);
+      else fact(false, 'route-missing', `route ${want} missing in ${sp.label}`, want, null, because);
     }
     state.ok = mismatches.length === before;
   }
-  return { ok: mismatches.length === 0, attachments, checked, mismatches };
+  return { ok: mismatches.length === 0, attachments, checked, mismatches, downOnPurpose: onPurpose };
 }
 
 /**

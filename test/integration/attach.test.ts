@@ -174,10 +174,16 @@ describe('Linux bridge', () => {
         expect.objectContaining({ dst: '10.70.0.0/16', gateway: '10.50.0.254', flags: [] }),
       ]));
       // verify attachments checks them from the guest end's mark; one deleted is one line, exit 1
-      expect((await nslab('verify', 'attachments', 'o1')).stdout).toMatch(/^verify attachments: ok \(1 attachment, 10 facts checked\)$/);
+      expect((await nslab('verify', 'attachments', 'o1')).stdout).toMatch(/^verify attachments: ok \(1 attachment, 11 facts checked\)$/);
       await runner.run({ argv: ['ip', 'route', 'del', '10.60.0.0/16'], netns: 'o1' });
       const bad = await nslab('verify', 'attachments');
       expect([bad.exitCode, bad.stdout]).toEqual([1, 'attach o1: eth1: route 10.60.0.0/16 via 10.99.0.1 missing in o1']);
+      await runner.run({ argv: ['ip', 'route', 'add', '10.60.0.0/16', 'via', '10.99.0.1', 'dev', 'eth1', 'onlink'], netns: 'o1' });
+      // taken down on purpose: not a fault, nor are the routes the kernel dropped with it; link up puts them back
+      expect((await nslab('link', 'down', 'o1:eth1')).exitCode).toBe(0);
+      expect((await nslab('verify', 'attachments')).stdout).toBe('verify attachments: ok (1 attachment, 7 facts checked; down on purpose (nslab link down): o1:eth1)');
+      expect((await nslab('link', 'up', 'o1:eth1')).exitCode).toBe(0);
+      expect((await nslab('verify', 'attachments')).exitCode).toBe(0);
       await detach(runner, 'o1', 'eth1');
       expect(await snapshot()).toEqual(before);
     } finally {
@@ -539,7 +545,7 @@ describe('Docker containers (a dockerd of the test\'s own)', () => {
       ]]);
       const pid2 = (await d.docker('inspect', '-f', '{{.State.Pid}}', 'c2')).trim();
       await runner.run({ argv: ['ip', 'addr', 'flush', 'dev', 'eth1'], netns: `/proc/${pid2}/ns/net` });
-      expect((await nslab('verify', 'attachments', 'c2')).stdout.split('\n')).toEqual(['attach c2: eth1: address 172.17.2.25/24 missing', `attach c2: eth1: route default via 172.17.2.1 missing in /proc/${pid2}/ns/net`]);
+      expect((await nslab('verify', 'attachments', 'c2')).stdout.split('\n')).toEqual(['attach c2: eth1: address 172.17.2.25/24 missing', `attach c2: eth1: route default via 172.17.2.1 missing in /proc/${pid2}/ns/net (address 172.17.2.25/24 is missing)`]);
       await sh('ip', 'addr', 'del', '172.17.2.1/24', 'dev', 'br0');
       await detach(runner, 'c1', 'eth1');
       await detach(runner, 'c2', 'eth1');

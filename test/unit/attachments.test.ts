@@ -22,7 +22,7 @@ function reading(): AttachmentsReading {
     addrs: new Map([['eth1', ['10.5.0.2/24']]]),
     routes: [{ dst: 'default', gateway: '10.5.0.1', dev: 'eth1' } as never, { dst: '10.5.0.0/24', dev: 'eth1' } as never],
   };
-  const c2: GuestSpace = { label: 'c2', links: [link(2, 'eth1', { ...veth, link_index: 8, link_netnsid: 0, ifalias: 'nslab:attach host=ovs0' })], addrs: new Map(), routes: [] };
+  const c2: GuestSpace = { label: 'c2', links: [link(2, 'eth1', { ...veth, link_index: 8, link_netnsid: 0, ifalias: 'nslab:attach host=ovs0 kind=ovs' })], addrs: new Map(), routes: [] };
   const c3: GuestSpace = { label: 'c3', links: [link(2, 'eth1', { linkinfo: { info_kind: 'macvlan' }, link_index: 6, link_netnsid: 0, ifalias: 'nslab:attach host=hp ip=10.6.0.2/24' })], addrs: new Map([['eth1', ['10.6.0.2/24']]]), routes: [] };
   return {
     root,
@@ -44,9 +44,9 @@ test('what is as asked: ok, every fact counted, kinds and host interfaces named'
     ['c2', 'veth', 'ovs0', 'c2-eth1', true],
     ['c3', 'macvlan', 'hp', null, true],
   ]);
-  // c1: guest end, up, host end, peer, host end up, master, address, default route; c2: the first six and
-  // the tag; c3: guest end, up, parent, address
-  expect(rep.checked).toBe(8 + 7 + 4);
+  // c1: guest end, up, host end, peer, host end up, master, bridge up, address, default route; c2: the
+  // first six and the tag; c3: guest end, up, parent there, parent is it, parent up, mode, address
+  expect(rep.checked).toBe(9 + 7 + 7);
 });
 
 test('each fault is one line naming the guest, the interface and what is wrong', () => {
@@ -63,7 +63,7 @@ test('each fault is one line naming the guest, the interface and what is wrong',
     'attach c1: eth1: host end c1-eth1 is down',
     'attach c1: eth1: host end c1-eth1 is not a port of bridge br0',
     'attach c1: eth1: address 10.5.0.2/24 missing',
-    'attach c1: eth1: route default via 10.5.0.1 missing in c1',
+    'attach c1: eth1: route default via 10.5.0.1 missing in c1 (address 10.5.0.2/24 is missing)',
     'attach c2: eth1: host end c2-eth1: VLAN tag 20, expected 10',
     'attach c3: eth1: macvlan parent is not hp',
   ]);
@@ -103,7 +103,52 @@ test("the guest end's mark records gateways and routes, an OVS tag, a macvlan's 
     rt: '10.9.0.0/16@10.0.0.254,10.8.0.0/16',
   });
   expect(askedFields(req({ addresses: [{ kind: 'static', cidr: '10.0.0.2/24' }] }), 'phys', 40)).toEqual({ ip: '10.0.0.2/24' });
-  expect(askedFields(req({ addresses: [{ kind: 'static', cidr: '10.0.0.2/24' }], vlan: 10 }), 'ovs', 40)).toEqual({ tag: '10' });
+  expect(askedFields(req({ addresses: [{ kind: 'static', cidr: '10.0.0.2/24' }], vlan: 10 }), 'ovs', 40)).toEqual({ kind: 'ovs', tag: '10' });
+  expect(askedFields(req({ mtu: 1400, mac: '02:00:00:00:00:24' }), 'bridge', 40)).toEqual({ mtu: '1400', mac: '02:00:00:00:00:24' });
   const many = Array.from({ length: 20 }, (_, i) => ({ to: `10.${i}.0.0/16`, via: '10.0.0.254' }));
   expect(askedFields(req({ addresses: [{ kind: 'static', cidr: '10.0.0.2/24', gateway: '10.0.0.1' }], routes: many }), 'bridge', 40)).toEqual({ gw: '10.0.0.1' });
+});
+
+test('down on purpose: listed, and what the kernel drops with it (IPv6 addresses, routes) is not checked', () => {
+  const rd = reading();
+  const c1 = rd.guests.get('c1') as GuestSpace;
+  c1.links[1]!.flags = ['BROADCAST'];
+  c1.links[1]!.ifalias = 'nslab:attach host=br0 gw=10.5.0.1,fd00::1';
+  c1.routes = [];
+  rd.root[3]!.ifalias = 'nslab:attach guest=c1 if=eth1 ip=10.5.0.2/24,fd00::2/64';
+  rd.downOnPurpose.add('c1:eth1');
+  const rep = compareAttachments(rd);
+  expect([rep.ok, rep.downOnPurpose, rep.mismatches]).toEqual([true, ['c1:eth1'], []]);
+  // down by hand: the address lines and route lines name it as their cause
+  rd.downOnPurpose.clear();
+  expect(compareAttachments(rd).mismatches.map((m) => m.message)).toEqual([
+    'attach c1: eth1: is down',
+    'attach c1: eth1: address fd00::2/64 missing (eth1 is down)',
+    'attach c1: eth1: route default via 10.5.0.1 missing in c1 (eth1 is down)',
+    'attach c1: eth1: route default via fd00::1 missing in c1 (eth1 is down)',
+  ]);
+});
+
+test('a route replaced says what holds it; a bridge down or gone, a macvlan parent down, its mode, MTU and MAC from the mark', () => {
+  const rd = reading();
+  const c1 = rd.guests.get('c1') as GuestSpace;
+  c1.routes[0] = { dst: 'default', gateway: '10.5.0.2', dev: 'eth1' } as never;
+  c1.links[1]!.ifalias = 'nslab:attach host=br0 gw=10.5.0.1 mtu=1400 mac=02:00:00:00:00:02';
+  rd.root[1]!.flags = ['BROADCAST'];
+  rd.root[2]!.flags = ['BROADCAST'];
+  (rd.guests.get('c3') as GuestSpace).links[0]!.linkinfo = { info_kind: 'macvlan', info_data: { mode: 'private' } };
+  expect(compareAttachments(rd).mismatches.map((m) => m.message)).toEqual([
+    'attach c1: eth1: bridge br0 is down',
+    'attach c1: eth1: MTU 1500, expected 1400',
+    'attach c1: eth1: MAC 02:00:00:00:00:01, expected 02:00:00:00:00:02',
+    'attach c1: eth1: route default via 10.5.0.1 expected in c1, it is default via 10.5.0.2 dev eth1',
+    'attach c3: eth1: its parent hp is down',
+    'attach c3: eth1: macvlan mode private, expected bridge',
+  ]);
+  rd.root.splice(1, 1); // br0 deleted (its ports are no port of anything)
+  rd.root[2]!.master = undefined;
+  rd.ovs = null;
+  expect(compareAttachments(rd, 'c1').mismatches[0]!.message).toBe('attach c1: eth1: bridge br0 is missing (or it was an OVS bridge and Open vSwitch is not running here)');
+  // c2's end says kind=ovs: with OVS stopped, that is what verify says
+  expect(compareAttachments(rd, 'c2').mismatches.map((m) => m.message)).toEqual(['attach c2: eth1: host end c2-eth1: Open vSwitch is not running here, so OVS bridge ovs0 and its ports are gone (nslab service ovs start)']);
 });

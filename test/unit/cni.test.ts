@@ -129,7 +129,7 @@ describe('the attach plan of an ADD', () => {
       'ip addr replace 10.22.0.1/24 dev cni0',
       'ip link set dev nv0123456789 up',
       'nsenter --net=/run/netns/cni-1 -- sysctl -q -w net/ipv4/conf/eth0/arp_notify=1',
-      'nsenter --net=/run/netns/cni-1 -- ip link set dev eth0 alias nslab:attach host=cni0 guest=cni:abc rt=0.0.0.0/0@10.22.0.1',
+      'nsenter --net=/run/netns/cni-1 -- ip link set dev eth0 alias nslab:attach host=cni0 guest=cni:abc mac=02:11:22:33:44:55 rt=0.0.0.0/0@10.22.0.1',
       'nsenter --net=/run/netns/cni-1 -- ip addr add 10.22.0.2/24 dev eth0',
       'nsenter --net=/run/netns/cni-1 -- ip link set dev eth0 up',
       'nsenter --net=/run/netns/cni-1 -- ip route add 0.0.0.0/0 via 10.22.0.1 dev eth0',

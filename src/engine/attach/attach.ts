@@ -709,8 +709,8 @@ function hostnameOf(guest: Guest): string {
 /** The mark key under which a guest sharing another's netns records the addresses it added. */
 /**
  * What the guest end's mark records of the request, for `nslab verify attachments`: the gateways
- * (`gw=`), the routes (`rt=NET@GW,…`), an OVS access port's tag (`tag=`) and, for a macvlan (no host
- * end to carry `ip=`), its static addresses. Dropped (routes first) where the alias would pass the
+ * (`gw=`), the routes (`rt=NET@GW,…`), an MTU and MAC given (`mtu=`, `mac=`), an OVS port's kind and
+ * tag (`kind=ovs tag=`) and, for a macvlan (no host end to carry `ip=`), its static addresses. Dropped (routes first) where the alias would pass the
  * kernel's 255 bytes (IFALIASZ): verify then checks less, the attach itself is unchanged.
  * @param kind the host interface's kind (`phys`: a macvlan parent)
  * @param used the length of the mark without them
@@ -720,11 +720,14 @@ export function askedFields(req: AttachRequest, kind: 'bridge' | 'ovs' | 'phys',
   const ips = req.addresses.flatMap((a) => (a.kind === 'static' ? [a.cidr] : []));
   const gws = req.addresses.flatMap((a) => (a.kind === 'static' && a.gateway ? [a.gateway] : []));
   if (kind === 'phys' && ips.length) out.ip = ips.join(',');
+  if (kind === 'ovs') out.kind = 'ovs'; // its bridge vanishes with ovs-vswitchd: verify then says so
   if (kind === 'ovs' && req.vlan !== undefined) out.tag = String(req.vlan);
+  if (req.mtu !== undefined) out.mtu = String(req.mtu);
+  if (req.mac) out.mac = req.mac;
   if (gws.length) out.gw = gws.join(',');
   if (req.routes.length) out.rt = req.routes.map((r) => (r.via ? `${r.to}@${r.via}` : r.to)).join(',');
   const len = (o: Record<string, string>) => used + Object.entries(o).reduce((n, [k, v]) => n + k.length + v.length + 2, 0);
-  for (const k of ['rt', 'gw', 'ip']) if (len(out) > 255) delete out[k];
+  for (const k of ['rt', 'mac', 'mtu', 'gw', 'ip']) if (len(out) > 255) delete out[k];
   return out;
 }
 
