@@ -1,5 +1,6 @@
 // `nslab verify FILE`: read the kernel back and compare it with a topology; one line per mismatch.
 // `nslab verify lab ID` checks a lab's outcomes; `nslab verify attachments [GUEST]` what attaches made.
+import { existsSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, printJson, reportError, requireRoot } from './output.js';
 import { loadFor, withFile } from './topology.js';
@@ -46,7 +47,12 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         if (!checks.every((c) => c.ok)) process.exitCode = EXIT.failed;
         return;
       }
-      if (a.file === 'attachments') {
+      // `attachment` too: the singular is what a user types first, and no topology file has that name.
+      if ((a.file === 'attachments' || a.file === 'attachment') && !existsSync(a.file)) {
+        if (a.host !== undefined) {
+          const { invalid } = await import('../errors.js');
+          throw invalid(`--host ${JSON.stringify(a.host)}: verify attachments reads this machine's attachments; --host is for a multi-host topology file`);
+        }
         requireRoot();
         const { ExecRunner } = await import('../exec/runner.js');
         const { verifyAttachments } = await import('../verify/attachments.js');

@@ -60,6 +60,7 @@ const ROWS: Row[] = [
   ['detach: nothing attached', ['detach', 'nosuch', 'eth1'], 2, /nothing attached by nslab as nosuch:eth1/],
   ['verify attachments: none here', ['verify', 'attachments'], 0],
   ['verify attachments: a guest with none', ['verify', 'attachments', 'nosuch'], 2, /^nslab: guest "nosuch": nslab attached nothing to it here$/],
+  ['verify attachments: --host', ['verify', 'attachment', '--host', 'vm1'], 2, /^nslab: --host "vm1": verify attachments reads this machine's attachments; --host is for a multi-host topology file$/],
   ['pipework: no such guest', ['pipework', 'br0', 'nosuch', '10.0.0.1/24'], 2, /guest "nosuch"/],
   ['pipework route: no such guest', ['pipework', 'route', 'nosuch', 'add', '10.0.0.0/8', 'dev', 'lo'], 2, /guest "nosuch"/],
   ['pipework route: ip refuses it', ['pipework', 'route', 'g1', 'add', '10.0.0.0/8', 'via', '1.2.3.4'], 1, /^nslab: pipework route g1: ip route add 10\.0\.0\.0\/8 via 1\.2\.3\.4 failed in the guest: /],
