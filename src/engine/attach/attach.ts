@@ -750,7 +750,9 @@ function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kin
       describe: `get an address for ${ifname} by DHCP (busybox udhcpc${keep ? ', kept running to renew' : ''})`,
       do: { tool: 'cmd', cmd: { argv: [...pidnsOf(guest), 'busybox', 'udhcpc', '-i', ifname, '-s', join(packageRoot(), 'share', 'udhcpc.sh'), '-p', pid, '-x', `hostname:${hostnameOf(guest)}`, '-t', '3', '-T', '1', '-n', ...(keep ? [] : ['-q']), ...a.options], netns: guest.netns, logFile: `${pid}.log` } },
       // The log goes too: a client killed with its command, or one that quit (-q), leaves it otherwise.
-      undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid, `${pid}.log`])] : [cmdOp(['rm', '-f', `${pid}.log`])],
+      // So does the pid file of one that quits: udhcpc -q removes it when it exits by itself, not when
+      // it is killed with its command (a fault-suite kill of `lab up 14` left /run/nslab/dhcp/d30-eth1.pid).
+      undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid, `${pid}.log`])] : [cmdOp(['rm', '-f', pid, `${pid}.log`])],
       parent: linkKey(guest.netns, ifname),
     };
   }
