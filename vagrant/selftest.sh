@@ -54,14 +54,18 @@ teardown() {
       for f in /run/libvirtd.pid /run/virtlogd.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")"; done
       sleep 1' 2>/dev/null
   fi
-  # PID 1 of the pid namespace: when it dies the kernel kills everything left inside.
+  # PID 1 of the pid namespace: when it dies the kernel kills everything left inside. Found again here
+  # when the script ended before it had read it.
+  if [ -z "$init_pid" ] && [ -n "$unshare_pid" ]; then init_pid=$(ps -o pid= --ppid "$unshare_pid" 2>/dev/null | tr -d ' ' || true); fi
   [ -n "$init_pid" ] && kill -TERM "$init_pid" 2>/dev/null
   if [ -n "$unshare_pid" ]; then
     gone() { case $(ps -o stat= -p "$unshare_pid") in ''|Z*) return 0 ;; *) return 1 ;; esac; }
     for _ in $(seq 1 40); do gone && break; sleep 0.25; done
-    gone || { kill -KILL "$init_pid" 2>/dev/null; sleep 1; }
+    gone || { [ -n "$init_pid" ] && kill -KILL "$init_pid" 2>/dev/null; sleep 1; }
+    gone || { kill -KILL "$unshare_pid" 2>/dev/null; sleep 1; }
     gone || { say "namespace (unshare $unshare_pid) still alive" >&2; rc=1; }
-    wait "$unshare_pid" 2>/dev/null
+    # Only a process that is gone is waited for: a live one would hold the teardown for ever.
+    gone && wait "$unshare_pid" 2>/dev/null
     left=$(for p in /proc/[0-9]*; do [ "$(readlink "$p/ns/pid" 2>/dev/null)" = "$pidns" ] && echo "${p#/proc/}($(cat "$p/comm"))"; done | tr '\n' ' ')
     [ -z "$left" ] || { say "processes left in the test's pid namespace: $left" >&2; rc=1; }
   fi
@@ -137,7 +141,9 @@ export VAGRANT_HOME=$work/vagrant.d VAGRANT_DOTFILE_PATH=$work/dot VAGRANT_CHECK
 setsid unshare --net --mount --pid --fork --mount-proc tini -s -- "$here/libvirt-ns.sh" "$work/ns" \
   > "$work/ns.log" 2>&1 < /dev/null &
 unshare_pid=$!
-for _ in $(seq 1 50); do init_pid=$(ps -o pid= --ppid "$unshare_pid" | tr -d ' '); [ -n "$init_pid" ] && break; sleep 0.1; done
+# `|| true`: until tini has started, ps finds no child and fails, and with pipefail set -e would end
+# the script right here (CI run of session 19: then teardown waited forever on the live namespace).
+for _ in $(seq 1 50); do init_pid=$(ps -o pid= --ppid "$unshare_pid" | tr -d ' ' || true); [ -n "$init_pid" ] && break; sleep 0.1; done
 [ -n "$init_pid" ] || fail "the namespace did not start: $(cat "$work/ns.log")"
 pidns=$(readlink "/proc/$init_pid/ns/pid")
 for _ in $(seq 1 120); do [ -f "$work/ns/ready" ] && break; kill -0 "$unshare_pid" 2>/dev/null || break; sleep 0.5; done
