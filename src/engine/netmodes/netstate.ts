@@ -161,8 +161,8 @@ async function writeNetState(st: NetState): Promise<void> {
 }
 
 /**
- * Runs `fn` on the state while holding the lock (proper-lockfile: a `lock` directory made with
- * mkdir, atomic on every filesystem, its mtime refreshed while held and taken over when stale after
+ * Runs `fn` on the state while holding the lock (proper-lockfile: a `net.lock` directory in the state
+ * folder made with mkdir, atomic on every filesystem, its mtime refreshed while held and taken over when stale after
  * 3 s, so a killed nslab does not block the next one for long). The state `fn` leaves is saved, even when it
  * throws after changing something (it records what was done before the failure).
  * @param fn reads and changes the state; its result is returned
@@ -170,27 +170,28 @@ async function writeNetState(st: NetState): Promise<void> {
  */
 export async function withState<T>(fn: (st: NetState) => Promise<T>): Promise<T> {
   let compromised: Error | null = null;
-  let release: (() => Promise<void>) | undefined;
-  // The folders go again once nothing is left in them (see below): another nslab may remove them
-  // between this mkdir and the lock, so a lock that finds no folder tries again.
-  for (let tries = 0; !release; tries++) {
-    await mkdir(join(netDir(), 'nodes'), { recursive: true });
-    try {
-      release = await lockfile.lock(netDir(), {
-        lockfilePath: join(netDir(), 'lock'),
-        // A killed holder blocks the next nslab (clean after a crash, too) until its lock is stale:
-        // 3 s, refreshed every 1.5 s while held (proper-lockfile's minimum stale is 2 s).
-        stale: 3_000,
-        retries: { retries: 2400, factor: 1, minTimeout: 25, maxTimeout: 25 },
-        onCompromised: (err) => {
-          compromised = err;
-        },
-      });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tries < 5) continue;
-      throw new NslabError('COMMAND_FAILED', `cannot lock ${netDir()}: ${(err as Error).message}`, { cause: err, hint: 'another nslab is changing networks; if none runs, remove the lock directory' });
-    }
+  let release: () => Promise<void>;
+  // The lock lives beside the folder, not in it: the folder goes once nothing is left in it (below),
+  // and a lock inside it raced that removal (its mkdir failed with ENOENT, which proper-lockfile
+  // retries like a held lock: a minute's wait, seen as a 62 s `network disconnect` in CI).
+  const lockPath = join(stateDir(), 'net.lock');
+  try {
+    await mkdir(stateDir(), { recursive: true });
+    release = await lockfile.lock(netDir(), {
+      lockfilePath: lockPath,
+      realpath: false,
+      // A killed holder blocks the next nslab (clean after a crash, too) until its lock is stale:
+      // 3 s, refreshed every 1.5 s while held (proper-lockfile's minimum stale is 2 s).
+      stale: 3_000,
+      retries: { retries: 2400, factor: 1, minTimeout: 25, maxTimeout: 25 },
+      onCompromised: (err) => {
+        compromised = err;
+      },
+    });
+  } catch (err) {
+    throw new NslabError('COMMAND_FAILED', `cannot lock ${lockPath}: ${(err as Error).message}`, { cause: err, hint: 'another nslab is changing networks; if none runs, remove the lock directory' });
   }
+  await mkdir(join(netDir(), 'nodes'), { recursive: true });
   const st = await readNetState();
   const before = JSON.stringify(st);
   try {
@@ -199,10 +200,11 @@ export async function withState<T>(fn: (st: NetState) => Promise<T>): Promise<T>
     try {
       if (JSON.stringify(st) !== before) await writeNetState(st);
     } finally {
-      await release!().catch(() => undefined);
       // No network, no node, no log: the folders go too, so a refused command or a full teardown
-      // leaves the state folder as it was (rmdir refuses a folder that is not empty).
+      // leaves the state folder as it was (rmdir refuses a folder that is not empty). Still under the
+      // lock: the next holder makes them again.
       if (isEmpty(st)) await rmdir(join(netDir(), 'nodes')).then(() => rmdir(netDir())).catch(() => undefined);
+      await release().catch(() => undefined);
     }
     if (compromised) throw new NslabError('COMMAND_FAILED', `the lock on ${netDir()} was lost while held: ${(compromised as Error).message}`);
   }
