@@ -29,7 +29,8 @@ export interface Guest {
 /**
  * Finds a guest by name, in pipework's spirit but without its Docker-only, cgroup-v1 lookups:
  * 1. a named netns (`/run/netns/NAME`, which includes nslab nodes);
- * 2. a PID (all digits): its `/proc/PID/ns/net`, which must differ from nslab's own netns;
+ * 2. a PID (all digits): its `/proc/PID/ns/net`, which must differ from nslab's own netns (no such
+ *    process: a Docker container whose ID starts with those digits, if there is one);
  * 3. a Docker container, through the real `docker inspect` (works with cgroup v1 and v2), retried
  *    while its PID is still 0 (starting), as pipework does; identified by its full ID. A container of
  *    `--net=host` is refused (it would rewrite the host's own network); one of `--net=container:X`
@@ -45,7 +46,10 @@ export async function resolveGuest(r: Runner, ref: string): Promise<Guest> {
     try {
       inode = await pidNetnsInode(pid);
     } catch {
-      throw new NslabError('NOT_FOUND', `guest ${ref}: no process with PID ${pid}`);
+      // All digits and no such process: a Docker ID prefix may be all digits too (6% of 6-digit ones).
+      const docker = await dockerGuest(r, ref);
+      if (docker) return docker;
+      throw new NslabError('NOT_FOUND', `guest ${ref}: no process with PID ${pid}, and no Docker container of that name or ID`);
     }
     if (inode === (await pidNetnsInode('self'))) {
       throw new NslabError('INVALID_INPUT', `guest ${ref}: PID ${pid} is in nslab's own netns, not a separate guest`, {
