@@ -165,7 +165,9 @@ export async function runUndo(r: Runner, ops: Op[]): Promise<string[]> {
       for (const f of res.failed) if (!GONE_RE.test(f.message)) errors.push(`${['ip', ...(group.netns ? ['-n', group.netns] : []), ...(group.lines[f.index] ?? [])].join(' ')}: ${f.message}`);
     } else {
       const res = await r.run(group.op.cmd, { check: false }).catch((e: Error) => ({ exitCode: 1, stderr: e.message }));
-      if (res.exitCode !== 0 && !GONE_RE.test(res.stderr)) errors.push(`${opArgv(group.op).join(' ')}: ${res.stderr.trim()}`);
+      // pkill's exit 1 with nothing said: no process matched (pkill(1)), the process is gone already.
+      const noMatch = group.op.cmd.argv[0] === 'pkill' && res.exitCode === 1 && !res.stderr.trim();
+      if (res.exitCode !== 0 && !noMatch && !GONE_RE.test(res.stderr)) errors.push(`${opArgv(group.op).join(' ')}: ${res.stderr.trim()}`);
     }
   }
   if (!(r instanceof RecordingRunner) && ops.length) progress(ops.length, ops.length, 'done');

@@ -752,7 +752,10 @@ function dhcpStep(guest: Guest, ifname: string, a: Extract<AddressRequest, { kin
       // The log goes too: a client killed with its command, or one that quit (-q), leaves it otherwise.
       // So does the pid file of one that quits: udhcpc -q removes it when it exits by itself, not when
       // it is killed with its command (a fault-suite kill of `lab up 14` left /run/nslab/dhcp/d30-eth1.pid).
-      undo: keep ? [cmdOp(['pkill', '-F', pid]), cmdOp(['rm', '-f', pid, `${pid}.log`])] : [cmdOp(['rm', '-f', pid, `${pid}.log`])],
+      // Stopped through dhcp-pid.sh: only if the file names that very client (not a recycled PID), and
+      // a client killed with its command (a file naming a dead process) is no error (a fault-suite kill
+      // of lab up 14 at 409 ms made pkill -F fail silently, and clean exit 1).
+      undo: keep ? [cmdOp(['sh', join(packageRoot(), 'share', 'dhcp-pid.sh'), 'stop', pid]), cmdOp(['rm', '-f', pid, `${pid}.log`])] : [cmdOp(['rm', '-f', pid, `${pid}.log`])],
       parent: linkKey(guest.netns, ifname),
     };
   }
