@@ -15,7 +15,7 @@ import { cniCacheDir, readResult } from '../model/cni.js';
 import { isContainerId, readDockerRecords } from '../model/docker.js';
 import { netnsInode, readIntents } from '../model/link-intent.js';
 import { parseMark } from '../model/marks.js';
-import { canonicalCidr, canonicalIp, inNet, parseCidr, parseIp } from './ip.js';
+import { canonicalCidr, canonicalIp, inNet, parseCidr, parseIp, routeDstKey } from './ip.js';
 
 /** A route an attachment expects in its guest: `to` a CIDR or `default`, `via` a gateway when one was asked for. */
 export interface ExpectedRoute {
@@ -307,7 +307,7 @@ export function cniCacheExtra(network: string, containerId: string, ifname: stri
   };
 }
 
-const dstKey = (dst: string) => (dst === 'default' || dst === '0.0.0.0/0' || dst === '::/0' ? 'default' : canonicalCidr(dst.replace(/\/(32|128)$/, '')));
+
 
 /**
  * Compares attachments with the kernel (pure). Each attachment is a host end marked
@@ -424,18 +424,18 @@ export function compareAttachments(rd: AttachmentsReading, only?: string): Attac
       if (down && a.includes(':')) continue;
       if (!fact(have.has(a), 'address-missing', `address ${a} missing`, a, null, isDown)) missing.push(a);
     }
-    const routes = new Map([...asked, ...(x?.routes ?? [])].map((rt) => [`${dstKey(rt.to)} ${rt.via ? canonicalIp(rt.via) : ''}`, rt]));
+    const routes = new Map([...asked, ...(x?.routes ?? [])].map((rt) => [`${routeDstKey(rt.to)} ${rt.via ? canonicalIp(rt.via) : ''}`, rt]));
     // The same destination with a gateway says more than without one (a CNI result's route without gw).
-    for (const [k, rt] of routes) if (!rt.via && [...routes.values()].some((o) => o.via && dstKey(o.to) === dstKey(rt.to))) routes.delete(k);
+    for (const [k, rt] of routes) if (!rt.via && [...routes.values()].some((o) => o.via && routeDstKey(o.to) === routeDstKey(rt.to))) routes.delete(k);
     for (const rt of routes.values()) {
       if (down) continue; // the kernel dropped the routes through it; `nslab link up` puts them back
       const want = `${rt.to}${rt.via ? ` via ${rt.via}` : ''}`;
-      if (sp.routes.some((k) => dstKey(k.dst) === dstKey(rt.to) && (!rt.via || (k.gateway !== undefined && canonicalIp(k.gateway) === canonicalIp(rt.via))))) {
+      if (sp.routes.some((k) => routeDstKey(k.dst) === routeDstKey(rt.to) && (!rt.via || (k.gateway !== undefined && canonicalIp(k.gateway) === canonicalIp(rt.via))))) {
         checked++;
         continue;
       }
       // What holds that destination instead, if anything: a route replaced is not a route deleted.
-      const other = sp.routes.find((k) => dstKey(k.dst) === dstKey(rt.to) && (k.gateway ?? k.dst).includes(':') === (rt.via ?? rt.to).includes(':'));
+      const other = sp.routes.find((k) => routeDstKey(k.dst) === routeDstKey(rt.to) && (k.gateway ?? k.dst).includes(':') === (rt.via ?? rt.to).includes(':'));
       const otherText = other ? `${other.dst}${other.gateway ? ` via ${other.gateway}` : ''}${other.dev ? ` dev ${other.dev}` : ''}` : null;
       const gwNet = rt.via ? missing.find((a) => { try { return inNet(parseCidr(a), parseIp(rt.via!)!); } catch { return false; } }) : undefined;
       const because = isDown ?? (gwNet ? `address ${gwNet} is missing` : undefined);

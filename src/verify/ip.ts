@@ -91,3 +91,12 @@ export function addressOf(cidr: string): string {
 export function familyOf(text: string): 4 | 6 {
   return text.includes(':') ? 6 : 4;
 }
+
+/**
+ * A route destination as a key: `default` for the zero networks (as `ip -j route` prints them), a host
+ * route without its /32 or /128, the rest in canonical form (RFC 5952 for IPv6). Used by
+ * `verify attachments` and nslab-cni's CHECK to compare what was asked with what the kernel reports.
+ */
+export function routeDstKey(dst: string): string {
+  return dst === 'default' || dst === '0.0.0.0/0' || dst === '::/0' ? 'default' : canonicalCidr(dst.replace(/\/(32|128)$/, ''));
+}

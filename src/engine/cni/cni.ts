@@ -13,6 +13,7 @@ import { vsctl } from '../../kernel/ovs.js';
 import type { AttachRequest, RouteRequest } from '../../model/attach.js';
 import { CNI_ERR, CNI_LATEST, CNI_VERSIONS, CniError, cniCacheDir, cniGuestRef, parseConf, parseEnv, readResult, resultFor, type CniConf, type CniEnv, type CniInterface, type CniResult, type CniRoute } from '../../model/cni.js';
 import { parseMark } from '../../model/marks.js';
+import { canonicalIp, routeDstKey } from '../../verify/ip.js';
 import { shortHash } from '../../model/names.js';
 import { attach, detach, removeBridgeIfEmpty } from '../attach/attach.js';
 import { tablesNow } from '../clean/recover.js';
@@ -316,11 +317,6 @@ export async function cniDel(r: Runner, conf: CniConf, raw: Record<string, unkno
   if (bad) throw bad.reason;
 }
 
-/** Canonical route destination: `default` for the zero networks, as `ip -j route` prints them. */
-function dstKey(dst: string): string {
-  return dst === '0.0.0.0/0' || dst === '::/0' ? 'default' : dst.replace(/\/(32|128)$/, '');
-}
-
 /**
  * CHECK: reads the kernel (SPEC.md "CHECK"): the container interface (its nslab mark, MAC, MTU), each
  * address and route of `prevResult`, and the host end on its bridge; the IPAM plugin's own CHECK.
@@ -348,14 +344,14 @@ export async function cniCheck(r: Runner, conf: CniConf, raw: Record<string, unk
   if (want?.mac && c.address?.toLowerCase() !== want.mac.toLowerCase()) throw fail(`interface ${env.ifname}: MAC ${c.address}, expected ${want.mac} (prevResult)`);
   if (conf.mtu !== undefined && c.mtu !== conf.mtu) throw fail(`interface ${env.ifname}: MTU ${c.mtu}, expected ${conf.mtu}`);
   if (!c.flags.includes('UP')) throw fail(`interface ${env.ifname} is down`);
-  const have = new Set((c.addr_info ?? []).map((a) => `${canonIp(a.local)}/${a.prefixlen}`));
+  const have = new Set((c.addr_info ?? []).map((a) => `${canonicalIp(a.local)}/${a.prefixlen}`));
   for (const x of prev.ips ?? []) {
     if (x.interface !== undefined && x.interface !== idx) continue;
     const [a, len] = x.address.split('/') as [string, string];
-    if (!have.has(`${canonIp(a)}/${len}`)) throw fail(`address ${x.address} is missing on ${env.ifname}`);
+    if (!have.has(`${canonicalIp(a)}/${len}`)) throw fail(`address ${x.address} is missing on ${env.ifname}`);
   }
   for (const rt of prev.routes ?? []) {
-    const ok = rts.some((k) => dstKey(k.dst) === dstKey(rt.dst) && (!rt.gw || (k.gateway !== undefined && canonIp(k.gateway) === canonIp(rt.gw))));
+    const ok = rts.some((k) => routeDstKey(k.dst) === routeDstKey(rt.dst) && (!rt.gw || (k.gateway !== undefined && canonicalIp(k.gateway) === canonicalIp(rt.gw))));
     if (!ok) throw fail(`route ${rt.dst}${rt.gw ? ` via ${rt.gw}` : ''} is missing in netns ${env.netns}`);
   }
   if ((conf.kind ?? 'bridge') === 'macvlan') return;
@@ -368,9 +364,6 @@ export async function cniCheck(r: Runner, conf: CniConf, raw: Record<string, unk
   if ((conf.kind ?? 'bridge') === 'bridge' && host.master !== bridge) throw fail(`host end ${host.ifname} is not a port of bridge ${bridge}${host.master ? ` (it is on ${host.master})` : ''}`);
 }
 
-function canonIp(a: string): string {
-  return isIP(a) === 6 ? new URL(`http://[${a}]`).hostname.slice(1, -1) : a;
-}
 
 /** Open vSwitch answers (its database socket and `ovs-vsctl show`), else CniError 50. */
 async function needOvs(r?: Runner): Promise<void> {
